@@ -1,0 +1,226 @@
+"""Personal Image Retriever — the command line. Thin: parses flags, calls index/ and assistant/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from index.errors import PirError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", help="data dir (default: PIR_DATA or the user data dir)")
+    common.add_argument("--clip", help="CLIP model spec: NAME/TAG, local-dir:PATH or hf:ID")
+    common.add_argument("--no-faces", action="store_true", help="skip face detection")
+
+    p = argparse.ArgumentParser(
+        prog="app.py",
+        description="Find photos in your own library by people, dates, places and descriptions.",
+        parents=[common],
+    )
+    sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("index", parents=[common], help="index a folder of photos")
+    s.add_argument("folder")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.add_argument("--reembed", action="store_true", help="re-embed with a different --clip model")
+
+    s = sub.add_parser("search", parents=[common], help="search the library")
+    s.add_argument("text", nargs="?", default="")
+    s.add_argument("--like", metavar="PHOTO", help="photos that look like this one")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--limit", type=int)
+    s.add_argument("--explain", action="store_true", help="say why each photo matched")
+
+    s = sub.add_parser("parse", parents=[common], help="show how a query is understood")
+    s.add_argument("text")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("stats", parents=[common], help="what the library holds")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("people", parents=[common], help="list people and unnamed face groups")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("name", parents=[common], help="name the person in a photo")
+    s.add_argument("photo")
+    s.add_argument("name")
+    s.add_argument("--face", type=int, help="which face, counted from the left (1, 2, …)")
+
+    s = sub.add_parser("rename", parents=[common], help="rename a person")
+    s.add_argument("old")
+    s.add_argument("new")
+
+    s = sub.add_parser("merge", parents=[common], help="merge person A into person B")
+    s.add_argument("a")
+    s.add_argument("b")
+
+    s = sub.add_parser("alias", parents=[common], help="another name for a person")
+    s.add_argument("name")
+    s.add_argument("alias")
+
+    s = sub.add_parser("forget", parents=[common], help="forget a person's name")
+    s.add_argument("name")
+
+    s = sub.add_parser("unassign", parents=[common], help="say a photo does not show NAME")
+    s.add_argument("photo")
+    s.add_argument("name")
+
+    s = sub.add_parser("serve", parents=[common], help="start the chat (the default)")
+    s.add_argument("--library", metavar="DIR", help="index this folder before/while serving")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--share", action="store_true", help="open a public Gradio link")
+    s.add_argument("--auth", action="append", metavar="USER:PASS", help="login (repeatable)")
+    s.add_argument("--read-only", action="store_true", help="no naming or renaming in the chat")
+    s.add_argument("--demo", action="store_true", help="serve a small demo library")
+    return p
+
+
+def open_library(args: argparse.Namespace, read_only: bool = False):
+    """The Library chosen by --data / PIR_DATA and --clip."""
+    from index.library import Library
+
+    return Library(
+        args.data, clip=args.clip, read_only=read_only, faces=not getattr(args, "no_faces", False)
+    )
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Index a folder with a progress bar and a closing summary."""
+    from tqdm import tqdm
+
+    lib = open_library(args)
+    bar = tqdm(total=0, unit="photo", desc="scanning", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int, what: str) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.set_description(what)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        report = lib.index(args.folder, progress=progress, reembed=args.reembed)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(
+        f"Indexed {report.root}: {report.new} new, {report.changed} changed, "
+        f"{report.moved} moved, {report.removed} removed, {report.unchanged} unchanged, "
+        f"{len(report.skipped)} skipped."
+    )
+    if report.embedded or report.faces_done:
+        print(
+            f"  CLIP vectors made: {report.embedded}; photos checked for faces: {report.faces_done}"
+        )
+    for path, reason in report.skipped:
+        print(f"  skipped {path}: {reason}")
+    for path, reason in report.problems:
+        print(f"  could not read {path}: {reason}")
+    for note in report.notes:
+        print(f"Note: {note}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search by text (parsed) or by example photo; JSON or a readable list."""
+    from assistant.query import QueryParser
+
+    lib = open_library(args)
+    if args.like:
+        result = lib.search_like(args.like, limit=args.limit)
+    else:
+        parser = QueryParser(lib.people_names(), lib.places())
+        query = parser.parse(args.text)
+        if args.limit is not None:
+            from dataclasses import replace
+
+            query = replace(query, limit=args.limit)
+        result = lib.search(query)
+    if args.json:
+        doc = {
+            "query": result.query.to_json(),
+            "hits": [h.to_json() for h in result.hits],
+            "notes": list(result.notes),
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return 0
+    for note in result.notes:
+        print(note)
+    for n, hit in enumerate(result.hits, 1):
+        print(f"{n:3d}. {hit.score:.3f}  {hit.path}")
+        if args.explain:
+            for reason in hit.reasons:
+                print(f"       - {reason}")
+    return 0
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    """Print the structured query for a sentence."""
+    from assistant.query import QueryParser
+
+    people, places = {}, []
+    data_dir = Path(args.data) if args.data else None
+    from index.settings import default_data_dir
+
+    if (data_dir or default_data_dir()).joinpath("catalog.sqlite").exists():
+        lib = open_library(args, read_only=True)
+        people, places = lib.people_names(), lib.places()
+    query = QueryParser(people, places).parse(args.text)
+    print(json.dumps(query.to_json(), ensure_ascii=False, indent=None if not args.json else 2))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print what the library holds."""
+    lib = open_library(args)
+    stats = lib.stats()
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False, indent=2))
+        return 0
+    print(f"data dir: {stats['data_dir']}")
+    for key in ("photos", "skipped", "vectors", "faces", "people", "clusters"):
+        print(f"{key}: {stats[key]}")
+    for model, n in stats["models"]["clip_vectors"].items():
+        print(f"clip vectors by {model}: {n}")
+    face = stats["models"]["face"]
+    if face:
+        print(f"face model: {face['spec']}")
+    return 0
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "search": cmd_search,
+    "parse": cmd_parse,
+    "stats": cmd_stats,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors print a message to stderr and exit non-zero."""
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "serve" and args.command is None:
+        args = build_parser().parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        return COMMANDS[command](args)
+    except PirError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to continue.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Everything about talking: the query parser, the conversation and the Gradio UI."""

@@ -1,0 +1,443 @@
+"""The catalog: one SQLite file that is the truth about the library. All SQL lives here."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypedDict
+
+import numpy as np
+
+from index.errors import CatalogError
+
+CATALOG_NAME = "catalog.sqlite"
+
+
+class PhotoRow(TypedDict):
+    """One photo as stored; `status` is 'ok' or 'skipped' (then `error` says why)."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str | None
+    width: int | None
+    height: int | None
+    taken_at: str | None
+    taken_source: str | None
+    lat: float | None
+    lon: float | None
+    place: str | None
+    status: str
+    error: str | None
+    faces_model: str | None
+
+
+# Each step upgrades the schema by one version; never edit a step that has shipped.
+MIGRATIONS: list[str] = [
+    # 1: photos, image vectors, models, faces, people
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        path_raw BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        hash TEXT,
+        width INTEGER,
+        height INTEGER,
+        taken_at TEXT,
+        taken_source TEXT,
+        lat REAL,
+        lon REAL,
+        place TEXT,
+        status TEXT NOT NULL DEFAULT 'ok',
+        error TEXT,
+        faces_model TEXT,
+        indexed_at REAL NOT NULL
+    );
+    CREATE INDEX photos_hash ON photos(hash);
+    CREATE INDEX photos_taken ON photos(taken_at);
+    CREATE INDEX photos_place ON photos(place);
+    CREATE TABLE image_vectors (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL
+    );
+    CREATE TABLE models (
+        kind TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        dim INTEGER,
+        recorded_at REAL NOT NULL
+    );
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        name TEXT UNIQUE COLLATE NOCASE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE aliases (
+        alias TEXT PRIMARY KEY COLLATE NOCASE,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+        landmarks TEXT,
+        score REAL NOT NULL,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        source TEXT NOT NULL DEFAULT 'auto',  -- 'auto' (clustering) or 'user'
+        distance REAL  -- to its person when assigned (0 for the user's own choice)
+    );
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE face_rejections (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def path_text(path: Path | str) -> str:
+    """A path as catalog text; undecodable bytes become backslash escapes (display and key)."""
+    import os
+
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def vec_to_blob(vec: np.ndarray) -> bytes:
+    """Float32 bytes of a vector."""
+    return np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def blob_to_vec(blob: bytes) -> np.ndarray:
+    """The vector stored by `vec_to_blob`."""
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+class Catalog:
+    """The SQLite catalog of one data dir: schema, migrations and every query."""
+
+    def __init__(self, data_dir: Path, read_only: bool = False):
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / CATALOG_NAME
+        self.read_only = read_only
+        self.conn = self._connect()
+        self._ensure_version()
+
+    # --- opening and schema ---
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if self.read_only:
+                if not self.path.exists():
+                    raise CatalogError(
+                        f"No library at {self.data_dir}: run `python app.py index FOLDER` first."
+                    )
+                conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
+                )
+            else:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
+        except PermissionError as err:
+            raise CatalogError(
+                f"Cannot write the library's data dir {self.data_dir}: permission denied. "
+                "Choose a writable folder with --data DIR or PIR_DATA."
+            ) from err
+        except (sqlite3.OperationalError, OSError) as err:
+            raise CatalogError(
+                f"Cannot open the catalog {self.path}: {err}. "
+                "Choose a writable folder with --data DIR or PIR_DATA."
+            ) from err
+
+    def _version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _ensure_version(self) -> None:
+        """Upgrade step by step; refuse a catalog written by a newer program."""
+        try:
+            version = self._version()
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(
+                f"{self.path} is not a readable catalog ({err}). Move it away and re-index."
+            ) from err
+        if version > SCHEMA_VERSION:
+            raise CatalogError(
+                f"The catalog {self.path} was written by a newer version of this program "
+                f"(schema {version}, this program knows up to {SCHEMA_VERSION}). "
+                "Upgrade the program, or use another --data dir."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise CatalogError(f"The catalog {self.path} needs an upgrade; open it writable once.")
+        for step in range(version, SCHEMA_VERSION):
+            try:
+                with self.conn:
+                    self.conn.executescript("BEGIN;" + MIGRATIONS[step])
+                    self.conn.execute(f"PRAGMA user_version = {step + 1}")
+            except sqlite3.OperationalError as err:
+                raise CatalogError(
+                    f"Cannot write the catalog {self.path}: {err}. "
+                    "Choose a writable folder with --data DIR or PIR_DATA."
+                ) from err
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: everything inside commits together or not at all."""
+        if self.read_only:
+            raise CatalogError("This library is open read-only; changes are not allowed.")
+        with self.conn:
+            yield self.conn
+
+    # --- meta and models ---
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        """A value from the meta table."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value (inside the caller's transaction if any)."""
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def generation(self, kind: str) -> int:
+        """A counter bumped on every change to one kind of vectors ('images', 'faces')."""
+        return int(self.meta(f"generation.{kind}", "0") or 0)
+
+    def bump_generation(self, kind: str) -> None:
+        """Mark the vectors of `kind` as changed, so saved FAISS indexes go stale."""
+        self.set_meta(f"generation.{kind}", str(self.generation(kind) + 1))
+
+    def model(self, kind: str) -> dict | None:
+        """The model recorded for 'clip' or 'face' vectors: {spec, dim}."""
+        row = self.conn.execute("SELECT spec, dim FROM models WHERE kind=?", (kind,)).fetchone()
+        return dict(row) if row else None
+
+    def record_model(self, kind: str, spec: str, dim: int | None) -> None:
+        """Record which model produces the vectors of `kind`."""
+        self.conn.execute(
+            "INSERT INTO models(kind, spec, dim, recorded_at) VALUES(?, ?, ?, ?) "
+            "ON CONFLICT(kind) DO UPDATE SET spec=excluded.spec, dim=excluded.dim, "
+            "recorded_at=excluded.recorded_at",
+            (kind, spec, dim, time.time()),
+        )
+
+    # --- photos ---
+
+    def photo_by_path(self, path: str) -> PhotoRow | None:
+        """The photo stored under this exact path text."""
+        row = self.conn.execute("SELECT * FROM photos WHERE path=?", (path,)).fetchone()
+        return dict(row) if row else None  # type: ignore[return-value]
+
+    def photo(self, photo_id: int) -> PhotoRow | None:
+        """The photo with this id."""
+        row = self.conn.execute("SELECT * FROM photos WHERE id=?", (photo_id,)).fetchone()
+        return dict(row) if row else None  # type: ignore[return-value]
+
+    def photos(self, ids: Iterable[int]) -> dict[int, PhotoRow]:
+        """Photos by id, for a batch of ids."""
+        ids = list(ids)
+        out: dict[int, PhotoRow] = {}
+        for chunk in _chunks(ids, 900):
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT * FROM photos WHERE id IN ({marks})", chunk):
+                out[row["id"]] = dict(row)  # type: ignore[assignment]
+        return out
+
+    def photos_under(self, root: str) -> dict[str, PhotoRow]:
+        """Every photo whose path lies under the folder `root`, by path."""
+        prefix = root.rstrip("/") + "/"
+        rows = self.conn.execute(
+            "SELECT * FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return {r["path"]: dict(r) for r in rows}  # type: ignore[misc]
+
+    def photos_by_hash(self, digest: str) -> list[PhotoRow]:
+        """Photos with this content hash (a moved file keeps its hash)."""
+        rows = self.conn.execute(
+            "SELECT * FROM photos WHERE hash=? AND status='ok'", (digest,)
+        ).fetchall()
+        return [dict(r) for r in rows]  # type: ignore[misc]
+
+    def find_photos(self, fragment: str, limit: int = 10) -> list[PhotoRow]:
+        """Photos whose path ends with `fragment` (a file name or a relative path)."""
+        rows = self.conn.execute(
+            "SELECT * FROM photos WHERE status='ok' AND (path=? OR path LIKE ? ESCAPE '\\') "
+            "ORDER BY length(path) LIMIT ?",
+            (fragment, "%/" + _like_escape(fragment), limit),
+        ).fetchall()
+        return [dict(r) for r in rows]  # type: ignore[misc]
+
+    def upsert_photo(self, row: dict) -> int:
+        """Insert or replace the photo at row['path']; returns its id (kept on update)."""
+        cols = [
+            "path", "path_raw", "size", "mtime_ns", "hash", "width", "height", "taken_at",
+            "taken_source", "lat", "lon", "place", "status", "error",
+        ]  # fmt: skip
+        values = [row.get(c) for c in cols] + [time.time()]
+        existing = self.conn.execute(
+            "SELECT id FROM photos WHERE path=?", (row["path"],)
+        ).fetchone()
+        if existing:
+            sets = ", ".join(f"{c}=?" for c in cols) + ", indexed_at=?, faces_model=NULL"
+            self.conn.execute(f"UPDATE photos SET {sets} WHERE id=?", values + [existing[0]])
+            # The content changed: its old vectors and faces describe another picture.
+            self.conn.execute("DELETE FROM image_vectors WHERE photo_id=?", (existing[0],))
+            self.conn.execute("DELETE FROM faces WHERE photo_id=?", (existing[0],))
+            return int(existing[0])
+        marks = ",".join("?" * (len(cols) + 1))
+        cur = self.conn.execute(
+            f"INSERT INTO photos({', '.join(cols)}, indexed_at) VALUES({marks})", values
+        )
+        return int(cur.lastrowid)
+
+    def move_photo(self, photo_id: int, path: str, path_raw: bytes, mtime_ns: int) -> None:
+        """Give a photo a new path (renamed or moved), keeping its vectors and faces."""
+        self.conn.execute(
+            "UPDATE photos SET path=?, path_raw=?, mtime_ns=? WHERE id=?",
+            (path, path_raw, mtime_ns, photo_id),
+        )
+
+    def touch_photo(self, photo_id: int, mtime_ns: int) -> None:
+        """Record a new mtime for a file whose content did not change."""
+        self.conn.execute("UPDATE photos SET mtime_ns=? WHERE id=?", (mtime_ns, photo_id))
+
+    def delete_photos(self, ids: Sequence[int]) -> None:
+        """Remove photos (their vectors and faces go with them)."""
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
+
+    def counts(self) -> dict[str, int]:
+        """Photos, skipped files, image vectors, faces and people."""
+        q = self.conn.execute
+        return {
+            "photos": q("SELECT count(*) FROM photos WHERE status='ok'").fetchone()[0],
+            "skipped": q("SELECT count(*) FROM photos WHERE status!='ok'").fetchone()[0],
+            "vectors": q("SELECT count(*) FROM image_vectors").fetchone()[0],
+            "faces": q("SELECT count(*) FROM faces").fetchone()[0],
+            "people": q("SELECT count(*) FROM people WHERE name IS NOT NULL").fetchone()[0],
+            "clusters": q("SELECT count(*) FROM people WHERE name IS NULL").fetchone()[0],
+        }
+
+    def skipped(self) -> list[tuple[str, str]]:
+        """(path, reason) of every skipped file."""
+        rows = self.conn.execute(
+            "SELECT path, error FROM photos WHERE status!='ok' ORDER BY path"
+        ).fetchall()
+        return [(r[0], r[1] or "") for r in rows]
+
+    def places(self) -> list[str]:
+        """Distinct place names of photos, most photos first."""
+        rows = self.conn.execute(
+            "SELECT place, count(*) n FROM photos WHERE place IS NOT NULL AND status='ok' "
+            "GROUP BY place ORDER BY n DESC"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def years(self) -> list[int]:
+        """Years with photos, most photos first."""
+        rows = self.conn.execute(
+            "SELECT substr(taken_at, 1, 4) y, count(*) n FROM photos "
+            "WHERE taken_at IS NOT NULL AND status='ok' GROUP BY y ORDER BY n DESC"
+        ).fetchall()
+        return [int(r[0]) for r in rows if r[0] and r[0].isdigit()]
+
+    # --- image vectors ---
+
+    def put_image_vector(self, photo_id: int, model: str, vec: np.ndarray) -> None:
+        """Store (or replace) the CLIP vector of a photo."""
+        self.conn.execute(
+            "INSERT INTO image_vectors(photo_id, model, vector) VALUES(?, ?, ?) "
+            "ON CONFLICT(photo_id) DO UPDATE SET model=excluded.model, vector=excluded.vector",
+            (photo_id, model, vec_to_blob(vec)),
+        )
+
+    def image_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64, vectors float32 (n, d)) of every photo embedded with `model`."""
+        rows = self.conn.execute(
+            "SELECT v.photo_id, v.vector FROM image_vectors v JOIN photos p ON p.id=v.photo_id "
+            "WHERE v.model=? AND p.status='ok' ORDER BY v.photo_id",
+            (model,),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.stack([blob_to_vec(r[1]) for r in rows])
+        return ids, vecs
+
+    def image_vector(self, photo_id: int, model: str) -> np.ndarray | None:
+        """The stored CLIP vector of one photo, if it has one for `model`."""
+        row = self.conn.execute(
+            "SELECT vector FROM image_vectors WHERE photo_id=? AND model=?", (photo_id, model)
+        ).fetchone()
+        return blob_to_vec(row[0]).copy() if row else None
+
+    def photos_missing_vectors(self, model: str, root: str | None = None) -> list[PhotoRow]:
+        """Photos that have no vector from `model` (e.g. indexed while it was unavailable)."""
+        sql = (
+            "SELECT p.* FROM photos p LEFT JOIN image_vectors v "
+            "ON v.photo_id=p.id AND v.model=? WHERE p.status='ok' AND v.photo_id IS NULL"
+        )
+        args: list = [model]
+        if root is not None:
+            prefix = root.rstrip("/") + "/"
+            sql += " AND substr(p.path, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        return [dict(r) for r in self.conn.execute(sql, args).fetchall()]  # type: ignore[misc]
+
+    def vector_count(self, model: str) -> int:
+        """How many usable image vectors `model` produced."""
+        return self.conn.execute(
+            "SELECT count(*) FROM image_vectors v JOIN photos p ON p.id=v.photo_id "
+            "WHERE v.model=? AND p.status='ok'",
+            (model,),
+        ).fetchone()[0]
+
+    def vector_models(self) -> dict[str, int]:
+        """How many image vectors each model produced."""
+        rows = self.conn.execute("SELECT model, count(*) FROM image_vectors GROUP BY model")
+        return {r[0]: r[1] for r in rows}
+
+    def delete_vectors_not_of(self, model: str) -> int:
+        """Drop image vectors of any other model (before re-embedding with `model`)."""
+        cur = self.conn.execute("DELETE FROM image_vectors WHERE model!=?", (model,))
+        return cur.rowcount
+
+    # --- faces and people ---
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,318 @@
+"""Indexing a folder: incremental, resumable, decoding overlapped with the models."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from index import scan
+from index.catalog import Catalog, path_text
+from index.errors import InvalidInput
+from index.models import ClipModel
+from index.settings import Settings
+
+Progress = Callable[[int, int, str], None]  # done, total, what is happening
+
+
+class FaceStage(Protocol):
+    """What the indexer needs from face detection + clustering (implemented in index/faces)."""
+
+    model_id: str
+
+    def analyze(self, decoded: scan.Decoded) -> Any:
+        """Detect and embed the faces of one decoded photo (main thread)."""
+
+    def store(self, catalog: Catalog, photo_id: int, faces: Any) -> None:
+        """Write one photo's faces (inside the batch transaction)."""
+
+    def after_batch(self, catalog: Catalog, photo_ids: list[int]) -> None:
+        """Cluster the batch's new faces into people (inside the batch transaction)."""
+
+
+@dataclass
+class IndexReport:
+    """What one `index` run did, for the closing summary."""
+
+    root: str
+    new: int = 0
+    changed: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0  # photos that got a CLIP vector this run
+    faces_done: int = 0  # photos whose faces were analysed this run
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # folders/entries unreadable
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The report as JSON-ready data."""
+        return {
+            "root": self.root,
+            "new": self.new,
+            "changed": self.changed,
+            "moved": self.moved,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "embedded": self.embedded,
+            "faces_done": self.faces_done,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "problems": [{"path": p, "reason": r} for p, r in self.problems],
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class _Work:
+    """One file that needs reading: new, changed, or missing a vector or faces."""
+
+    found: scan.FoundFile
+    kind: str  # "new" | "changed" | "fill"
+    photo_id: int | None = None
+    old_hash: str | None = None
+    need_clip: bool = True
+    need_faces: bool = True
+
+
+@dataclass
+class _Done:
+    work: _Work
+    digest: str | None = None
+    decoded: scan.Decoded | None = None
+    pixels: Any = None  # CLIP input tensor, prepared in the worker
+    error: str | None = None
+    moved_from: int | None = None  # photo id whose file this is, under a new name
+    same_content: bool = False
+
+
+class Indexer:
+    """Brings the catalog (and thumbnails) in line with one folder on disk."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        settings: Settings,
+        clip: ClipModel | None,
+        faces: FaceStage | None = None,
+    ):
+        self.catalog = catalog
+        self.settings = settings
+        self.clip = clip
+        self.faces = faces
+        self.data_dir = catalog.data_dir
+
+    def run(self, folder: Path, progress: Progress | None = None) -> IndexReport:
+        """Index `folder` incrementally; safe to kill at any moment and run again."""
+        root = Path(os.path.realpath(folder))
+        if not root.is_dir():
+            raise InvalidInput(f"{folder} is not a folder. Give the folder that holds your photos.")
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise InvalidInput(f"Cannot read the folder {folder}: permission denied.")
+        report = IndexReport(root=path_text(root))
+        progress = progress or (lambda done, total, what: None)
+        progress(0, 0, "scanning folders")
+        found, problems = scan.walk(root, exclude=(self.data_dir,))
+        report.problems = [(path_text(p.path), p.reason) for p in problems]
+        clip_ok = self._clip_ready(report)
+
+        known = self.catalog.photos_under(report.root)
+        missing_vec = (
+            {r["id"] for r in self.catalog.photos_missing_vectors(self.clip.spec, report.root)}
+            if clip_ok
+            else set()
+        )
+        faces_on = self.faces is not None
+        work: list[_Work] = []
+        seen: set[str] = set()
+        for f in found:
+            text = path_text(f.path)
+            seen.add(text)
+            row = known.get(text)
+            if row is None:
+                work.append(_Work(f, "new", need_clip=clip_ok, need_faces=faces_on))
+            elif row["size"] != f.size or row["mtime_ns"] != f.mtime_ns:
+                work.append(
+                    _Work(f, "changed", row["id"], row["hash"], clip_ok, need_faces=faces_on)
+                )
+            elif row["status"] == "ok" and (
+                row["id"] in missing_vec or self._needs_faces(row["faces_model"])
+            ):
+                need_faces = self._needs_faces(row["faces_model"])
+                fill = _Work(
+                    f, "fill", row["id"], row["hash"], row["id"] in missing_vec, need_faces
+                )
+                work.append(fill)
+            else:
+                report.unchanged += 1
+        unreadable_dirs = [path_text(p.path) + "/" for p in problems]
+        gone = {
+            row["hash"]: row["id"]
+            for text, row in known.items()
+            if text not in seen
+            and row["hash"]
+            and not any(text.startswith(d) for d in unreadable_dirs)
+        }
+        gone_ids = {
+            row["id"]
+            for text, row in known.items()
+            if text not in seen and not any(text.startswith(d) for d in unreadable_dirs)
+        }
+        processed = 0
+        progress(0, len(work), "indexing")
+        for done_batch in self._read_ahead(work, gone):
+            self._commit(done_batch, report, gone_ids)
+            processed += len(done_batch)
+            progress(processed, len(work), "indexing")
+        if gone_ids:
+            with self.catalog.transaction():
+                self.catalog.delete_photos(sorted(gone_ids))
+                self.catalog.bump_generation("images")
+                self.catalog.bump_generation("faces")
+            report.removed = len(gone_ids)
+        return report
+
+    def _needs_faces(self, faces_model: str | None) -> bool:
+        return self.faces is not None and faces_model != self.faces.model_id
+
+    def _clip_ready(self, report: IndexReport) -> bool:
+        if self.clip is None:
+            return False
+        if self.clip.is_available():
+            return True
+        report.notes.append(
+            "Photos were catalogued without CLIP vectors, so text search needs the model: "
+            f"{self.clip.load_error} Run `index` again once the model is available to fill them in."
+        )
+        return False
+
+    def _read_ahead(self, work: list[_Work], gone: dict[str, int]) -> Iterator[list[_Done]]:
+        """Decode batches in worker threads, a few batches ahead of the models."""
+        batches = list(scan.iter_batches(work, self.settings.batch_size))
+        ahead = max(1, self.settings.prefetch_batches)
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.decode_workers)) as pool:
+            pending: list[list[Future]] = []
+            for i in range(min(ahead, len(batches))):
+                pending.append([pool.submit(self._read, w, gone) for w in batches[i]])
+            next_batch = len(pending)
+            while pending:
+                futures = pending.pop(0)
+                if next_batch < len(batches):
+                    pending.append([pool.submit(self._read, w, gone) for w in batches[next_batch]])
+                    next_batch += 1
+                yield [f.result() for f in futures]
+
+    def _read(self, work: _Work, gone: dict[str, int]) -> _Done:
+        """Worker: read, hash, recognise moves, decode, thumbnail, prepare the CLIP input."""
+        try:
+            data = scan.read_bytes(work.found.path)
+            digest = scan.file_hash(data)
+            if work.kind == "new" and digest in gone:
+                return _Done(work, digest, moved_from=gone[digest])
+            if work.kind == "changed" and digest == work.old_hash:
+                return _Done(work, digest, same_content=True)
+            decoded = scan.decode(data, self.settings, digest)
+            thumb = scan.thumbnail_path(self.data_dir, digest)
+            if not thumb.exists():
+                scan.save_thumbnail(decoded.image, thumb, self.settings.thumb_size)
+            pixels = self.clip.preprocess(decoded.image) if work.need_clip else None
+            return _Done(work, digest, decoded=decoded, pixels=pixels)
+        except scan.Unreadable as err:
+            return _Done(work, error=str(err))
+
+    def _commit(self, batch: list[_Done], report: IndexReport, gone_ids: set[int]) -> None:
+        """Models on the batch, then one transaction for all of it."""
+        vectors = self._embed(batch)
+        faces = {
+            i: self.faces.analyze(d.decoded)
+            for i, d in enumerate(batch)
+            if d.decoded is not None and d.work.need_faces
+        }
+        with self.catalog.transaction():
+            faced: list[int] = []
+            for i, d in enumerate(batch):
+                f = d.work.found
+                text = path_text(f.path)
+                if d.error is not None:
+                    if d.error.startswith("the file disappeared"):
+                        report.skipped.append((text, d.error))
+                        continue
+                    self.catalog.upsert_photo(_skipped_row(f, text, d.error))
+                    report.skipped.append((text, d.error))
+                    continue
+                if d.moved_from is not None:
+                    self.catalog.move_photo(d.moved_from, text, os.fsencode(f.path), f.mtime_ns)
+                    gone_ids.discard(d.moved_from)
+                    report.moved += 1
+                    continue
+                if d.same_content:
+                    self.catalog.touch_photo(d.work.photo_id, f.mtime_ns)
+                    report.unchanged += 1
+                    continue
+                if d.work.kind == "fill":
+                    photo_id = d.work.photo_id
+                else:
+                    photo_id = self.catalog.upsert_photo(_photo_row(f, text, d.decoded))
+                    setattr(report, d.work.kind, getattr(report, d.work.kind) + 1)
+                if i in vectors:
+                    self.catalog.put_image_vector(photo_id, self.clip.spec, vectors[i])
+                    report.embedded += 1
+                if i in faces:
+                    self.faces.store(self.catalog, photo_id, faces[i])
+                    faced.append(photo_id)
+            if faced:
+                self.faces.after_batch(self.catalog, faced)
+                self.catalog.bump_generation("faces")
+                report.faces_done += len(faced)
+            # Any write may change which vectors exist: saved FAISS indexes go stale.
+            self.catalog.bump_generation("images")
+
+    def _embed(self, batch: list[_Done]) -> dict[int, Any]:
+        import torch
+
+        idx = [i for i, d in enumerate(batch) if d.pixels is not None]
+        out: dict[int, Any] = {}
+        step = max(1, self.settings.model_batch)
+        for start in range(0, len(idx), step):
+            part = idx[start : start + step]
+            vecs = self.clip.encode_preprocessed(torch.stack([batch[i].pixels for i in part]))
+            out.update(zip(part, vecs, strict=True))
+        if out:
+            self.catalog.record_model(
+                "clip", self.clip.spec, int(next(iter(out.values())).shape[0])
+            )
+        return out
+
+
+def _photo_row(f: scan.FoundFile, text: str, d: scan.Decoded) -> dict:
+    taken_at, source = (d.taken_at, "exif") if d.taken_at else (scan.file_time(f.mtime_ns), "file")
+    return {
+        "path": text,
+        "path_raw": os.fsencode(f.path),
+        "size": f.size,
+        "mtime_ns": f.mtime_ns,
+        "hash": d.hash,
+        "width": d.width,
+        "height": d.height,
+        "taken_at": taken_at,
+        "taken_source": source,
+        "lat": d.lat,
+        "lon": d.lon,
+        "place": scan.place_name(d.lat, d.lon),
+        "status": "ok",
+        "error": None,
+    }
+
+
+def _skipped_row(f: scan.FoundFile, text: str, reason: str) -> dict:
+    return {
+        "path": text,
+        "path_raw": os.fsencode(f.path),
+        "size": f.size,
+        "mtime_ns": f.mtime_ns,
+        "status": "skipped",
+        "error": reason,
+    }

@@ -1,0 +1,152 @@
+"""The front door of `index/`: open a data dir, index folders, search, manage people."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from index import scan
+from index.catalog import Catalog, PhotoRow, path_text
+from index.errors import CatalogError, NotFound
+from index.indexer import FaceStage, Indexer, IndexReport, Progress
+from index.models import ClipModel
+from index.settings import DEFAULT_CLIP, Settings, default_data_dir
+from index.vectors import VectorStore
+
+
+class Library:
+    """One photo library: its catalog, its models (loaded lazily) and its vector indexes."""
+
+    def __init__(
+        self,
+        data_dir: Path | str | None = None,
+        clip: str | None = None,
+        settings: Settings | None = None,
+        read_only: bool = False,
+        faces: bool = True,
+    ):
+        self.settings = settings or Settings.from_env()
+        self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        self.read_only = read_only
+        self.catalog = Catalog(self.data_dir, read_only=read_only)
+        recorded = self.catalog.model("clip")
+        self.clip_spec_requested = clip
+        self.clip = ClipModel(clip or (recorded["spec"] if recorded else DEFAULT_CLIP))
+        self.images = VectorStore(self.data_dir, "images")
+        self._faces_enabled = faces
+        self._face_stage: FaceStage | None = None
+        self._lock = threading.RLock()  # one writer at a time (chat sessions share a library)
+
+    # --- models ---
+
+    def model_mismatch(self) -> str | None:
+        """A message when the requested CLIP model differs from the one the vectors came from."""
+        models = {m: n for m, n in self.catalog.vector_models().items() if m != self.clip.spec}
+        if not models:
+            return None
+        old = ", ".join(f"{m} ({n} photos)" for m, n in models.items())
+        return (
+            f"This library's image vectors were made with {old}, not {self.clip.spec}. "
+            "Vectors of two models are never mixed: run `python app.py index FOLDER "
+            f"--clip {self.clip.spec} --reembed` to re-embed every photo with the new model, "
+            "or leave out --clip to keep the old one."
+        )
+
+    def face_stage(self) -> FaceStage | None:
+        """The face detector + clusterer used while indexing (None when faces are off)."""
+        if not self._faces_enabled:
+            return None
+        if self._face_stage is None:
+            from index.people import FaceIndexing
+
+            self._face_stage = FaceIndexing(self.settings)
+        return self._face_stage
+
+    # --- indexing ---
+
+    def index(
+        self, folder: Path | str, progress: Progress | None = None, reembed: bool = False
+    ) -> IndexReport:
+        """Index a folder incrementally (see `Indexer.run`)."""
+        mismatch = self.model_mismatch()
+        if mismatch and not reembed:
+            raise CatalogError(mismatch)
+        with self._lock:
+            if mismatch:
+                with self.catalog.transaction():
+                    self.catalog.delete_vectors_not_of(self.clip.spec)
+                    self.catalog.bump_generation("images")
+            indexer = Indexer(self.catalog, self.settings, self.clip, self.face_stage())
+            report = indexer.run(Path(folder), progress)
+            if self.clip.is_available():
+                self.image_index()  # rebuild and save now, not at the first query
+            return report
+
+    # --- vectors ---
+
+    def image_index(self) -> VectorStore:
+        """The FAISS index of CLIP image vectors, current with the catalog."""
+        spec = self.clip.spec
+        self.images.ensure(
+            self.catalog.generation("images"),
+            spec,
+            self.catalog.vector_count(spec),
+            lambda: self.catalog.image_vectors(spec),
+        )
+        return self.images
+
+    # --- looking things up ---
+
+    def resolve_photo(self, ref: str | Path) -> PhotoRow:
+        """A photo of the library from a path (absolute or relative) or a unique file name."""
+        text = path_text(os.path.realpath(ref)) if os.path.exists(ref) else str(ref)
+        row = self.catalog.photo_by_path(text)
+        if row is not None and row["status"] == "ok":
+            return row
+        matches = self.catalog.find_photos(str(ref).lstrip("./"))
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFound(f"{ref} is not a photo in this library (see `python app.py stats`).")
+        names = ", ".join(m["path"] for m in matches[:5])
+        raise NotFound(f"{ref} matches several photos ({names}); give more of the path.")
+
+    def thumbnail(self, row: PhotoRow) -> str | None:
+        """The cached thumbnail file of a photo, if there is one."""
+        if not row.get("hash"):
+            return None
+        path = scan.thumbnail_path(self.data_dir, row["hash"])
+        return str(path) if path.exists() else None
+
+    def photo_vector(self, row: PhotoRow) -> np.ndarray:
+        """The CLIP vector of a library photo (computed now if it has none yet)."""
+        vec = self.catalog.image_vector(row["id"], self.clip.spec)
+        if vec is None:
+            vec = self.clip.encode_images([scan.open_rgb(os.fsdecode(row["path_raw"]))])[0]
+        return vec
+
+    def places(self) -> list[str]:
+        """Place names of the library's photos, most photos first."""
+        return self.catalog.places()
+
+    def stats(self) -> dict:
+        """Counts, models and the data dir, for `stats` and the UI."""
+        counts = self.catalog.counts()
+        return {
+            **counts,
+            "models": {
+                "clip": self.catalog.model("clip"),
+                "face": self.catalog.model("face"),
+                "clip_vectors": self.catalog.vector_models(),
+            },
+            "clip_requested": self.clip.spec,
+            "data_dir": str(self.data_dir),
+            "skipped_files": [{"path": p, "reason": r} for p, r in self.catalog.skipped()],
+        }
+
+    def close(self) -> None:
+        """Release the catalog."""
+        self.catalog.close()

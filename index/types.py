@@ -1,0 +1,100 @@
+"""Plain data that crosses module boundaries: queries in, hits out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A half-open range of capture times, [start, end)."""
+
+    start: datetime
+    end: datetime
+    label: str = ""  # the words the user wrote, e.g. "summer 2019"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search, structured: who, when, where, and what it looks like."""
+
+    raw: str = ""
+    text: str = ""  # descriptive remainder for CLIP; "" when nothing is left
+    people_all: tuple[str, ...] = ()  # canonical person names, all must appear
+    people_any: tuple[str, ...] = ()  # at least one must appear
+    people_none: tuple[str, ...] = ()  # none may appear
+    only: bool = False  # nobody else recognised in the photo
+    unknown_names: tuple[str, ...] = ()  # person names nobody has been given
+    dates: DateRange | None = None
+    places: tuple[str, ...] = ()  # place names known to the catalog
+    limit: int | None = None
+    like_photo: str | None = None  # query by example: path of a photo
+
+    @property
+    def has_people(self) -> bool:
+        """True when the query filters by people at all."""
+        return bool(self.people_all or self.people_any or self.people_none)
+
+    def to_json(self) -> dict:
+        """The query as JSON-ready data (dates as ISO strings)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        if self.dates is not None:
+            d["dates"] = {
+                "start": self.dates.start.isoformat(),
+                "end": self.dates.end.isoformat(),
+                "label": self.dates.label,
+            }
+        return d
+
+
+@dataclass(frozen=True)
+class PersonMatch:
+    """Why a person counts as present in a photo: which face, how close."""
+
+    person_id: int
+    name: str  # display name, or "person N" for an unnamed cluster
+    face_id: int
+    distance: float
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One photo in a result list, with everything needed to show and explain it."""
+
+    photo_id: int
+    path: str
+    score: float
+    people: tuple[PersonMatch, ...] = ()
+    reasons: tuple[str, ...] = ()
+    taken_at: str | None = None
+    place: str | None = None
+    thumbnail: str | None = None
+
+    def to_json(self) -> dict:
+        """The hit as JSON-ready data, in the command line's documented shape."""
+        return {
+            "path": self.path,
+            "score": round(float(self.score), 4),
+            "people": [
+                {"name": p.name, "face_id": p.face_id, "distance": round(p.distance, 4)}
+                for p in self.people
+            ],
+            "reasons": list(self.reasons),
+            "taken_at": self.taken_at,
+            "place": self.place,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Hits plus what the user should be told about them (e.g. no good matches)."""
+
+    query: Query
+    hits: tuple[Hit, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)  # user-facing remarks
+    total_candidates: int | None = None

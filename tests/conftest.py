@@ -1,0 +1,38 @@
+"""Shared fixtures: offline hub, tiny random CLIP models, small photo folders."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+# --- tiny random CLIP models (tests/tiny_models.py): plumbing and shapes only, never meaning ---
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_spec(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random open_clip model saved in local-dir format: its "local-dir:..." spec."""
+    from tests.tiny_models import save_tiny_open_clip
+
+    return save_tiny_open_clip(tmp_path_factory.mktemp("tiny_open_clip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_clip_spec(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random transformers CLIPModel folder (with tokenizer + processor): "hf:..."."""
+    from tests.tiny_models import save_tiny_hf_clip
+
+    return save_tiny_hf_clip(tmp_path_factory.mktemp("tiny_hf_clip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_spec_b(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A second tiny random open_clip model (another folder, other weights)."""
+    from tests.tiny_models import save_tiny_open_clip
+
+    return save_tiny_open_clip(tmp_path_factory.mktemp("tiny_open_clip_b"), seed=1)
