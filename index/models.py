@@ -67,7 +67,7 @@ class ClipSpec:
 
 
 def parse_clip_spec(spec: str) -> ClipSpec:
-    """Parse a `--clip` value: `ViT-B-32/laion2b_s34b_b79k`, `local-dir:DIR`, `hf:ID`, `hf:DIR` or DIR."""
+    """Parse a `--clip` value: `ARCH/TAG` or `ARCH:TAG`, `local-dir:DIR`, `hf:ID`, `hf:DIR`, DIR."""
     text = spec.strip()
     if not text:
         raise InvalidInput(f"Empty CLIP model name; the default is {DEFAULT_CLIP}.")
@@ -208,7 +208,7 @@ def _normalised(vectors: torch.Tensor) -> np.ndarray:
     import torch.nn.functional as F
 
     # Same formula as open_clip's encode_image(normalize=True), so vectors match its reference.
-    out = vectors.float()
+    out = F.normalize(vectors.float(), dim=-1)
     return np.ascontiguousarray(out.cpu().numpy(), dtype=np.float32)
 
 
@@ -252,7 +252,35 @@ class _OpenClipBackend:
         return self.model.encode_image(batch)
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        return self.model.encode_text(self.tokenizer(texts).to(self.device))
+        return _encode_text_trimmed(self.model, self.tokenizer(texts).to(self.device))
+
+
+def _encode_text_trimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """open_clip's `encode_text`, run over only the positions the longest text uses.
+
+    CLIP's text tower is causal and pools at the end token, so the padding after it never
+    changes a vector: dropping it gives the same vectors (to float rounding), several times
+    faster for a short query than all 77 positions. Other text towers go through unchanged.
+    """
+    import torch
+    from open_clip.transformer import text_global_pool
+
+    plain_causal = (
+        isinstance(getattr(model, "attn_mask", None), torch.Tensor)
+        and hasattr(model, "token_embedding")
+        and getattr(model, "text_pool_type", None) == "argmax"
+    )
+    if not plain_causal:
+        return model.encode_text(tokens)
+    used = int(torch.nonzero((tokens != 0).any(dim=0)).max()) + 1  # open_clip pads with 0
+    tokens = tokens[:, :used]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:used].to(cast)
+    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:used, :used]))
+    x = text_global_pool(x, tokens, "argmax")
+    if isinstance(model.text_projection, torch.nn.Linear):
+        return model.text_projection(x)
+    return x if model.text_projection is None else x @ model.text_projection
 
 
 def _check_open_clip_name(open_clip: Any, spec: ClipSpec) -> None:
@@ -275,13 +303,17 @@ def _check_open_clip_name(open_clip: Any, spec: ClipSpec) -> None:
 
 class _HfBackend:
     def __init__(self, spec: ClipSpec, device: str):
+        import torch
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
         source = str(spec.path) if spec.path else spec.name
         # Models such as jinaai/jina-clip-v2 ship their own modelling code (config "auto_map");
         # naming one with --clip is the user's choice to run it. Plain CLIP needs none.
         trust = _needs_remote_code(spec)
-        self.model = AutoModel.from_pretrained(source, trust_remote_code=trust).to(device).eval()
+        # transformers 5 loads in the checkpoint's dtype ("auto"); some (jina-clip) are bf16, which
+        # rejects float32 pixels and is slow on most CPUs. float32 matches open_clip's default.
+        model = AutoModel.from_pretrained(source, trust_remote_code=trust, dtype=torch.float32)
+        self.model = model.to(device).eval()
         self.image_processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=trust)
         self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust)
         self.device = device
@@ -353,9 +385,10 @@ def _open_backend(spec: ClipSpec, device: str) -> _OpenClipBackend | _HfBackend:
 def _load_failed_message(spec: ClipSpec, err: Exception) -> str:
     msg = f"Could not load the CLIP model {spec}: {type(err).__name__}: {err}"
     if spec.kind != LOCAL_DIR and spec.path is None:
-        if _offline():
+        offline = _offline()
+        if offline:
             msg += (
-                "\nThis machine is offline (HF_HUB_OFFLINE is set), so nothing missing can be "
+                f"\nThis machine is offline ({offline} is set), so nothing missing can be "
                 "downloaded. " + _download_advice(spec)
             )
         else:
@@ -388,23 +421,43 @@ def _check_hub_cache(spec: ClipSpec) -> None:
     for path in found:
         if path is not None:
             _check_safetensors(Path(path))
-    if None in found and _offline():
+    offline = _offline() or (_hub_unreachable() if None in found else None)
+    if None in found and offline:
         raise ModelUnavailable(
             f"The CLIP model {spec} is not on this machine, and this machine is offline "
-            "(HF_HUB_OFFLINE is set), so it cannot be downloaded now. "
-            + _download_advice(spec)
-            + "\nOr "
-            + _FOLDER_HINT
+            f"({offline if ' ' in offline else offline + ' is set'}), "
+            "so it cannot be downloaded now. " + _download_advice(spec) + "\nOr " + _FOLDER_HINT
         )
 
 
-def _offline() -> bool:
-    """Whether hub downloads are switched off (the hub reads its variable once, at import)."""
-    if any(os.environ.get(v, "").strip().lower() in _TRUE for v in _OFFLINE_VARS):
-        return True
+def _hub_unreachable(timeout: float = 1.5) -> str | None:
+    """A reason when the model hub cannot be reached at all (no network, no DNS).
+
+    Without this, a machine with no internet and no HF_HUB_OFFLINE waits ~50 s on
+    huggingface_hub's retries before saying the same thing.
+    """
+    import socket
+    from urllib.parse import urlparse
+
     from huggingface_hub import constants
 
-    return bool(constants.HF_HUB_OFFLINE)
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as err:
+        return f"{host} cannot be reached: {err.strerror or err}"
+    return None
+
+
+def _offline() -> str | None:
+    """The variable that switches hub downloads off, if one does (None: downloads allowed)."""
+    for var in _OFFLINE_VARS:
+        if os.environ.get(var, "").strip().lower() in _TRUE:
+            return var
+    from huggingface_hub import constants
+
+    # The hub reads HF_HUB_OFFLINE once, at import; it may have been set before a change here.
+    return "HF_HUB_OFFLINE" if constants.HF_HUB_OFFLINE else None
 
 
 def _hub_files(spec: ClipSpec) -> tuple[str | None, list[list[str]]]:
@@ -506,6 +559,7 @@ def _download_advice(spec: ClipSpec) -> str:
             f"hf download {spec.name}",
             f'python -c "from transformers import AutoModel; '
             f"AutoModel.from_pretrained('{spec.name}'"
+            # jina-clip models run their own code; others need no such flag.
             + (", trust_remote_code=True" if spec.name.startswith("jinaai/") else "")
             + ')"',
         ]
@@ -571,7 +625,8 @@ def _check_hf_folder(spec: ClipSpec) -> None:
         )
         raise ModelUnavailable(
             f"The CLIP model folder {folder} has no config.json, so it is not a transformers "
-            f"model folder (save one with model.save_pretrained and processor.save_pretrained).{hint}"
+            "model folder (save one with model.save_pretrained and processor.save_pretrained)."
+            + hint
         )
     weights = [folder / name for name in _HF_WEIGHTS if (folder / name).is_file()]
     if not weights:

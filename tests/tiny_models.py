@@ -35,7 +35,7 @@ def _openai_preprocess_cfg(size: int) -> dict:
 
 
 def save_open_clip_local_dir(folder: Path, model_cfg: dict, seed: int = 0) -> str:
-    """Save a random open_clip model built from `model_cfg` as a `local-dir:` folder; return the spec."""
+    """Save a random open_clip model built from `model_cfg` in local-dir form; return its spec."""
     import open_clip
     from safetensors.torch import save_file
 
