@@ -99,6 +99,8 @@ class _Lexicon:
     name_words: frozenset[str]
     not_names: frozenset[str]
     place_words: frozenset[str]
+    name_then: frozenset[str]
+    self_words: frozenset[str]
     place_join: _Phrases
     limit_before: _Phrases
     limit_one: _Phrases
@@ -164,6 +166,8 @@ def _load_lexicon(
         name_words=frozenset(ppl["name_words"]),
         not_names=frozenset(ppl["not_names"]),
         place_words=frozenset(ppl["place_words"]),
+        name_then=frozenset(ppl["name_then"]),
+        self_words=frozenset(ppl["self"]),
         place_join=phrases(raw["places"], "join"),
         limit_before=phrases(raw["limit"], "before_number"),
         limit_one=phrases(raw["limit"], "one"),
@@ -694,6 +698,11 @@ def _wordlike(word: str) -> bool:
     return word[:1].isalpha() and all(ch.isalpha() or ch in "'-." for ch in word)
 
 
+def _capitalise(name: str) -> str:
+    """A name typed in lower case, as it is written: "angelina" -> "Angelina", "o'brien" too."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"(?<=[-' ])", name))
+
+
 def _normalise(text: str, max_chars: int) -> str:
     """Unicode-normalised, curly quotes straightened, whitespace collapsed, cut to max_chars."""
     text = unicodedata.normalize("NFKC", text[: max_chars * 4]).translate(_QUOTES)
@@ -868,6 +877,7 @@ class QueryParser:
         only = self._read_only_anywhere(st, lex)
         mentions, places = self._read_known(st, engine)
         mentions += self._read_typos(st, engine)
+        self._drop_self(st, lex)
         mentions += self._read_unknown(st, engine)
         mentions.sort(key=lambda m: m.start)
         only = self._assign_roles(st, lex, mentions) or only
@@ -982,6 +992,13 @@ class QueryParser:
                 if i + 1 < len(w) and w[i + 1] == "of" and st.claims[i + 1] is None:
                     st.claim(i + 1, i + 2, "filler")
 
+    @staticmethod
+    def _drop_self(st: _Parse, lex: _Lexicon) -> None:
+        """Drop "me"/"myself" when nobody is enrolled under them: CLIP cannot see the user."""
+        for i, word in enumerate(st.words):
+            if word in lex.self_words and st.claims[i] is None:
+                st.claim(i, i + 1, "filler")
+
     def _read_only_anywhere(self, st: _Parse, lex: _Lexicon) -> bool:
         """True for "nobody else", "no one else": the named people and no one besides."""
         found = False
@@ -1057,8 +1074,8 @@ class QueryParser:
         word = words[s]
         common = word in lex.english or word in lex.name_words or word in lex.months
         common = common or word in lex.seasons or word in lex.all_words
-        if e - s > 1 or not common:
-            return True
+        if e - s > 1 or not common or (kind == _PERSON and word in lex.self_words):
+            return True  # someone enrolled as "me" is meant wherever the user says "me"
         tok = doc[s]
         prev = doc[s - 1] if s > 0 else None
         # "no Bob", "either May": these stand before names; "a rose", "red rose" do not
@@ -1148,48 +1165,160 @@ class QueryParser:
         for ent in doc.ents:
             if ent.label_ == "PERSON":
                 self._maybe_unknown(st, lex, ent.start, ent.end, found)
-        # The small model misses many names ("Find Carol at the park"): a capitalised
-        # proper noun standing where a name stands counts too, unless Every Word Is Capitalised.
-        if not any(t.is_lower for t in doc[1:] if t.is_alpha):
-            return found
+        # When Every Word Is Capitalised, capitals say nothing about names; "Find Carol" is
+        # too short to be written that way on purpose.
+        alpha = [t for t in doc if t.is_alpha]
+        if len(alpha) < 3 or any(t.is_lower for t in alpha[1:]):
+            self._read_capitalised(st, lex, found)
+            self._read_chained(st, lex, found)
+        self._read_lower_case(st, lex, found)
+        return found
+
+    def _read_capitalised(self, st: _Parse, lex: _Lexicon, found: list[_Mention]) -> None:
+        """A capitalised word no dictionary knows, standing where a name stands ("of Angelina").
+
+        The small model misses many names ("Find Carol at the park") and calls unfamiliar ones
+        places or common nouns ("photos of Angelina" is NOUN and GPE to it), so its tags only
+        help here; the word's position and the dictionary decide.
+        """
+        doc, words = st.doc, st.words
+        initial = next((k for k, t in enumerate(doc) if not t.is_punct), 0)
         i = 0
         while i < len(doc):
             tok = doc[i]
-            if st.claims[i] is None and tok.pos_ == "PROPN" and tok.is_title:
-                j = i + 1
-                while (
-                    j < len(doc)
-                    and j - i < 3
-                    and st.claims[j] is None
-                    and doc[j].pos_ == "PROPN"
-                    and doc[j].is_title
-                ):
-                    j += 1
-                labels = {t.ent_type_ for t in doc[i:j]}
-                joined = lex.person_join.before(st.words, i) or lex.person_any.before(st.words, i)
-                joined = (
-                    joined
-                    or lex.person_none.before(st.words, i)
-                    or lex.only_before.before(st.words, i)
-                )
-                slot = bool(joined) or (i > 0 and st.claims[i - 1] in ("person", "filler", "only"))
-                slot = slot or (i > 0 and st.words[i - 1] in (",", "&"))
-                slot = slot or (j < len(doc) and st.words[j] in lex.possessive)
-                if slot and not labels & _NOT_NAME_ENTS:
-                    # a capitalised first word is a name only if it is no English word
-                    # ("Beach photos"), or if it owns something ("Carol's wedding")
-                    owns = j < len(doc) and st.words[j] in lex.possessive
-                    if i > 0 or owns or tok.lower_ not in lex.english:
-                        self._maybe_unknown(st, lex, i, j, found)
-                i = j
-            else:
+            if not (st.claims[i] is None and tok.is_title and self._name_like(tok, lex)):
                 i += 1
-        return found
+                continue
+            j = i + 1
+            while (
+                j < len(doc)
+                and j - i < 3
+                and st.claims[j] is None
+                and doc[j].is_title
+                and self._name_like(doc[j], lex)
+            ):
+                j += 1
+            owns = j < len(doc) and words[j] in lex.possessive
+            unfamiliar = not any(self._in_dictionary(t, lex) for t in doc[i:j])
+            if i == initial:
+                # a capitalised first word is only a capital ("Beach photos"), unless it owns
+                # something ("Carol's wedding") or an unknown word opens "... at the beach"
+                slot = owns or (unfamiliar and j < len(doc) and words[j] in lex.name_then)
+            else:
+                # after "of", "with", "and", "or", "without", "only", "show me", a name, a comma
+                slot = owns or self._after_person_word(st, lex, i)
+                slot = slot or st.claims[i - 1] in ("person", "filler", "only")
+                slot = slot or words[i - 1] in (",", "&")
+            labels = {t.ent_type_ for t in doc[i:j]} & _NOT_NAME_ENTS
+            if unfamiliar:
+                # a word no dictionary holds is no famous place: the model's GPE is a guess
+                labels -= {"GPE", "LOC", "FAC"}
+            if slot and not labels:
+                self._maybe_unknown(st, lex, i, j, found)
+            i = j
 
-    def _maybe_unknown(self, st: _Parse, lex: _Lexicon, s: int, e: int, found: list) -> None:
+    def _read_chained(self, st: _Parse, lex: _Lexicon, found: list[_Mention]) -> None:
+        """A capitalised word joined by "and", "or" or a comma to a name is one: "Kit and Rose"."""
+        doc, words = st.doc, st.words
+        chain = ("and", "or", "nor", "&", ",")
+
+        def joined(i: int, step: int) -> bool:
+            k = i + 2 * step
+            return (
+                0 <= k < len(doc)
+                and words[i + step] in chain
+                and st.claims[i + step] is None
+                and st.claims[k] == "person"
+            )
+
+        grew = True
+        while grew:  # each pass may name the next word of "Kit, Rose and Ann"
+            grew = False
+            for i, tok in enumerate(doc):
+                if st.claims[i] is not None or not tok.is_title or not tok.is_alpha:
+                    continue
+                # a sentence's first capital says nothing, unless the model calls it a name
+                before = joined(i, 1) and (i > 0 or tok.pos_ == "PROPN")
+                if not (joined(i, -1) or before):
+                    continue
+                nxt = doc[i + 1] if i + 1 < len(doc) else None
+                if nxt is not None and nxt.pos_ == "NOUN" and nxt.lower_ not in lex.all_words:
+                    continue  # "Alice and Rose Garden": the word modifies a noun
+                if tok.ent_type_ in _NOT_NAME_ENTS:
+                    continue
+                before_count = len(found)
+                self._maybe_unknown(st, lex, i, i + 1, found)
+                grew = grew or len(found) > before_count
+
+    def _read_lower_case(self, st: _Parse, lex: _Lexicon, found: list[_Mention]) -> None:
+        """A lower-case word no dictionary knows, right after "of"/"with": "photos of angelina".
+
+        Only where the person word itself follows what the parser already read ("photos of",
+        "Alice and"), not in "a cup of matcha"; abbreviations without a vowel ("bbq", "nyc")
+        and words that modify a following noun stay description.
+        """
+        doc, words = st.doc, st.words
+        for i, tok in enumerate(doc):
+            word = words[i]
+            if st.claims[i] is not None or not tok.is_lower or not tok.is_alpha or tok.is_stop:
+                continue
+            if len(word) < 3 or not set(word) & set("aeiou") or self._in_dictionary(tok, lex):
+                continue
+            if not self._after_person_word(st, lex, i, settled=True):
+                continue
+            nxt = doc[i + 1] if i + 1 < len(doc) else None
+            if (
+                nxt is not None
+                and nxt.pos_ in ("NOUN", "PROPN")
+                and nxt.lower_ not in lex.all_words
+            ):
+                continue
+            if word in lex.name_words or tok.ent_type_ in _NOT_NAME_ENTS - {"GPE", "LOC", "FAC"}:
+                continue
+            before_count = len(found)
+            self._maybe_unknown(st, lex, i, i + 1, found, lower_ok=True)
+            if len(found) > before_count:
+                found[-1].text = _capitalise(found[-1].text)
+
+    @staticmethod
+    def _after_person_word(st: _Parse, lex: _Lexicon, i: int, settled: bool = False) -> bool:
+        """Whether a word that stands before people ("of", "with", "or", "only") precedes `i`.
+
+        With `settled`, the person word must itself open the query or follow a token
+        another step has read ("photos of", "Alice and"): "a cup of" is no such place.
+        """
+        for phrases in (lex.person_join, lex.person_any, lex.person_none, lex.only_before):
+            n = phrases.before(st.words, i)
+            if n and (not settled or i - n == 0 or st.claims[i - n - 1] is not None):
+                return True
+        return False
+
+    @staticmethod
+    def _in_dictionary(tok, lex: _Lexicon) -> bool:
+        """Whether the token is an English word, in any inflection ("Dogs", "Sunsets")."""
+        word = tok.lower_
+        forms = {word, tok.lemma_.lower()}
+        if word.endswith("ies"):
+            forms.add(word[:-3] + "y")
+        if word.endswith("es"):
+            forms.add(word[:-2])
+        if word.endswith("s"):
+            forms.add(word[:-1])
+        return bool(forms & lex.english) or word in lex.all_words
+
+    @classmethod
+    def _name_like(cls, tok, lex: _Lexicon) -> bool:
+        """A proper noun to the model, or a word no dictionary holds ("Angelina")."""
+        return tok.pos_ == "PROPN" or (_wordlike(tok.text) and not cls._in_dictionary(tok, lex))
+
+    def _maybe_unknown(
+        self, st: _Parse, lex: _Lexicon, s: int, e: int, found: list, lower_ok: bool = False
+    ) -> None:
         """Record doc[s:e] as an unknown name when it still looks like one once trimmed."""
         doc = st.doc
-        while s < e and (st.claims[s] is not None or not doc[s].is_title or doc[s].is_stop):
+        while s < e and (
+            st.claims[s] is not None or not (lower_ok or doc[s].is_title) or doc[s].is_stop
+        ):
             s += 1
         while e > s and (st.claims[e - 1] is not None or doc[e - 1].is_punct):
             e -= 1

@@ -119,6 +119,7 @@ CASES: list[tuple[str, dict]] = [
     ),
     ("Show pictures of Xiu and Alice", {"people_all": ["Alice"], "unknown_names": ["Xiu"]}),
     ("Carol's wedding", {"text": "wedding", "unknown_names": ["Carol"]}),
+    ("show me Kit and Rose", {"people_all": ["Rose"], "unknown_names": ["Kit"]}),
     (
         "Christmas in Paris",
         {"dates": d("2025-12-24", "2025-12-27"), "places": ["Paris"]},
@@ -224,6 +225,48 @@ CASES: list[tuple[str, dict]] = [
     ("?", {}),
 ]
 
+# The same, for a library where only Alice is enrolled: names that are also words ("Rose",
+# "Kit") and names the model takes for places ("Angelina") must still be asked about.
+FEW_PEOPLE = {"Alice": []}
+FEW_PLACES = ["Paris", "France"]
+FEW_CASES: list[tuple[str, dict]] = [
+    # a capitalised word no dictionary knows, where a name stands (the model says GPE)
+    ("photos of Angelina", {"unknown_names": ["Angelina"]}),
+    ("Angelina at the beach", {"text": "at the beach", "unknown_names": ["Angelina"]}),
+    ("find Angelina", {"unknown_names": ["Angelina"]}),
+    ("photos of Angelina in Paris", {"unknown_names": ["Angelina"], "places": ["Paris"]}),
+    ("photos of Tokyo", {"text": "Tokyo"}),  # a place the dictionary knows, not in the library
+    ("Beach and Alice", {"text": "Beach", "people_all": ["Alice"]}),
+    # dictionary words joined to a name by "and" / "or" / commas
+    ("show me Kit and Rose", {"unknown_names": ["Kit", "Rose"]}),
+    (
+        "Alice and Rose at the lake",
+        {"text": "at the lake", "people_all": ["Alice"], "unknown_names": ["Rose"]},
+    ),
+    (
+        "Kit, Rose and Ann at the zoo",
+        {"text": "at the zoo", "unknown_names": ["Kit", "Rose", "Ann"]},
+    ),
+    ("Alice or Jenny", {"people_any": ["Alice"], "unknown_names": ["Jenny"]}),
+    ("a rose in the garden", {"text": "a rose in the garden"}),
+    ("red roses", {"text": "red roses"}),
+    ("kit and rose", {"text": "kit and rose"}),
+    # lower case: a word no dictionary knows after "photos of", "with", "and"
+    ("photos of angelina", {"unknown_names": ["Angelina"]}),
+    ("photos of jessica and alice", {"people_all": ["Alice"], "unknown_names": ["Jessica"]}),
+    ("photos with angelina at the beach", {"text": "at the beach", "unknown_names": ["Angelina"]}),
+    ("photos of dogs", {"text": "dogs"}),
+    ("photos of sunsets", {"text": "sunsets"}),
+    ("pictures of paris", {"places": ["Paris"]}),
+    ("a cup of matcha", {"text": "a cup of matcha"}),  # "of" after a word, not after "photos"
+    ("photos of bbq", {"text": "bbq"}),  # an abbreviation, no name
+    # the user: nobody is enrolled as "me" here, so the word just leaves the text
+    ("photos of me", {}),
+    ("me and Alice", {"people_all": ["Alice"]}),
+    ("Alice and me at the beach", {"text": "at the beach", "people_all": ["Alice"]}),
+    ("photos of myself in Paris", {"places": ["Paris"]}),
+]
+
 FIELDS = (
     "text",
     "people_all",
@@ -236,8 +279,8 @@ FIELDS = (
 )
 
 
-@pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0][:40] or "<empty>" for c in CASES])
-def test_parse_table(parser: QueryParser, text: str, expected: dict) -> None:
+def assert_parses(parser: QueryParser, text: str, expected: dict) -> None:
+    """The parse of `text` has exactly the expected fields; every other one is empty."""
     q = parser.parse(text)
     assert q.raw == text
     got = {f: getattr(q, f) for f in FIELDS}
@@ -248,6 +291,24 @@ def test_parse_table(parser: QueryParser, text: str, expected: dict) -> None:
     assert got == want
     dates = expected.get("dates")
     assert (q.dates.start, q.dates.end) == dates if dates else q.dates is None
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0][:40] or "<empty>" for c in CASES])
+def test_parse_table(parser: QueryParser, text: str, expected: dict) -> None:
+    assert_parses(parser, text, expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), FEW_CASES, ids=[c[0][:40] for c in FEW_CASES])
+def test_names_nobody_has_been_given(text: str, expected: dict) -> None:
+    assert_parses(QueryParser(FEW_PEOPLE, FEW_PLACES, now=NOW), text, expected)
+
+
+def test_someone_enrolled_as_me_is_found_by_me() -> None:
+    parser = QueryParser({"Dana": ["me", "myself"], "Alice": []}, now=NOW)
+    q = parser.parse("photos of me and Alice at the beach")
+    assert q.people_all == ("Dana", "Alice") and q.text == "at the beach"
+    assert parser.parse("me and Alice").people_all == ("Dana", "Alice")
+    assert parser.parse("myself in 2019").people_all == ("Dana",)
 
 
 def test_date_label_keeps_the_users_words(parser: QueryParser) -> None:
