@@ -197,11 +197,84 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_people(args: argparse.Namespace) -> int:
+    """List named people with photo counts, then unnamed face groups by size."""
+    people = open_library(args).people()
+    if args.json:
+        print(json.dumps([p.to_json() for p in people], ensure_ascii=False, indent=2))
+        return 0
+    if not people:
+        print("No faces found yet: index a folder with photos of people first.")
+    for p in people:
+        aliases = f" (also {', '.join(p.aliases)})" if p.aliases else ""
+        print(f"{p.label}{aliases}: {p.photo_count} photos, {p.face_count} faces")
+    return 0
+
+
+def _naming_summary(result) -> str:
+    joined = f"; {result.joined} more faces joined" if result.joined else ""
+    return f"{result.name}: {result.faces} faces in {result.photos} photos{joined}."
+
+
+def cmd_name(args: argparse.Namespace) -> int:
+    """Name the person in a photo (and the whole group of faces like it)."""
+    print(_naming_summary(open_library(args).name_face(args.photo, args.name, args.face)))
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    """Rename a person."""
+    print(_naming_summary(open_library(args).rename(args.old, args.new)))
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge person A into person B."""
+    print(_naming_summary(open_library(args).merge(args.a, args.b)))
+    return 0
+
+
+def cmd_alias(args: argparse.Namespace) -> int:
+    """Give a person another name."""
+    open_library(args).add_alias(args.name, args.alias)
+    print(f"{args.alias} now also means {args.name}.")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Forget a person's name and every assignment."""
+    open_library(args).forget(args.name)
+    print(f"Forgot {args.name}; their faces are unnamed again.")
+    return 0
+
+
+def cmd_unassign(args: argparse.Namespace) -> int:
+    """Say that a photo does not show NAME."""
+    open_library(args).unassign(args.photo, args.name)
+    print(f"Noted: {args.name} is not in {args.photo}.")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the chat in the browser (the default command)."""
+    from assistant.server import serve
+
+    return serve(args)
+
+
 COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
     "parse": cmd_parse,
     "stats": cmd_stats,
+    "serve": cmd_serve,
+    "people": cmd_people,
+    "name": cmd_name,
+    "rename": cmd_rename,
+    "merge": cmd_merge,
+    "alias": cmd_alias,
+    "forget": cmd_forget,
+    "unassign": cmd_unassign,
 }
 
 

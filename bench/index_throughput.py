@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index import scan  # noqa: E402
-from index.library import Library  # noqa: E402
-from index.settings import Settings  # noqa: E402
-from tests.tiny_models import save_random_vit_b_32  # noqa: E402
+from index import scan
+from index.library import Library
+from index.settings import Settings
+from tests.tiny_models import save_random_vit_b_32
 
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "eval" / "public" / "captions" / "images"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -431,7 +432,327 @@ class Catalog:
         cur = self.conn.execute("DELETE FROM image_vectors WHERE model!=?", (model,))
         return cur.rowcount
 
+    # --- search filters ---
+
+    def person_display_names(self, ids: Iterable[int]) -> dict[int, str | None]:
+        """Names of existing people by id (None for an unnamed cluster); missing ids are left out."""
+        ids = list(ids)
+        out: dict[int, str | None] = {}
+        for chunk in _chunks(ids, 900):
+            sql = f"SELECT id, name FROM people WHERE id IN ({_marks(chunk)})"
+            for row in self.conn.execute(sql, chunk):
+                out[int(row[0])] = row[1]
+        return out
+
+    def matching_places(self, names: Iterable[str]) -> list[str]:
+        """Stored places with any of `names` as a whole part: "Paris" and "France" both match
+        "Paris, France"; "Paris" does not match "Parisville". Case-insensitive (Unicode)."""
+        wanted = {n.strip().casefold() for n in names if n.strip()}
+        rows = self.conn.execute("SELECT DISTINCT place FROM photos WHERE place IS NOT NULL")
+        out = []
+        for (place,) in rows:
+            parts = {p.strip().casefold() for p in place.split(",")}
+            if place.casefold() in wanted or parts & wanted:
+                out.append(place)
+        return out
+
+    def filter_photos(
+        self,
+        all_of: Sequence[int] = (),
+        any_of: Sequence[int] = (),
+        none_of: Sequence[int] = (),
+        only: bool = False,
+        start: str | None = None,
+        end: str | None = None,
+        places: Sequence[str] | None = None,
+        stranger_size: float = 0.5,
+        newest_first: bool = True,
+    ) -> np.ndarray:
+        """Ids of photos passing every filter, each once; newest first (undated last) unless
+        `newest_first` is False (then in no particular order, and faster).
+
+        People: a face of each `all_of` person, of at least one `any_of` person, of no
+        `none_of` person. `only`: no face of any other person (named or an unnamed cluster),
+        and no unassigned face at least `stranger_size` times as wide as the narrowest wanted
+        face (background strangers are allowed; a second subject is not). Dates compare
+        `taken_at` ISO text in [start, end); `places` are exact stored place names.
+        """
+        args: list = []
+        sets = []
+        # Start from the faces of the wanted people (faces_person index), not from every photo.
+        for pid in all_of:
+            sets.append("SELECT photo_id FROM faces WHERE person_id=?")
+            args.append(pid)
+        if any_of:
+            sets.append(f"SELECT photo_id FROM faces WHERE person_id IN ({_marks(any_of)})")
+            args += list(any_of)
+        if len(sets) == 1:  # INTERSECT removes duplicates (two faces of one person); one set must
+            sets[0] = sets[0].replace("SELECT ", "SELECT DISTINCT ", 1)
+        dated = start is not None or end is not None
+        # Faces exist only for readable photos (upsert_photo drops a changed photo's faces),
+        # so a people-only filter need not visit the photos table unless it sorts by date.
+        photo_columns = not sets or newest_first or dated or places is not None
+        if not sets:
+            sql, pid_col = "SELECT p.id FROM photos p", "p.id"
+        elif photo_columns:
+            sql = f"SELECT p.id FROM photos p JOIN ({' INTERSECT '.join(sets)}) c ON c.photo_id = p.id"
+            pid_col = "p.id"
+        else:
+            sql, pid_col = f"SELECT c.photo_id FROM ({' INTERSECT '.join(sets)}) c", "c.photo_id"
+        where = ["p.status='ok'"] if photo_columns else []
+        if none_of:
+            where.append(
+                f"NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id={pid_col} "
+                f"AND f.person_id IN ({_marks(none_of)}))"
+            )
+            args += list(none_of)
+        wanted = list(all_of) + list(any_of)
+        if only and wanted:
+            marks = _marks(wanted)
+            where.append(
+                f"NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id={pid_col} AND ("
+                f"(f.person_id IS NOT NULL AND f.person_id NOT IN ({marks})) OR "
+                "(f.person_id IS NULL AND f.x2 - f.x1 >= ? * (SELECT min(w.x2 - w.x1) "
+                f"FROM faces w WHERE w.photo_id={pid_col} AND w.person_id IN ({marks})))))"
+            )
+            args += wanted + [stranger_size] + wanted
+        if start is not None:
+            where.append("p.taken_at >= ?")
+            args.append(start)
+        if end is not None:
+            where.append("p.taken_at < ?")
+            args.append(end)
+        if places is not None:
+            where.append(f"p.place IN ({_marks(places)})" if places else "0")
+            args += list(places)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if newest_first:
+            sql += " ORDER BY p.taken_at IS NULL, p.taken_at DESC, p.id DESC"
+        return _int_column(self._tuples(sql, args))
+
+    def faces_of_people(self, person_ids: Sequence[int]) -> dict[str, np.ndarray]:
+        """Every face assigned to these people, as columns: face_id, photo_id, person_id,
+        distance (0 when the user assigned it), score, width (face / photo width)."""
+        rows = self._tuples(
+            "SELECT f.id, f.photo_id, f.person_id, "
+            "CASE WHEN f.source='user' THEN 0.0 ELSE coalesce(f.distance, 0.0) END, f.score, "
+            "(f.x2 - f.x1) / max(coalesce(p.width, 0), f.x2, 1) FROM faces f "
+            f"JOIN photos p ON p.id=f.photo_id WHERE f.person_id IN ({_marks(person_ids)})",
+            list(person_ids),
+        )
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), 6)
+        names = ["face_id", "photo_id", "person_id", "distance", "score", "width"]
+        cols = {n: table[:, i] for i, n in enumerate(names)}
+        return {n: c.astype(np.int64) if n.endswith("_id") else c for n, c in cols.items()}
+
+    def _tuples(self, sql: str, args: Sequence) -> list[tuple]:
+        """Rows as plain tuples: several times cheaper than sqlite3.Row for bulk reads."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return cur.execute(sql, args).fetchall()
+
+    def faces_in_photos(self, photo_ids: Iterable[int]) -> list[dict]:
+        """Every face of these photos with its person's name, ordered by photo then left to right:
+        photo_id, face_id, person_id, name, source, distance, score, box."""
+        out = []
+        for chunk in _chunks(list(photo_ids), 900):
+            rows = self.conn.execute(
+                "SELECT f.photo_id, f.id, f.person_id, pe.name, f.source, f.distance, f.score, "
+                "f.x1, f.y1, f.x2, f.y2 FROM faces f LEFT JOIN people pe ON pe.id=f.person_id "
+                f"WHERE f.photo_id IN ({_marks(chunk)}) ORDER BY f.photo_id, f.idx, f.id",
+                chunk,
+            )
+            for r in rows:
+                out.append(
+                    {
+                        "photo_id": r[0],
+                        "face_id": r[1],
+                        "person_id": r[2],
+                        "name": r[3],
+                        "source": r[4],
+                        "distance": r[5],
+                        "score": r[6],
+                        "box": (r[7], r[8], r[9], r[10]),
+                    }
+                )
+        return out
+
     # --- faces and people ---
+
+    def put_faces(self, photo_id: int, model: str, faces: Sequence[dict]) -> list[int]:
+        """Replace a photo's faces (box, landmarks, score, vector) and mark it done for `model`."""
+        self.conn.execute("DELETE FROM faces WHERE photo_id=?", (photo_id,))
+        ids = []
+        for k, f in enumerate(faces):
+            cur = self.conn.execute(
+                "INSERT INTO faces(photo_id, idx, x1, y1, x2, y2, landmarks, score, model, vector) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (photo_id, k, *map(float, f["box"]), json.dumps(f["landmarks"]), f["score"],
+                 model, vec_to_blob(f["vector"])),
+            )  # fmt: skip
+            ids.append(int(cur.lastrowid))
+        self.conn.execute("UPDATE photos SET faces_model=? WHERE id=?", (model, photo_id))
+        return ids
+
+    def face_arrays(self, model: str) -> dict[str, np.ndarray]:
+        """Every usable face of `model` as aligned arrays: ids, photos, vectors, persons, locked.
+
+        `locked`: the user assigned the face or rejected it from a person (clustering leaves it).
+        """
+        rows = self.conn.execute(
+            "SELECT f.id, f.photo_id, f.vector, f.person_id, f.source, "
+            "EXISTS(SELECT 1 FROM face_rejections r WHERE r.face_id=f.id) "
+            "FROM faces f JOIN photos p ON p.id=f.photo_id "
+            "WHERE f.model=? AND p.status='ok' ORDER BY f.id",
+            (model,),
+        ).fetchall()
+        n = len(rows)
+        vectors = np.stack([blob_to_vec(r[2]) for r in rows]) if n else np.zeros((0, 0), np.float32)
+        return {
+            "ids": np.fromiter((r[0] for r in rows), np.int64, n),
+            "photos": np.fromiter((r[1] for r in rows), np.int64, n),
+            "vectors": vectors,
+            "persons": np.fromiter((-1 if r[3] is None else r[3] for r in rows), np.int64, n),
+            "locked": np.fromiter((r[4] == "user" or bool(r[5]) for r in rows), bool, n),
+        }
+
+    def faces_of_photo(self, photo_id: int) -> list[dict]:
+        """A photo's faces in stored order (left to right), with their person's name."""
+        rows = self.conn.execute(
+            "SELECT f.*, pe.name AS person_name FROM faces f "
+            "LEFT JOIN people pe ON pe.id=f.person_id WHERE f.photo_id=? ORDER BY f.idx",
+            (photo_id,),
+        ).fetchall()
+        return [_face_dict(r) for r in rows]
+
+    def faces_by_id(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Faces by id, with their photo's hash and their person's name."""
+        out: dict[int, dict] = {}
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                "SELECT f.*, pe.name AS person_name, ph.hash AS photo_hash FROM faces f "
+                "JOIN photos ph ON ph.id=f.photo_id LEFT JOIN people pe ON pe.id=f.person_id "
+                f"WHERE f.id IN ({marks})",
+                chunk,
+            ):
+                out[r["id"]] = _face_dict(r)
+        return out
+
+    def faces_of_person(self, person_id: int) -> list[dict]:
+        """Every face of a person, with its photo id and source."""
+        rows = self.conn.execute(
+            "SELECT f.*, NULL AS person_name FROM faces f WHERE f.person_id=? ORDER BY f.id",
+            (person_id,),
+        ).fetchall()
+        return [_face_dict(r) for r in rows]
+
+    def assign_faces(
+        self, assignments: Iterable[tuple[int, int | None, float | None]], source: str
+    ) -> None:
+        """Set (face id, person id or None, distance) for many faces, marking who decided."""
+        self.conn.executemany(
+            "UPDATE faces SET person_id=?, distance=?, source=? WHERE id=?",
+            [(p, d, source, f) for f, p, d in assignments],
+        )
+
+    def reject_face(self, face_id: int, person_id: int) -> None:
+        """The user said this face is not that person: unassign it and remember the refusal."""
+        self.conn.execute(
+            "UPDATE faces SET person_id=NULL, distance=NULL, source='user' WHERE id=?", (face_id,)
+        )
+        self.conn.execute(
+            "INSERT OR IGNORE INTO face_rejections(face_id, person_id) VALUES(?, ?)",
+            (face_id, person_id),
+        )
+
+    def rejections(self, face_ids: Iterable[int]) -> dict[int, list[int]]:
+        """Person ids each face was rejected from, by face id."""
+        out: dict[int, list[int]] = {}
+        for chunk in _chunks(list(face_ids), 900):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT face_id, person_id FROM face_rejections WHERE face_id IN ({marks})"
+            for r in self.conn.execute(sql, chunk):
+                out.setdefault(r[0], []).append(r[1])
+        return out
+
+    def clear_rejection(self, face_id: int, person_id: int) -> None:
+        """Forget a refusal (the user now says the face is that person after all)."""
+        self.conn.execute(
+            "DELETE FROM face_rejections WHERE face_id=? AND person_id=?", (face_id, person_id)
+        )
+
+    def add_person(self, name: str | None = None) -> int:
+        """A new person, named or not; returns its id."""
+        cur = self.conn.execute(
+            "INSERT INTO people(name, created_at) VALUES(?, ?)", (name, time.time())
+        )
+        return int(cur.lastrowid)
+
+    def person(self, person_id: int) -> dict | None:
+        """One person: id, name (None when unnamed)."""
+        row = self.conn.execute("SELECT id, name FROM people WHERE id=?", (person_id,)).fetchone()
+        return dict(row) if row else None
+
+    def person_by_name(self, name: str) -> dict | None:
+        """The person with this name or alias, in any case."""
+        row = self.conn.execute(
+            "SELECT id, name FROM people WHERE name=? UNION "
+            "SELECT p.id, p.name FROM aliases a JOIN people p ON p.id=a.person_id WHERE a.alias=?",
+            (name, name),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def set_person_name(self, person_id: int, name: str | None) -> None:
+        """Name, rename or un-name a person."""
+        self.conn.execute("UPDATE people SET name=? WHERE id=?", (name, person_id))
+
+    def delete_person(self, person_id: int) -> None:
+        """Remove a person; its faces become unassigned and free for the clustering again."""
+        self.conn.execute(
+            "UPDATE faces SET person_id=NULL, distance=NULL, source='auto' WHERE person_id=?",
+            (person_id,),
+        )
+        self.conn.execute("DELETE FROM people WHERE id=?", (person_id,))
+
+    def delete_empty_people(self) -> int:
+        """Drop unnamed people left without faces; returns how many went."""
+        cur = self.conn.execute(
+            "DELETE FROM people WHERE name IS NULL AND id NOT IN "
+            "(SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)"
+        )
+        return cur.rowcount
+
+    def add_alias(self, person_id: int, alias: str) -> None:
+        """Another name for a person."""
+        self.conn.execute(
+            "INSERT INTO aliases(alias, person_id) VALUES(?, ?) "
+            "ON CONFLICT(alias) DO UPDATE SET person_id=excluded.person_id",
+            (alias, person_id),
+        )
+
+    def move_aliases(self, from_id: int, to_id: int) -> None:
+        """Give one person's aliases to another (merging people)."""
+        self.conn.execute("UPDATE aliases SET person_id=? WHERE person_id=?", (to_id, from_id))
+
+    def aliases(self) -> dict[int, list[str]]:
+        """Aliases of every person that has some, by person id."""
+        out: dict[int, list[str]] = {}
+        for r in self.conn.execute("SELECT person_id, alias FROM aliases ORDER BY alias"):
+            out.setdefault(r[0], []).append(r[1])
+        return out
+
+    def people_summary(self) -> list[dict]:
+        """Every person with faces or a name: id, name, face and photo counts, best face id."""
+        rows = self.conn.execute(
+            "SELECT pe.id, pe.name, count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos, "
+            "(SELECT b.id FROM faces b WHERE b.person_id=pe.id "
+            " ORDER BY (b.source='user') DESC, (b.x2-b.x1)*b.score DESC LIMIT 1) AS cover "
+            "FROM people pe LEFT JOIN faces f ON f.person_id=pe.id "
+            "GROUP BY pe.id HAVING pe.name IS NOT NULL OR count(f.id) > 0"
+        ).fetchall()
+        return [dict(r) for r in rows]
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -441,3 +762,20 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _face_dict(row: sqlite3.Row) -> dict:
+    """A face row as a dict: box as a tuple, landmarks decoded, vector as float32."""
+    d = dict(row)
+    d["box"] = (d.pop("x1"), d.pop("y1"), d.pop("x2"), d.pop("y2"))
+    d["landmarks"] = json.loads(d["landmarks"]) if d.get("landmarks") else []
+    d["vector"] = blob_to_vec(d["vector"])
+    return d
+
+
+def _marks(items: Sequence) -> str:
+    return ",".join("?" * len(items))
+
+
+def _int_column(rows: list[tuple]) -> np.ndarray:
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

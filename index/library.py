@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,11 +14,17 @@ from index.catalog import Catalog, PhotoRow, path_text
 from index.errors import CatalogError, NotFound
 from index.indexer import FaceStage, Indexer, IndexReport, Progress
 from index.models import ClipModel
+from index.people import PeopleMixin
+from index.search import Searcher
 from index.settings import DEFAULT_CLIP, Settings, default_data_dir
+from index.types import Query, SearchResult
 from index.vectors import VectorStore
 
+if TYPE_CHECKING:
+    from PIL import Image
 
-class Library:
+
+class Library(PeopleMixin):
     """One photo library: its catalog, its models (loaded lazily) and its vector indexes."""
 
     def __init__(
@@ -35,10 +42,11 @@ class Library:
         recorded = self.catalog.model("clip")
         self.clip_spec_requested = clip
         self.clip = ClipModel(clip or (recorded["spec"] if recorded else DEFAULT_CLIP))
-        self.images = VectorStore(self.data_dir, "images")
+        self.images = VectorStore(self.data_dir, "images", self.settings)
         self._faces_enabled = faces
         self._face_stage: FaceStage | None = None
         self._lock = threading.RLock()  # one writer at a time (chat sessions share a library)
+        self._searcher: Searcher | None = None
 
     # --- models ---
 
@@ -71,7 +79,7 @@ class Library:
         self, folder: Path | str, progress: Progress | None = None, reembed: bool = False
     ) -> IndexReport:
         """Index a folder incrementally (see `Indexer.run`)."""
-        mismatch = self.model_mismatch()
+        mismatch = self.model_mismatch() or (self._faces_enabled and self.face_model_mismatch())
         if mismatch and not reembed:
             raise CatalogError(mismatch)
         with self._lock:
@@ -97,6 +105,27 @@ class Library:
             lambda: self.catalog.image_vectors(spec),
         )
         return self.images
+
+    # --- search (the work lives in index/search.py) ---
+
+    def search(self, query: Query) -> SearchResult:
+        """Photos matching a parsed query, best first, each with its reasons."""
+        return self._search().search(query)
+
+    def search_like(
+        self, ref: str | Path | Image.Image, limit: int | None = None, text: str = ""
+    ) -> SearchResult:
+        """Photos that look like a library photo (never itself) or an uploaded image."""
+        return self._search().search_like(ref, limit, text)
+
+    def photo_info(self, photo_id: int) -> dict:
+        """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
+        return self._search().photo_info(photo_id)
+
+    def _search(self) -> Searcher:
+        if self._searcher is None:
+            self._searcher = Searcher(self)
+        return self._searcher
 
     # --- looking things up ---
 

@@ -44,9 +44,31 @@ class Settings:
     # --- search ---
     search_candidates: int = 200  # nearest neighbours fetched before cutting the tail
     search_default_limit: int = 24
-    search_rel_cut: float = 0.80  # keep hits scoring at least this share of the best gap
-    ivf_threshold: int = 50_000  # above this many vectors, use an approximate index
+    chat_page_size: int = 12  # photos per chat answer; "more" shows the next page
+    search_rel_cut: float = 0.70  # keep hits scoring at least this share of the best gap
+    # Gaps and z are measured against the query's similarity to a sample of the library, so
+    # the cut does not depend on a model's absolute score scale.
+    search_min_z: float = 3.0  # best hit must stand this many std devs above a typical photo
+    search_min_background: int = 50  # fewer photos than this: too few to say "no good matches"
+    search_background_sample: int = 1024  # library photos a query is compared with for z
+    search_direct_max: int = 20_000  # exact stores score candidate sets this small one by one
+    search_max_limit: int = 500  # the most hits one search returns
     text_cache_size: int = 128  # recent query vectors kept
+    # Ranking by faces alone (no text): confidence = weighted closeness, size and detection.
+    face_rank_distance_weight: float = 0.6
+    face_rank_size_weight: float = 0.25
+    face_rank_score_weight: float = 0.15
+    face_rank_full_size: float = 0.2  # face width / photo width that counts as fully clear
+    face_rank_bucket: float = 0.1  # confidences this close count as equal; newer photo first
+    only_stranger_size: float = 0.5  # "only Alice": an unknown face this large (vs hers) counts
+
+    # --- vector store ---
+    ivf_threshold: int = 50_000  # above this many vectors, use an approximate index
+    ivf_encoding: str = "SQ8"  # FAISS code for the approximate index: SQ8 (512 B/vector), SQfp16
+    ivf_lists_factor: float = 1.0  # inverted lists = factor * sqrt(vectors)
+    ivf_nprobe: int = 16  # lists scanned per query (recall vs speed)
+    ivf_train_sample: int = 65_536  # vectors the coarse quantizer is trained on
+    ivf_train_iterations: int = 10  # k-means rounds training the lists (build time vs quality)
 
     # --- query parsing ---
     query_max_chars: int = 500  # longer queries are cut before spaCy sees them

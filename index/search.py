@@ -1,0 +1,591 @@
+"""Search: a `Query` in, explained `Hit`s out.
+
+1. People, dates and places narrow the library to candidate photos (SQL in the catalog).
+   "Only Alice" means no face of anybody else the library knows (a named person or an
+   unnamed cluster) and no unknown face at least `only_stranger_size` as wide as hers:
+   passers-by in the background are allowed, a second subject is not.
+2. The descriptive remainder becomes a CLIP text vector (an average over the prompt
+   templates in prompts/clip_templates.txt, cached) and ranks the candidates through the
+   FAISS store, restricted to them; with no filter it ranks the whole library.
+3. With no description, candidates are ranked by how sure the face matches are, then date.
+4. `tail_cut` decides how many of the ranked photos are matches at all, from z-scores of the
+   query against its own similarity to a sample of the library, so the cut is the same
+   whatever a model's absolute score scale; a query that matches nothing returns nothing.
+5. Every hit says why: the faces that matched (with distances), the description's
+   similarity, the date and place that passed the filters.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import tomllib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.errors import NotFound
+from index.settings import Settings
+from index.types import Hit, PersonMatch, Query, SearchResult
+from index.vectors import normalise
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from index.library import Library
+    from index.models import ClipModel
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+TEMPLATES_FILE = PROMPTS / "clip_templates.txt"
+WORDS_FILE = PROMPTS / "search.toml"
+_PERSON_LABEL = re.compile(r"^\s*person\s+#?(\d+)\s*$", re.IGNORECASE)
+
+
+# --- words ---
+
+
+@cache
+def words() -> dict[str, dict[str, str]]:
+    """The notes and reasons of prompts/search.toml."""
+    return tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))
+
+
+def note(key: str, **kw) -> str:
+    """A user-facing note from prompts/search.toml, filled in."""
+    return words()["notes"][key].format(**kw)
+
+
+def reason(key: str, **kw) -> str:
+    """A hit's reason from prompts/search.toml, filled in."""
+    return words()["reasons"][key].format(**kw)
+
+
+def load_templates(path: Path = TEMPLATES_FILE) -> tuple[str, ...]:
+    """CLIP prompt templates, one per line with a `{}`; comments and blank lines skipped."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    templates = tuple(ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#"))
+    return tuple(t for t in templates if "{}" in t) or ("{}",)
+
+
+# --- ranking: arrays in, arrays out ---
+
+
+def tail_cut(
+    scores: np.ndarray, background: np.ndarray, settings: Settings
+) -> tuple[int, np.ndarray]:
+    """How many of `scores` (best first) are matches, and the z-score of each.
+
+    z is measured against `background`, the same query's similarity to a sample of the
+    library, so the rule is unchanged by any shift or scaling of a model's scores. With
+    enough background to judge (`search_min_background`), nothing matches unless the best
+    hit stands `search_min_z` above a typical photo; a hit is kept while its z is at least
+    `search_rel_cut` of the best one's (and, when judging, at least `search_min_z`).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    background = np.asarray(background, dtype=np.float64)
+    if len(scores) == 0:
+        return 0, np.zeros(0)
+    if len(background) < 2:
+        return len(scores), np.zeros(len(scores))  # nothing to compare with: keep the ranking
+    mu, sigma = float(background.mean()), float(background.std())
+    z = (scores - mu) / max(sigma, 1e-6)
+    judging = len(background) >= settings.search_min_background
+    if judging and z[0] < settings.search_min_z:
+        return 0, z
+    floor = settings.search_rel_cut * z[0] if z[0] > 0 else -np.inf
+    if judging:
+        floor = max(floor, settings.search_min_z)
+    below = np.flatnonzero(z < floor)
+    return (int(below[0]) if len(below) else len(z)), z
+
+
+def face_confidence(
+    distance: np.ndarray, width: np.ndarray, score: np.ndarray, settings: Settings
+) -> np.ndarray:
+    """How sure a face match is, 0..1: closeness to the person, face size, detector score."""
+    close = 1.0 - np.clip(np.asarray(distance) / settings.face_max_distance, 0.0, 1.0)
+    size = np.clip(np.asarray(width) / settings.face_rank_full_size, 0.0, 1.0)
+    floor = settings.face_min_score
+    detect = np.clip((np.asarray(score) - floor) / max(1.0 - floor, 1e-6), 0.0, 1.0)
+    return (
+        settings.face_rank_distance_weight * close
+        + settings.face_rank_size_weight * size
+        + settings.face_rank_score_weight * detect
+    )
+
+
+def photo_confidence(
+    candidates: np.ndarray,
+    face_photo: np.ndarray,
+    face_person: np.ndarray,
+    face_conf: np.ndarray,
+    all_of: tuple[int, ...],
+    any_of: tuple[int, ...],
+) -> np.ndarray:
+    """Per candidate photo: the mean, over the people asked for, of their best face's
+    confidence (each `all_of` person counts once; the `any_of` group counts once, by its
+    best member). Photos missing a person score 0 for that slot."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if len(candidates) == 0:
+        return np.zeros(0)
+    order = np.argsort(candidates)
+    sorted_c = candidates[order]
+    pos = np.minimum(np.searchsorted(sorted_c, face_photo), len(sorted_c) - 1)
+    on_candidate = sorted_c[pos] == face_photo
+    slots = [(p,) for p in all_of] + ([tuple(any_of)] if any_of else [])
+    if not slots:
+        return np.ones(len(candidates))
+    total = np.zeros(len(candidates))
+    for people in slots:
+        mask = on_candidate & np.isin(face_person, people)
+        best = np.zeros(len(candidates))
+        np.maximum.at(best, order[pos[mask]], face_conf[mask])
+        total += best
+    return total / len(slots)
+
+
+def rank_by_confidence(confidence: np.ndarray, bucket: float) -> np.ndarray:
+    """Order (indices) by confidence, counting values within `bucket` as equal; ties keep the
+    input order, which is newest first."""
+    keys = -np.floor(np.asarray(confidence) / max(bucket, 1e-9) + 1e-9)
+    return np.argsort(keys, kind="stable")
+
+
+# --- CLIP text vectors ---
+
+
+class TextVectors:
+    """CLIP vectors of descriptions: the normalised mean over prompt templates, LRU-cached."""
+
+    def __init__(self, clip: ClipModel, templates: tuple[str, ...], cache_size: int):
+        self.clip = clip
+        self.templates = templates
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> np.ndarray:
+        """The vector of one description (raises ModelUnavailable when CLIP cannot load)."""
+        key = " ".join(text.split()).lower()
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        vecs = self.clip.encode_texts([t.format(key) for t in self.templates])
+        vec = normalise(vecs.mean(axis=0, keepdims=True))[0]
+        with self._lock:
+            self._cache[key] = vec
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return vec
+
+
+# --- the search ---
+
+
+@dataclass(frozen=True)
+class _People:
+    """Names of a query resolved to person ids, with what could not be resolved."""
+
+    all_of: tuple[int, ...] = ()
+    any_of: tuple[int, ...] = ()
+    none_of: tuple[int, ...] = ()
+    names: dict[int, str] = field(default_factory=dict)  # id -> name as shown
+    notes: tuple[str, ...] = ()
+    stop: bool = False  # a required person is unknown or the filters contradict
+
+    @property
+    def wanted(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(self.all_of + self.any_of))
+
+
+@dataclass(frozen=True)
+class _Like:
+    """A query vector taken from a photo, and the photo not to return."""
+
+    vector: np.ndarray
+    name: str
+    exclude: int | None = None
+
+
+class Searcher:
+    """Runs queries against one library (see the module docstring)."""
+
+    def __init__(self, library: Library, text_vectors: Callable[[str], np.ndarray] | None = None):
+        """`text_vectors` replaces the CLIP text encoder (tests give fixed vectors)."""
+        self.lib = library
+        self.settings = library.settings
+        self.text_vectors = text_vectors or TextVectors(
+            library.clip, load_templates(), library.settings.text_cache_size
+        )
+
+    # --- public ---
+
+    def search(self, query: Query) -> SearchResult:
+        """Photos matching a parsed query, best first, each with its reasons."""
+        like = None
+        if query.like_photo:
+            row = self.lib.resolve_photo(query.like_photo)
+            like = _Like(self.lib.photo_vector(row), Path(row["path"]).name, row["id"])
+        return self._run(query, like)
+
+    def search_like(
+        self, ref: str | Path | Image.Image, limit: int | None = None, text: str = ""
+    ) -> SearchResult:
+        """Photos that look like a library photo (never itself) or an uploaded image."""
+        if isinstance(ref, str | Path):
+            row = self.lib.resolve_photo(ref)
+            query = Query(raw=str(ref), text=text, limit=limit, like_photo=row["path"])
+            like = _Like(self.lib.photo_vector(row), Path(row["path"]).name, row["id"])
+        else:
+            query = Query(raw="(uploaded photo)", text=text, limit=limit)
+            like = _Like(self.lib.clip.encode_images([ref])[0], "the uploaded photo")
+        return self._run(query, like)
+
+    def photo_info(self, photo_id: int) -> dict:
+        """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
+        row = self.lib.catalog.photo(int(photo_id))
+        if row is None or row["status"] != "ok":
+            raise NotFound(f"There is no photo {photo_id} in this library.")
+        faces = self.lib.catalog.faces_in_photos([row["id"]])
+        people = [
+            {
+                "name": _label(f["person_id"], f["name"]),
+                "person_id": f["person_id"],
+                "face_id": f["face_id"],
+                "index": i,
+                "box": f["box"],
+            }
+            for i, f in enumerate(faces, start=1)
+            if f["person_id"] is not None
+        ]
+        return {
+            "id": row["id"],
+            "path": row["path"],
+            "thumbnail": self.lib.thumbnail(row),
+            "taken_at": row["taken_at"],
+            "taken_source": row["taken_source"],
+            "place": row["place"],
+            "people": people,
+            "faces": len(faces),
+            "width": row["width"],
+            "height": row["height"],
+        }
+
+    # --- steps ---
+
+    def _run(self, query: Query, like: _Like | None) -> SearchResult:
+        limit = self._limit(query.limit)
+        text = query.text.strip() if _has_words(query.text) else ""
+        filtered = bool(query.has_people or query.unknown_names or query.dates or query.places)
+        if not (text or filtered or like):
+            return SearchResult(query, notes=(note("empty"),))
+
+        people = self._resolve_people(query)
+        notes = list(people.notes)
+        if people.stop:
+            return SearchResult(query, notes=tuple(notes))
+        if query.dates is not None and _naive(query.dates.start) > datetime.now():
+            label = query.dates.label or query.dates.start.date().isoformat()
+            return SearchResult(
+                query, notes=(*notes, note("future", label=label[:1].upper() + label[1:]))
+            )
+        places = None
+        if query.places:
+            places = self.lib.catalog.matching_places(query.places)
+            if not places:
+                what = " or ".join(query.places)
+                return SearchResult(query, notes=(*notes, note("unknown_place", place=what)))
+
+        filters = bool(people.all_of or people.any_of or people.none_of or query.dates or places)
+        vector, vector_notes = self._query_vector(text, like, has_filters=filters)
+        notes += vector_notes
+        candidates = None
+        if filters:
+            candidates = self.lib.catalog.filter_photos(
+                people.all_of,
+                people.any_of,
+                people.none_of,
+                only=query.only,
+                start=_iso(query.dates.start) if query.dates else None,
+                end=_iso(query.dates.end) if query.dates else None,
+                places=places,
+                stranger_size=self.settings.only_stranger_size,
+                newest_first=vector is None,  # the date order only breaks ties without CLIP
+            )
+            if len(candidates) == 0:
+                what = _describe(query, people)
+                return SearchResult(
+                    query, notes=(*notes, note("no_filter_match", what=what)), total_candidates=0
+                )
+
+        if vector is None:
+            if candidates is None:  # nothing left to search by
+                return SearchResult(query, notes=tuple(notes) or (note("empty"),))
+            ids, scores = self._rank_without_text(candidates, people, limit)
+            hits = self._hits(ids, scores, query, people, text="", like=None)
+            return SearchResult(query, hits, tuple(notes), len(candidates))
+
+        ids, scores, total, problem = self._rank_by_vector(vector, candidates, like, limit)
+        if problem:
+            notes.append(problem)
+        elif len(ids) == 0:
+            what = like.name if like is not None else text
+            if candidates is None:
+                notes.append(note("no_good_matches", text=what))
+            else:
+                among = _describe(query, people)
+                notes.append(note("no_good_matches_among", text=what, count=total, what=among))
+        hits = self._hits(ids, scores, query, people, text=text, like=like)
+        return SearchResult(query, hits, tuple(notes), total)
+
+    def _limit(self, asked: int | None) -> int:
+        limit = asked if asked is not None else self.settings.search_default_limit
+        return max(1, min(int(limit), self.settings.search_max_limit))
+
+    def _resolve_people(self, query: Query) -> _People:
+        """Names to ids; unknown or contradictory people stop the search with a note."""
+        catalog = self.lib.catalog
+        notes: list[str] = []
+        names: dict[int, str] = {}
+        unknown: list[str] = list(query.unknown_names)
+
+        def ids_of(group: tuple[str, ...]) -> tuple[int, ...]:
+            out = []
+            for name in group:
+                pid = self._person_id(name)
+                if pid is None:
+                    unknown.append(name)
+                    continue
+                out.append(pid)
+                names.setdefault(pid, name)
+            return tuple(dict.fromkeys(out))
+
+        all_of = ids_of(query.people_all)
+        stop = len(unknown) > 0  # a required person nobody knows: no photo can be "of" them
+        any_of = ids_of(query.people_any)
+        if query.people_any and not any_of:
+            stop = True
+        none_of = ids_of(query.people_none)  # excluding somebody unknown excludes nothing
+        for name in dict.fromkeys(unknown):
+            notes.append(note("unknown_person", name=name))
+        if stop:
+            return _People(notes=tuple(notes), stop=True)
+
+        display = catalog.person_display_names(names)
+        names = {pid: display.get(pid) or _label(pid, None) for pid in names}
+        clash = [pid for pid in all_of if pid in none_of]
+        if any_of and set(any_of) <= set(none_of):
+            clash += [pid for pid in any_of if pid not in clash]
+        if clash:
+            listed = _and([names[pid] for pid in clash])
+            return _People(notes=(*notes, note("contradiction", names=listed)), stop=True)
+        any_of = tuple(pid for pid in any_of if pid not in none_of)
+        return _People(all_of, any_of, none_of, names, tuple(notes))
+
+    def _person_id(self, name: str) -> int | None:
+        person = self.lib.catalog.person_by_name(name.strip())
+        if person is not None:
+            return int(person["id"])
+        label = _PERSON_LABEL.match(name)  # "person 7": an unnamed cluster, by its label
+        if label and self.lib.catalog.person_display_names([int(label.group(1))]):
+            return int(label.group(1))
+        return None
+
+    def _query_vector(
+        self, text: str, like: _Like | None, has_filters: bool
+    ) -> tuple[np.ndarray | None, list[str]]:
+        """The CLIP vector to rank by (photo, description, or both), or None with why."""
+        notes: list[str] = []
+        text_vec = None
+        if text:
+            clip = self.lib.clip
+            if not clip.is_available():
+                key = "needs_clip_ranked" if (has_filters or like) else "needs_clip"
+                notes.append(note(key, error=clip.load_error))
+            elif len(self.lib.image_index()) == 0:
+                notes.append(self._no_vectors_note())
+            else:
+                text_vec = self.text_vectors(text)
+        if like is None:
+            return text_vec, notes
+        vec = (
+            like.vector
+            if text_vec is None
+            else normalise((normalise(like.vector[None])[0] + text_vec)[None])[0]
+        )
+        return vec, notes
+
+    def _rank_by_vector(
+        self, vector: np.ndarray, candidates: np.ndarray | None, like: _Like | None, limit: int
+    ) -> tuple[np.ndarray, np.ndarray, int, str | None]:
+        """(ids, scores) of the matches, best first; how many photos were ranked; a note."""
+        store = self.lib.image_index()
+        if len(store) == 0:
+            return np.zeros(0, np.int64), np.zeros(0), 0, self._no_vectors_note()
+        k = max(limit, self.settings.search_candidates) + (1 if like else 0)
+        ids, scores = store.search(vector, k, allowed=candidates)
+        if like is not None and like.exclude is not None:
+            keep = ids != like.exclude
+            ids, scores = ids[keep], scores[keep]
+        kept, _ = tail_cut(scores, store.background(vector), self.settings)
+        n = min(kept, limit)
+        total = len(candidates) if candidates is not None else len(store)
+        return ids[:n], scores[:n], total, None
+
+    def _no_vectors_note(self) -> str:
+        mismatch = self.lib.model_mismatch()
+        if mismatch:
+            return note("model_mismatch", message=mismatch)
+        return note("no_vectors", model=self.lib.clip.spec)
+
+    def _rank_without_text(
+        self, candidates: np.ndarray, people: _People, limit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates (newest first) ranked by face match confidence, then date."""
+        if not people.wanted:
+            return candidates[:limit], np.ones(min(limit, len(candidates)))
+        faces = self.lib.catalog.faces_of_people(people.wanted)
+        conf = face_confidence(faces["distance"], faces["width"], faces["score"], self.settings)
+        photo_conf = photo_confidence(
+            candidates, faces["photo_id"], faces["person_id"], conf, people.all_of, people.any_of
+        )
+        order = rank_by_confidence(photo_conf, self.settings.face_rank_bucket)[:limit]
+        return candidates[order], photo_conf[order]
+
+    def _hits(
+        self,
+        ids: np.ndarray,
+        scores: np.ndarray,
+        query: Query,
+        people: _People,
+        text: str,
+        like: _Like | None,
+    ) -> tuple[Hit, ...]:
+        """Hits with their reasons, in the order given."""
+        if len(ids) == 0:
+            return ()
+        ids = [int(i) for i in ids]
+        rows = self.lib.catalog.photos(ids)
+        faces: dict[int, list[dict]] = {}
+        for f in self.lib.catalog.faces_in_photos(ids) if people.wanted else []:
+            faces.setdefault(f["photo_id"], []).append(f)
+        hits = []
+        for photo_id, score in zip(ids, scores, strict=True):
+            row = rows.get(photo_id)
+            if row is None:
+                continue  # removed since the index was built
+            matches = _person_matches(faces.get(photo_id, []), people)
+            why = [_person_reason(m, faces.get(photo_id, [])) for m in matches]
+            if like is not None and text:
+                why.append(reason("like_text", name=like.name, text=text, score=float(score)))
+            elif like is not None:
+                why.append(reason("like", name=like.name, score=float(score)))
+            elif text:
+                why.append(reason("text", text=text, score=float(score)))
+            if query.dates is not None and row["taken_at"]:
+                date = row["taken_at"][:10]
+                label = query.dates.label
+                why.append(
+                    reason("date_in", date=date, label=label)
+                    if label
+                    else reason("date", date=date)
+                )
+            if query.places and row["place"]:
+                why.append(reason("place", place=row["place"]))
+            hits.append(
+                Hit(
+                    photo_id=photo_id,
+                    path=row["path"],
+                    score=float(score),
+                    people=tuple(matches),
+                    reasons=tuple(why),
+                    taken_at=row["taken_at"],
+                    place=row["place"],
+                    thumbnail=self.lib.thumbnail(row),
+                )
+            )
+        return tuple(hits)
+
+
+# --- small helpers ---
+
+
+def _person_matches(faces: list[dict], people: _People) -> list[PersonMatch]:
+    """For each wanted person in the photo, their closest face."""
+    best: dict[int, dict] = {}
+    for f in faces:
+        pid = f["person_id"]
+        if pid in people.wanted:
+            dist = _distance(f)
+            if pid not in best or dist < _distance(best[pid]):
+                best[pid] = f
+    return [
+        PersonMatch(
+            person_id=pid,
+            name=people.names.get(pid) or _label(pid, best[pid]["name"]),
+            face_id=best[pid]["face_id"],
+            distance=_distance(best[pid]),
+            box=tuple(float(v) for v in best[pid]["box"]),
+        )
+        for pid in people.wanted
+        if pid in best
+    ]
+
+
+def _person_reason(match: PersonMatch, faces: list[dict]) -> str:
+    index = next(i for i, f in enumerate(faces, start=1) if f["face_id"] == match.face_id)
+    face = faces[index - 1]
+    if face["source"] == "user":
+        return reason("person_user", name=match.name, index=index)
+    return reason("person", name=match.name, index=index, distance=match.distance)
+
+
+def _distance(face: dict) -> float:
+    return 0.0 if face["source"] == "user" else float(face["distance"] or 0.0)
+
+
+def _label(person_id: int, name: str | None) -> str:
+    return name or f"person {person_id}"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _describe(query: Query, people: _People) -> str:
+    """The filters in words, for notes: "Alice and Bob, summer 2019, in Paris"."""
+    parts = []
+    if people.all_of:
+        who = _and([people.names[p] for p in people.all_of])
+        parts.append(("only " if query.only else "") + who)
+    if people.any_of:
+        parts.append(" or ".join(people.names[p] for p in people.any_of))
+    if people.none_of:
+        parts.append("without " + " or ".join(people.names[p] for p in people.none_of))
+    if query.dates is not None:
+        d = query.dates
+        parts.append(d.label or f"{d.start.date().isoformat()} to {d.end.date().isoformat()}")
+    if query.places:
+        parts.append("in " + " or ".join(query.places))
+    return ", ".join(parts) or "this search"
+
+
+def _has_words(text: str) -> bool:
+    """Whether text has anything CLIP could read (letters or digits, not only punctuation)."""
+    return any(ch.isalnum() for ch in text or "")
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _iso(moment: datetime) -> str:
+    """A datetime as the catalog's taken_at text (local, naive, to the second)."""
+    return _naive(moment).isoformat(timespec="seconds")

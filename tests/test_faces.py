@@ -1,0 +1,180 @@
+"""Face detection and face vectors on real photos with the real MTCNN and dlib models."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from face_photos import (
+    analyze,
+    analyze_eval,
+    analyzer,
+    eval_photo,
+    person_photos,
+    side_by_side,
+)
+from PIL import Image, ImageOps
+
+from index.errors import ModelUnavailable
+from index.faces import FaceAnalyzer, plausible_landmarks
+from index.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+MAX_D = Settings().face_max_distance
+
+
+def largest(faces) -> np.ndarray:
+    """The vector of the biggest face (the subject of a portrait)."""
+    assert faces, "expected at least one face"
+    return max(faces, key=lambda f: f.size).vector
+
+
+def dist(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area
+
+
+def test_analyzer_loads_nothing_until_used():
+    fa = FaceAnalyzer(Settings())
+    assert fa._mtcnn is None and fa.embedder._models is None
+    assert fa.embedder_id == "dlib_resnet_v1" and fa.dim == 128
+
+
+def test_a_portrait_gives_one_face_with_a_128_d_vector_and_five_landmarks():
+    faces = analyze_eval("angelina/4.jpg")
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.vector.shape == (128,) and face.vector.dtype == np.float32
+    assert len(face.landmarks) == 5
+    x1, y1, x2, y2 = face.box
+    assert all(x1 <= x <= x2 and y1 <= y <= y2 for x, y in face.landmarks)
+    assert face.score >= Settings().face_min_score
+
+
+def test_mirrored_and_cropped_copies_of_one_face_match():
+    photo = eval_photo("kit_harington/3.jpg")
+    reference = largest(analyze(photo))
+    w, h = photo.size
+    copies = {
+        "mirrored": ImageOps.mirror(photo),
+        "cropped": photo.crop((w // 8, h // 10, w - w // 8, h - h // 4)),
+        "half size": photo.resize((w // 2, h // 2)),
+    }
+    for name, copy in copies.items():
+        d = dist(reference, largest(analyze(copy)))
+        assert d < MAX_D, f"{name} copy is {d:.3f} from the original"
+
+
+def test_same_person_is_closer_than_the_threshold_and_strangers_are_farther():
+    people = person_photos()
+    chosen = {name: people[name][:3] for name in ("colin_powell", "df_person_03", "rose_leslie")}
+    vectors = {(name, p): largest(analyze_eval(p)) for name, ps in chosen.items() for p in ps}
+    for (ka, va), (kb, vb) in itertools.combinations(vectors.items(), 2):
+        d = dist(va, vb)
+        if ka[0] == kb[0]:
+            assert d < MAX_D, f"{ka[1]} and {kb[1]} are the same person but {d:.3f} apart"
+        else:
+            assert d > MAX_D, f"{ka[1]} and {kb[1]} are different people but {d:.3f} apart"
+
+
+def test_boxes_and_landmarks_map_back_to_original_coordinates():
+    photo = eval_photo("kit_harington/3.jpg")  # 768 x 1154
+    full = analyzer().analyze(photo, 1.0)
+    small = photo.resize((photo.width // 3, photo.height // 3))
+    mapped = analyzer().analyze(small, 3.0)
+    assert len(full) == len(mapped) == 1
+    assert iou(full[0].box, mapped[0].box) > 0.8
+    side = full[0].size
+    for (xa, ya), (xb, yb) in zip(full[0].landmarks, mapped[0].landmarks, strict=True):
+        assert abs(xa - xb) < 0.1 * side and abs(ya - yb) < 0.1 * side
+    # The face sits in the photo's upper part; unscaled boxes would sit near the top left.
+    assert full[0].box[2] > photo.width / 3
+
+
+@pytest.mark.parametrize("rel", ["_nofaces/dlib_dog.jpg", "_nofaces/immich_el_torcal_rocks.jpg"])
+def test_a_photo_without_a_face_gives_no_faces(rel):
+    assert analyze_eval(rel) == ()
+
+
+def test_a_blank_image_gives_no_faces():
+    assert analyzer().analyze(Image.new("RGB", (640, 480), (200, 190, 180))) == []
+
+
+def test_faces_come_left_to_right_and_two_faces_differ():
+    left, right = eval_photo("george_w_bush/1.jpg"), eval_photo("colin_powell/1.jpg")
+    faces = analyze(side_by_side(left, right))
+    assert len(faces) == 2
+    centres = [(f.box[0] + f.box[2]) / 2 for f in faces]
+    assert centres == sorted(centres)
+    assert dist(faces[0].vector, largest(analyze(left))) < 0.2  # left face is Bush
+    assert dist(faces[1].vector, largest(analyze(right))) < 0.2
+    assert dist(faces[0].vector, faces[1].vector) > MAX_D
+
+
+def test_faces_smaller_than_the_minimum_size_are_ignored():
+    photo = eval_photo("angelina/4.jpg")
+    side = analyze_eval("angelina/4.jpg")[0].size
+    strict = FaceAnalyzer(Settings().override(face_min_size=int(side * 1.5)))
+    strict.embedder, strict._mtcnn = analyzer().embedder, analyzer()._detector()
+    assert strict.analyze(photo) == []
+
+
+def test_crop_is_a_square_thumbnail_around_the_face():
+    photo = eval_photo("kit_harington/3.jpg")
+    small = photo.resize((photo.width // 2, photo.height // 2))
+    face = analyzer().analyze(small, 2.0)[0]
+    thumb = analyzer().crop(small, face, size=96, scale=2.0)
+    assert thumb.size == (96, 96)
+    # The crop holds the face: re-analysing it finds the same person.
+    again = analyzer().analyze(thumb.resize((192, 192)))
+    assert again and dist(again[0].vector, face.vector) < MAX_D
+
+
+def test_jumbled_landmarks_are_not_a_face():
+    face = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], float)
+    assert plausible_landmarks(face)
+    tilted = face @ np.array([[0.0, 1.0], [-1.0, 0.0]])  # a head lying on its side
+    assert plausible_landmarks(tilted)
+    mouth_above_eyes = face[[0, 1, 2, 3, 4]] * [1, -1]  # mirrored vertically
+    assert not plausible_landmarks(mouth_above_eyes)
+    assert not plausible_landmarks(np.zeros((5, 2)))
+
+
+def test_vggface2_with_a_missing_weights_file_fails_with_a_clear_message(tmp_path):
+    missing = tmp_path / "nope.pt"
+    fa = FaceAnalyzer(Settings().override(face_vggface2_path=str(missing)), embedder="vggface2")
+    assert fa.embedder_id == "facenet_vggface2"
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        fa.analyze(eval_photo("angelina/4.jpg"))
+
+
+def test_vggface2_offline_and_not_cached_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fa = FaceAnalyzer(Settings(), embedder="vggface2")
+    with pytest.raises(ModelUnavailable, match="not on this computer"):
+        fa.analyze(eval_photo("angelina/4.jpg"))
+
+
+def test_an_unknown_embedder_is_refused():
+    with pytest.raises(ModelUnavailable, match="dlib"):
+        FaceAnalyzer(Settings(), embedder="nope")
+
+
+def test_a_photo_bigger_than_the_detection_size_is_analysed_on_a_copy_in_its_own_coordinates():
+    photo = eval_photo("kit_harington/3.jpg")
+    big = photo.resize((photo.width * 2, photo.height * 2))  # 1536 x 2308: above 1280
+    assert max(big.size) > Settings().face_image_size
+    (face,) = analyzer().analyze(photo)
+    (large,) = analyzer().analyze_photo(big)
+    assert iou(large.box, tuple(v * 2 for v in face.box)) > 0.8
+    assert dist(large.vector, face.vector) < MAX_D

@@ -1,0 +1,159 @@
+"""The chat page in a real browser: Debian chromium driven by Playwright.
+
+A query shows a numbered gallery inside the chat, clicking a result shows its details, naming
+a person in the chat changes the next search, and two browsers never see each other's chat.
+A screenshot of the conversation is saved to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    pytest.skip(
+        "Debian chromium is not installed (apt-get install -y chromium)", allow_module_level=True
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The real page over a small library double whose photos and face crops are real JPEGs."""
+    from PIL import Image
+    from test_conversation import FakeLibrary
+
+    from assistant.conversation import Assistant
+    from assistant.ui import CSS, build_ui
+
+    folder = tmp_path_factory.mktemp("library")
+    lib = FakeLibrary(folder)
+    for i, photo in enumerate(lib.photos):
+        Image.new("RGB", (96, 64), (40 * i, 120, 200)).save(photo["path"], "JPEG")
+    crops = {}
+    for pid in lib.people_by_id:
+        crops[pid] = folder / f"crop{pid}.jpg"
+        Image.new("RGB", (32, 32), (200, 60 * pid, 0)).save(crops[pid], "JPEG")
+    plain_people = lib.people
+    lib.people = lambda: [
+        type(p)(p.id, p.name, p.label, p.photo_count, p.face_count, str(crops[p.id]), p.aliases)
+        for p in plain_people()
+    ]
+    demo = build_ui(Assistant(lib))
+    demo.queue()
+    port = free_port()
+    demo.launch(
+        server_port=port,
+        prevent_thread_lock=True,
+        allowed_paths=[str(folder)],
+        quiet=True,
+        css=CSS,
+    )
+    yield f"http://127.0.0.1:{port}/", lib
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+def send(page, text: str) -> None:
+    """Type a message, send it, and wait until the assistant has answered it."""
+    before = page.locator("#pir-chat .message-row.user-row").count()
+    page.locator("#pir-input textarea").fill(text)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#pir-chat .message-row.user-row').length > n",
+        arg=before,
+        timeout=20_000,
+    )
+    page.wait_for_selector("#pir-chat .pending", state="detached", timeout=20_000)
+    page.wait_for_timeout(300)
+
+
+def last_gallery_images(page):
+    """The pictures of the gallery in the assistant's latest answer."""
+    return page.locator("#pir-chat .bot-row").last.locator(".thumbnail-item img")
+
+
+def test_search_gallery_click_and_naming_in_the_browser(server, browser):
+    url, lib = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#pir-input textarea")
+
+    send(page, "photos of Alice")
+    images = last_gallery_images(page)
+    images.first.wait_for(timeout=20_000)
+    assert images.count() == 2
+    captions = page.locator("#pir-chat .bot-row").last.locator(".caption-label").all_inner_texts()
+    assert captions[0].startswith("1.") and captions[1].startswith("2.")
+
+    page.locator("#pir-results .thumbnail-item").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('#pir-info').innerText.includes('Photo 1')", timeout=10_000
+    )
+    assert "Why it matched" in page.locator("#pir-info").inner_text()
+
+    send(page, "photos of Carol")
+    faces = last_gallery_images(page)
+    faces.first.wait_for(timeout=20_000)
+    assert faces.count() == 2
+    assert "don't know Carol yet" in page.locator("#pir-chat").inner_text()
+
+    send(page, "person 1 is Carol")
+    images = last_gallery_images(page)
+    images.first.wait_for(timeout=20_000)
+    assert images.count() == 2  # the pending search ran with the new name
+    assert ("name_person", 3, "Carol") in lib.calls
+
+    send(page, "photos of Carol in 2021")
+    assert last_gallery_images(page).count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat_conversation.png"), full_page=True)
+    page.close()
+
+
+def test_two_browser_sessions_do_not_see_each_others_chat(server, browser):
+    url, _lib = server
+    one, two = browser.new_context(), browser.new_context()
+    a, b = one.new_page(), two.new_page()
+    a.goto(url)
+    b.goto(url)
+    a.wait_for_selector("#pir-input textarea")
+    b.wait_for_selector("#pir-input textarea")
+    send(a, "photos of Bob")
+    send(b, "more")
+    assert "photos of Bob" in a.locator("#pir-chat").inner_text()
+    chat_b = b.locator("#pir-chat").inner_text()
+    assert "photos of Bob" not in chat_b
+    assert "no search to continue" in chat_b  # b's session has no search of its own
+    one.close()
+    two.close()
