@@ -158,8 +158,9 @@ class Library(PeopleMixin):
         return vec
 
     def places(self) -> list[str]:
-        """Place names of the library's photos, most photos first."""
-        return self.catalog.places()
+        """Place names a query can use: each city and country of the photos, most photos first."""
+        parts = (part.strip() for place in self.catalog.places() for part in place.split(","))
+        return list(dict.fromkeys(p for p in parts if p))
 
     def stats(self) -> dict:
         """Counts, models and the data dir, for `stats` and the UI."""

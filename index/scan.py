@@ -23,6 +23,9 @@ EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 DATE_TAGS = (36867, 36868)  # DateTimeOriginal, DateTimeDigitized
 IFD0_DATETIME = 306
 
+BIG_CITY_POPULATION = 500_000  # a city this big names its surroundings too
+BIG_CITY_KM = 25  # ... within this distance
+
 _heif_registered = False
 
 
@@ -263,7 +266,11 @@ def _dms(value) -> float:
 
 
 def place_name(lat: float | None, lon: float | None) -> str | None:
-    """Offline reverse geocoding to "City, Country" (nearest known city)."""
+    """Offline reverse geocoding to "Town, Big city, Region, Country", nearest first.
+
+    The nearest town alone is often a suburb (the Eiffel Tower is nearest to Vanves), so
+    the nearest big city is added when it is close: people say "Paris", not "Vanves".
+    """
     if lat is None or lon is None:
         return None
     import reverse_geocode
@@ -271,8 +278,21 @@ def place_name(lat: float | None, lon: float | None) -> str | None:
     hit = reverse_geocode.get((lat, lon))
     if not hit:
         return None
-    parts = [hit.get("city"), hit.get("country")]
-    return ", ".join(p for p in parts if p) or None
+    parts = [hit.get("city")]
+    big = reverse_geocode.get((lat, lon), min_population=BIG_CITY_POPULATION)
+    if big and _km(lat, lon, big["latitude"], big["longitude"]) <= BIG_CITY_KM:
+        parts.append(big.get("city"))
+    parts += [hit.get("state"), hit.get("country")]
+    return ", ".join(dict.fromkeys(p for p in parts if p)) or None
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres."""
+    from math import asin, cos, radians, sin, sqrt
+
+    dlat, dlon = radians(lat2 - lat1), radians(lon2 - lon1)
+    a = sin(dlat / 2) ** 2 + cos(radians(lat1)) * cos(radians(lat2)) * sin(dlon / 2) ** 2
+    return 2 * 6371 * asin(sqrt(a))
 
 
 def _register_heif() -> None:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,24 @@ def test_pir_data_environment_variable_chooses_the_data_dir(tmp_path, tiny_clip_
     out = run_cli("index", str(photos), "--clip", tiny_clip_spec, "--no-faces", env=env)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "envdata" / "catalog.sqlite").exists()
+
+
+def test_search_by_place_and_year_from_exif_through_the_command_line(tmp_path, tiny_clip_spec):
+    photos = tmp_path / "photos"
+    noise_photo(photos / "eiffel.jpg", seed=1, gps=(48.8584, 2.2945), taken=datetime(2019, 7, 1))
+    noise_photo(photos / "rome.jpg", seed=2, gps=(41.8902, 12.4922), taken=datetime(2021, 5, 2))
+    noise_photo(photos / "home.jpg", seed=3, taken=datetime(2019, 3, 3))
+    common = ["--data", str(tmp_path / "data"), "--clip", tiny_clip_spec, "--no-faces"]
+    assert run_cli("index", str(photos), *common).returncode == 0
+
+    def found(text: str) -> list[str]:
+        out = run_cli("search", text, "--json", *common)
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        assert {"query", "hits"} <= set(doc)
+        return sorted(Path(h["path"]).name for h in doc["hits"])
+
+    assert found("photos in Paris") == ["eiffel.jpg"]
+    assert found("pictures from Italy") == ["rome.jpg"]
+    assert found("photos from 2019") == ["eiffel.jpg", "home.jpg"]
+    assert found("France in 2021") == []
