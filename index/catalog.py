@@ -105,6 +105,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (face_id, person_id)
     );
     """,
+    # 2: people filters read (person, photo) pairs straight from an index
+    """
+    CREATE INDEX faces_person_photo ON faces(person_id, photo_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

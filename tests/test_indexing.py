@@ -285,3 +285,20 @@ def test_search_by_place_and_year_from_exif_through_the_command_line(tmp_path, t
     assert found("pictures from Italy") == ["rome.jpg"]
     assert found("photos from 2019") == ["eiffel.jpg", "home.jpg"]
     assert found("France in 2021") == []
+
+
+def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, tiny_clip_spec):
+    from index import catalog as catalog_module
+
+    photos = photo_folder(tmp_path / "photos", n=2)
+    make_library(tmp_path / "data", tiny_clip_spec).index(photos)
+    with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
+        conn.execute("DROP INDEX faces_person_photo")  # back to what schema 1 had
+        conn.execute("PRAGMA user_version = 1")
+    upgraded = Catalog(tmp_path / "data")
+    assert upgraded.conn.execute("PRAGMA user_version").fetchone()[0] == (
+        catalog_module.SCHEMA_VERSION
+    )
+    indexes = {r[0] for r in upgraded.conn.execute("SELECT name FROM sqlite_master")}
+    assert "faces_person_photo" in indexes
+    assert upgraded.counts()["photos"] == 2
