@@ -11,7 +11,7 @@ import numpy as np
 
 from index import scan
 from index.catalog import Catalog, PhotoRow, path_text
-from index.errors import CatalogError, NotFound
+from index.errors import CatalogError, InvalidInput, NotFound
 from index.indexer import FaceStage, Indexer, IndexReport, Progress
 from index.models import ClipModel
 from index.people import PeopleMixin
@@ -41,7 +41,9 @@ class Library(PeopleMixin):
         self.catalog = Catalog(self.data_dir, read_only=read_only)
         recorded = self.catalog.model("clip")
         self.clip_spec_requested = clip
-        self.clip = ClipModel(clip or (recorded["spec"] if recorded else DEFAULT_CLIP))
+        # An explicit but empty spec (--clip "") is a mistake to report, not the default.
+        spec = clip if clip is not None else (recorded["spec"] if recorded else DEFAULT_CLIP)
+        self.clip = ClipModel(spec, threads=self.settings.torch_threads)
         self.images = VectorStore(self.data_dir, "images", self.settings)
         self._faces_enabled = faces
         self._face_stage: FaceStage | None = None
@@ -115,8 +117,24 @@ class Library(PeopleMixin):
     def search_like(
         self, ref: str | Path | Image.Image, limit: int | None = None, text: str = ""
     ) -> SearchResult:
-        """Photos that look like a library photo (never itself) or an uploaded image."""
+        """Photos that look like a library photo (never itself), an image file or an upload."""
+        if isinstance(ref, str | Path) and not self._is_library_photo(ref) and os.path.isfile(ref):
+            ref = self._open_image(ref)  # a photo from outside the library: use its pixels
         return self._search().search_like(ref, limit, text)
+
+    def _is_library_photo(self, ref: str | Path) -> bool:
+        try:
+            self.resolve_photo(ref)
+        except NotFound:
+            return False
+        return True
+
+    def _open_image(self, path: str | Path) -> Image.Image:
+        """The pixels of an image file (reduced as when indexing); refuses non-images clearly."""
+        try:
+            return scan.decode(scan.read_bytes(os.fspath(path)), self.settings).image
+        except scan.Unreadable as err:
+            raise InvalidInput(f"{path_text(path)} cannot be used as an example photo: {err}.") from err
 
     def photo_info(self, photo_id: int) -> dict:
         """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
@@ -131,17 +149,19 @@ class Library(PeopleMixin):
 
     def resolve_photo(self, ref: str | Path) -> PhotoRow:
         """A photo of the library from a path (absolute or relative) or a unique file name."""
-        text = path_text(os.path.realpath(ref)) if os.path.exists(ref) else str(ref)
+        # path_text: a name that is not valid UTF-8 is looked up as the catalog writes it.
+        shown = path_text(ref)
+        text = path_text(os.path.realpath(ref)) if os.path.exists(ref) else shown
         row = self.catalog.photo_by_path(text)
         if row is not None and row["status"] == "ok":
             return row
-        matches = self.catalog.find_photos(str(ref).lstrip("./"))
+        matches = self.catalog.find_photos(shown.lstrip("./"))
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise NotFound(f"{ref} is not a photo in this library (see `python app.py stats`).")
+            raise NotFound(f"{shown} is not a photo in this library (see `python app.py stats`).")
         names = ", ".join(m["path"] for m in matches[:5])
-        raise NotFound(f"{ref} matches several photos ({names}); give more of the path.")
+        raise NotFound(f"{shown} matches several photos ({names}); give more of the path.")
 
     def thumbnail(self, row: PhotoRow) -> str | None:
         """The cached thumbnail file of a photo, if there is one."""
