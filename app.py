@@ -11,6 +11,17 @@ from pathlib import Path
 from index.errors import PirError
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (for --limit and --face)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is too small: give 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -34,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("text", nargs="?", default="")
     s.add_argument("--like", metavar="PHOTO", help="photos that look like this one")
     s.add_argument("--json", action="store_true")
-    s.add_argument("--limit", type=int)
+    s.add_argument("--limit", type=positive_int, help="at most N photos")
     s.add_argument("--explain", action="store_true", help="say why each photo matched")
 
     s = sub.add_parser("parse", parents=[common], help="show how a query is understood")
@@ -50,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("name", parents=[common], help="name the person in a photo")
     s.add_argument("photo")
     s.add_argument("name")
-    s.add_argument("--face", type=int, help="which face, counted from the left (1, 2, …)")
+    s.add_argument("--face", type=positive_int, help="which face, counted from the left (1, 2, …)")
 
     s = sub.add_parser("rename", parents=[common], help="rename a person")
     s.add_argument("old")
@@ -96,9 +107,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     lib = open_library(args)
-    bar = tqdm(total=0, unit="photo", desc="scanning", file=sys.stderr, dynamic_ncols=True)
+    bar = None  # made at the first progress report, so a refused folder prints no empty bar
 
     def progress(done: int, total: int, what: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="photo", file=sys.stderr, dynamic_ncols=True)
         if bar.total != total:
             bar.reset(total=total)
         bar.set_description(what)
@@ -108,7 +122,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         report = lib.index(args.folder, progress=progress, reembed=args.reembed)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return 0
@@ -135,15 +150,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     from assistant.query import QueryParser
 
     lib = open_library(args)
-    if args.like:
+    if args.like and not args.text.strip():
         result = lib.search_like(args.like, limit=args.limit)
     else:
-        parser = QueryParser(lib.people_names(), lib.places())
-        query = parser.parse(args.text)
-        if args.limit is not None:
-            from dataclasses import replace
+        from dataclasses import replace
 
+        query = QueryParser(lib.people_names(), lib.places()).parse(args.text)
+        if args.limit is not None:
             query = replace(query, limit=args.limit)
+        if args.like:  # a photo plus words: "like this one, with Alice"
+            query = replace(query, like_photo=args.like)
         result = lib.search(query)
     if args.json:
         doc = {
@@ -211,9 +227,16 @@ def cmd_people(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _naming_summary(result) -> str:
-    joined = f"; {result.joined} more faces joined" if result.joined else ""
-    return f"{result.name}: {result.faces} faces in {result.photos} photos{joined}."
+    joined = f"; {_count(result.joined, 'more face')} joined" if result.joined else ""
+    return (
+        f"{result.name}: {_count(result.faces, 'face')} in {_count(result.photos, 'photo')}"
+        f"{joined}."
+    )
 
 
 def cmd_name(args: argparse.Namespace) -> int:
@@ -285,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     if command == "serve" and args.command is None:
         args = build_parser().parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Arguments and file names that are not valid UTF-8 reach Python as lone surrogates;
+    # print them as escapes (which JSON readers decode back) rather than crash on them.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return COMMANDS[command](args)
     except PirError as err:

@@ -33,6 +33,9 @@ DISTANT_FUTURE = datetime(3000, 1, 1)
 
 _PERSON, _PLACE = "person", "place"
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+# Bytes that were not UTF-8 (a terminal in another encoding) arrive as lone surrogates,
+# which spaCy cannot hash: they become the replacement character.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _DETERMINERS = {"a", "an", "the", "my", "your", "his", "her", "our", "their", "this", "that"}
 _DETERMINERS |= {"these", "those", "some", "any", "every", "each"}
 _NOT_NAME_POS = {"VERB", "AUX", "ADJ", "ADV", "ADP", "DET", "PRON", "CCONJ", "SCONJ", "PART"}
@@ -116,6 +119,7 @@ class _Lexicon:
     range_to: _Phrases
     last: _Phrases
     this: _Phrases
+    next: _Phrases
     ago: _Phrases
     today: _Phrases
     yesterday: _Phrases
@@ -183,6 +187,7 @@ def _load_lexicon(
         range_to=phrases(dts, "range_to"),
         last=phrases(dts, "last"),
         this=phrases(dts, "this"),
+        next=phrases(dts, "next"),
         ago=phrases(dts, "ago"),
         today=phrases(dts, "today"),
         yesterday=phrases(dts, "yesterday"),
@@ -333,6 +338,15 @@ def _most_recent(anchor: Callable[[int], tuple], now: datetime, *, ended: bool) 
     return _When(*anchor(now.year - 1), anchor)
 
 
+def _upcoming(anchor: Callable[[int], tuple], now: datetime) -> _When:
+    """The first occurrence that begins after `now` ("next summer")."""
+    for year in (now.year, now.year + 1):
+        start, end = anchor(year)
+        if start > now:
+            return _When(start, end, anchor)
+    return _When(*anchor(now.year + 2), anchor)
+
+
 def _current(anchor: Callable[[int], tuple], now: datetime) -> _When:
     """The occurrence containing `now`, else this calendar year's ("this winter")."""
     for year in (now.year - 1, now.year):
@@ -457,9 +471,10 @@ class _DateReader:
             if n:
                 return i + n, _When(day, day + timedelta(days=1))
         n_last, n_this = lex.last.at(self.w, i), lex.this.at(self.w, i)
-        if not (n_last or n_this):
+        n_next = lex.next.at(self.w, i)
+        if not (n_last or n_this or n_next):
             return None
-        j = i + (n_last or n_this)
+        j = i + (n_last or n_this or n_next)
         rolling = self.w[i] == "past"
         counted = self._number(j)
         if n_last and counted and self._unit(counted[0]):  # "last 3 months"
@@ -473,15 +488,21 @@ class _DateReader:
             saturday = today + timedelta(days=5 - today.weekday())
             if n_last and saturday + timedelta(days=2) > now:  # the latest weekend that is over
                 saturday -= timedelta(days=7)
+            if n_next and saturday <= today:  # the weekend after the one under way
+                saturday += timedelta(days=7)
             return j + 1, _When(saturday, saturday + timedelta(days=2))
         if unit:
             start, end = self._calendar(unit, today)
             if n_last:
                 start, end = self._calendar(unit, start - timedelta(days=1))
+            elif n_next:  # in the future: the search says there are no photos from it yet
+                start, end = self._calendar(unit, end)
             return j + 1, _When(start, end)
         named = self._named_anchor(j)
         if named:
             end_j, anchor = named
+            if n_next:
+                return end_j, _upcoming(anchor, now)
             found = _most_recent(anchor, now, ended=True) if n_last else _current(anchor, now)
             return end_j, found
         return None
@@ -705,7 +726,8 @@ def _capitalise(name: str) -> str:
 
 def _normalise(text: str, max_chars: int) -> str:
     """Unicode-normalised, curly quotes straightened, whitespace collapsed, cut to max_chars."""
-    text = unicodedata.normalize("NFKC", text[: max_chars * 4]).translate(_QUOTES)
+    text = _SURROGATES.sub("\ufffd", text[: max_chars * 4])
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     text = " ".join(text.split())
     if len(text) > max_chars:  # cut at a word boundary, so no half word reaches the parser
         cut = text[: max_chars + 1]

@@ -252,8 +252,9 @@ class Indexer:
                     self.catalog.touch_photo(d.work.photo_id, f.mtime_ns)
                     report.unchanged += 1
                     continue
-                if d.work.kind == "fill":
+                if d.work.kind == "fill":  # same content, only vectors or faces were missing
                     photo_id = d.work.photo_id
+                    report.unchanged += 1
                 else:
                     photo_id = self.catalog.upsert_photo(_photo_row(f, text, d.decoded))
                     setattr(report, d.work.kind, getattr(report, d.work.kind) + 1)

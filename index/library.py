@@ -119,7 +119,9 @@ class Library(PeopleMixin):
     ) -> SearchResult:
         """Photos that look like a library photo (never itself), an image file or an upload."""
         if isinstance(ref, str | Path) and not self._is_library_photo(ref) and os.path.isfile(ref):
-            ref = self._open_image(ref)  # a photo from outside the library: use its pixels
+            # A photo from outside the library: use its pixels.
+            name = path_text(Path(ref).name)
+            return self._search().search_like(self._open_image(ref), limit, text, name=name)
         return self._search().search_like(ref, limit, text)
 
     def _is_library_photo(self, ref: str | Path) -> bool:
@@ -134,7 +136,9 @@ class Library(PeopleMixin):
         try:
             return scan.decode(scan.read_bytes(os.fspath(path)), self.settings).image
         except scan.Unreadable as err:
-            raise InvalidInput(f"{path_text(path)} cannot be used as an example photo: {err}.") from err
+            raise InvalidInput(
+                f"{path_text(path)} cannot be used as an example photo: {err}."
+            ) from err
 
     def photo_info(self, photo_id: int) -> dict:
         """One photo's details for a larger view: path, thumbnail, date, place, people, size."""

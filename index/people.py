@@ -444,15 +444,25 @@ def face_crop_path(data_dir: Path, photo_hash: str, idx: int) -> Path:
     return Path(data_dir) / "faces" / photo_hash[:2] / f"{photo_hash}_{idx}.jpg"
 
 
+def shorten(text: str, limit: int = MAX_NAME) -> str:
+    """Text as it may be quoted back to the user: at most `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def clean_name(name: str) -> str:
     """A person's name as stored: trimmed, inner spaces collapsed; refuses unusable names."""
     if not isinstance(name, str):
         raise InvalidInput("A name must be text.")
-    text = " ".join(unicodedata.normalize("NFC", name).split())
+    text = unicodedata.normalize("NFC", name).strip()
     if not text:
         raise InvalidInput("A name cannot be empty.")
+    # Checked before spaces are collapsed: a tab or line break inside a name is a mistake.
     if any(unicodedata.category(c).startswith("C") for c in text):
-        raise InvalidInput("A name cannot contain control characters.")
+        raise InvalidInput(
+            "A name cannot contain control characters (tabs, line breaks, escapes) or bytes "
+            "that are not text."
+        )
+    text = " ".join(text.split())
     if len(text) > MAX_NAME:
         raise InvalidInput(f"That name is too long ({len(text)} characters; at most {MAX_NAME}).")
     if PERSON_LABEL.fullmatch(text):
@@ -815,7 +825,7 @@ class PeopleMixin:
         if person is None:
             known = [p.label for p in self.people()][:10]
             hint = f" Known: {', '.join(known)}." if known else " Nobody has been named yet."
-            raise NotFound(f'Nobody called "{text}" is in this library.{hint}')
+            raise NotFound(f'Nobody called "{shorten(text)}" is in this library.{hint}')
         return person
 
     def _label(self, person: dict) -> str:

@@ -236,16 +236,20 @@ class Searcher:
         return self._run(query, like)
 
     def search_like(
-        self, ref: str | Path | Image.Image, limit: int | None = None, text: str = ""
+        self,
+        ref: str | Path | Image.Image,
+        limit: int | None = None,
+        text: str = "",
+        name: str = "the uploaded photo",
     ) -> SearchResult:
-        """Photos that look like a library photo (never itself) or an uploaded image."""
+        """Photos that look like a library photo (never itself) or an image (`name` says which)."""
         if isinstance(ref, str | Path):
             row = self.lib.resolve_photo(ref)
             query = Query(raw=str(ref), text=text, limit=limit, like_photo=row["path"])
             like = _Like(self.lib.photo_vector(row), Path(row["path"]).name, row["id"])
         else:
-            query = Query(raw="(uploaded photo)", text=text, limit=limit)
-            like = _Like(self.lib.clip.encode_images([ref])[0], "the uploaded photo")
+            query = Query(raw=f"({name})", text=text, limit=limit)
+            like = _Like(self.lib.clip.encode_images([ref])[0], name)
         return self._run(query, like)
 
     def photo_info(self, photo_id: int) -> dict:
@@ -336,7 +340,7 @@ class Searcher:
         if problem:
             notes.append(problem)
         elif len(ids) == 0:
-            what = like.name if like is not None else text
+            what = _short(like.name if like is not None else text)
             if candidates is None:
                 notes.append(note("no_good_matches", text=what))
             else:
@@ -575,6 +579,11 @@ def _describe(query: Query, people: _People) -> str:
     if query.places:
         parts.append("in " + " or ".join(query.places))
     return ", ".join(parts) or "this search"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """The start of a long text, for quoting it back to the user."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _has_words(text: str) -> bool:
