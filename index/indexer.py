@@ -214,7 +214,9 @@ class Indexer:
                 return _Done(work, digest, moved_from=gone[digest])
             if work.kind == "changed" and digest == work.old_hash:
                 return _Done(work, digest, same_content=True)
-            decoded = scan.decode(data, self.settings, digest)
+            # Faces need a detailed copy; CLIP and the thumbnail alone make do with much less.
+            size = self.settings.face_image_size if work.need_faces else self.settings.thumb_size
+            decoded = scan.decode(data, self.settings, digest, size)
             thumb = scan.thumbnail_path(self.data_dir, digest)
             if not thumb.exists():
                 scan.save_thumbnail(decoded.image, thumb, self.settings.thumb_size)

@@ -57,7 +57,7 @@ class Decoded:
     taken_source: str  # "exif" or "file"
     lat: float | None
     lon: float | None
-    image: Image.Image  # RGB, oriented, longest side <= settings.face_image_size
+    image: Image.Image  # RGB, oriented, longest side <= the decode size asked for
     scale: float  # original longest side / image longest side
 
 
@@ -131,8 +131,13 @@ def read_bytes(path: str) -> bytes:
         raise Unreadable(f"cannot read the file: {err.strerror or err}") from err
 
 
-def decode(data: bytes, settings: Settings, digest: str | None = None) -> Decoded:
-    """Decode once, at reduced scale where the format allows; everything else derives from it."""
+def decode(
+    data: bytes, settings: Settings, digest: str | None = None, size: int | None = None
+) -> Decoded:
+    """Decode once, at reduced scale where the format allows; everything else derives from it.
+
+    `size` is the longest side the callers need (default: what face detection needs).
+    """
     if not data:
         raise Unreadable("empty file (0 bytes)")
     _register_heif()
@@ -148,7 +153,7 @@ def decode(data: bytes, settings: Settings, digest: str | None = None) -> Decode
         orientation = exif.get(0x0112, 1)
         if orientation in (5, 6, 7, 8):
             width, height = height, width
-        target = settings.face_image_size
+        target = size or settings.face_image_size
         if img.format == "JPEG" and max(img.size) > target:
             # Draft decoding at 1/2, 1/4 or 1/8 scale costs a fraction of a full decode.
             ratio = target / max(img.size)

@@ -147,7 +147,10 @@ def test_non_utf8_file_names_are_found(tmp_path):
 CAPTION_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared/eval/public/captions/images"
 
 
-def test_draft_decoding_keeps_image_vectors_close_to_the_full_decode(tmp_path, tiny_clip_spec):
+@pytest.mark.parametrize("size", [SETTINGS.face_image_size, SETTINGS.thumb_size])
+def test_draft_decoding_keeps_image_vectors_close_to_the_full_decode(
+    tmp_path, tiny_clip_spec, size
+):
     """The fast path (JPEG draft at reduced scale) against the exact reference decode."""
     if not CAPTION_PHOTOS.is_dir():
         pytest.skip(f"real photos not found at {CAPTION_PHOTOS} (../shared/eval is absent)")
@@ -159,8 +162,8 @@ def test_draft_decoding_keeps_image_vectors_close_to_the_full_decode(tmp_path, t
         big = tmp_path / f"{src.stem}.jpg"  # camera-sized, so the draft path is taken
         with Image.open(src) as img:
             img.convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(big, quality=92)
-        decoded = decode_file(big)
-        assert max(decoded.image.size) <= SETTINGS.face_image_size
+        decoded = scan.decode(big.read_bytes(), SETTINGS, size=size)
+        assert max(decoded.image.size) <= size
         fast.append(decoded.image)
         exact.append(scan.open_rgb(big))
     cosine = np.sum(model.encode_images(fast) * model.encode_images(exact), axis=1)
