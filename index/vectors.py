@@ -1,6 +1,6 @@
 """FAISS stores of L2-normalised vectors keyed by catalog ids; derived data, rebuilt at will.
 
-Small stores are exact (`IDMap2,Flat`, float32). Above `Settings.ivf_threshold` vectors a
+Small stores are exact (`IDMap2,SQfp16`: brute force over float16 codes). Above `Settings.ivf_threshold` vectors a
 store becomes approximate: an inverted file with 8-bit scalar-quantised codes
 (`IVF<n>,SQ8`, ~0.5 KB per vector instead of 2 KB), searched over `ivf_nprobe` lists.
 Both kinds answer searches restricted to a set of ids through an `IDSelector` (an exact
@@ -19,7 +19,7 @@ import numpy as np
 
 from index.settings import Settings
 
-FLAT = "IDMap2,Flat"
+FLAT = "IDMap2,SQfp16"  # exact search over half-precision codes: 1 KB per 512-d vector
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 

@@ -45,7 +45,7 @@ def test_saved_index_is_loaded_without_asking_the_catalog(tmp_path: Path, source
     store.ensure(3, "m", 300, source)
     assert source.calls == 1 and len(store) == 300 and store.index_type == FLAT
     ids, scores = store.search(source.vecs[10], 1)
-    assert ids[0] == source.ids[10] and scores[0] == pytest.approx(1.0, abs=1e-5)
+    assert ids[0] == source.ids[10] and scores[0] == pytest.approx(1.0, abs=1e-3)
 
 
 @pytest.mark.parametrize("generation, count", [(4, 300), (3, 299)])
@@ -79,7 +79,7 @@ def test_restricted_search_returns_only_allowed_ids(tmp_path: Path, source: Sour
     ids, scores = store.search(source.vecs[0], 10, allowed=list(allowed) + [999_999])
     assert set(ids) <= set(allowed) and len(ids) == 10
     exact = normalise(source.vecs[::7]) @ normalise(source.vecs[:1])[0]
-    assert np.allclose(scores, np.sort(exact)[::-1][:10], atol=1e-5)
+    assert np.allclose(scores, np.sort(exact)[::-1][:10], atol=1e-3)  # float16 codes
     assert len(store.search(source.vecs[0], 10, allowed=[999_999])[0]) == 0
 
 
