@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_library(args: argparse.Namespace, read_only: bool = False):
-    """The Library chosen by --data / PIR_DATA and --clip."""
+    """The Library chosen by --data / PIR_DATA and --clip (a context manager that closes it)."""
     from index.library import Library
 
     return Library(
@@ -106,7 +106,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Index a folder with a progress bar and a closing summary."""
     from tqdm import tqdm
 
-    lib = open_library(args)
     bar = None  # made at the first progress report, so a refused folder prints no empty bar
 
     def progress(done: int, total: int, what: str) -> None:
@@ -120,7 +119,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        report = lib.index(args.folder, progress=progress, reembed=args.reembed)
+        with open_library(args) as lib:
+            report = lib.index(args.folder, progress=progress, reembed=args.reembed)
     finally:
         if bar is not None:
             bar.close()
@@ -149,18 +149,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     """Search by text (parsed) or by example photo; JSON or a readable list."""
     from assistant.query import QueryParser
 
-    lib = open_library(args)
-    if args.like and not args.text.strip():
-        result = lib.search_like(args.like, limit=args.limit)
-    else:
-        from dataclasses import replace
+    with open_library(args) as lib:
+        if args.like and not args.text.strip():
+            result = lib.search_like(args.like, limit=args.limit)
+        else:
+            from dataclasses import replace
 
-        query = QueryParser(lib.people_names(), lib.places()).parse(args.text)
-        if args.limit is not None:
-            query = replace(query, limit=args.limit)
-        if args.like:  # a photo plus words: "like this one, with Alice"
-            query = replace(query, like_photo=args.like)
-        result = lib.search(query)
+            parser = QueryParser(lib.people_names(), lib.places(), settings=lib.settings)
+            query = parser.parse(args.text)
+            if args.limit is not None:
+                query = replace(query, limit=args.limit)
+            if args.like:  # a photo plus words: "like this one, with Alice"
+                query = replace(query, like_photo=args.like)
+            result = lib.search(query)
     if args.json:
         doc = {
             "query": result.query.to_json(),
@@ -182,23 +183,22 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_parse(args: argparse.Namespace) -> int:
     """Print the structured query for a sentence."""
     from assistant.query import QueryParser
+    from index.settings import Settings, default_data_dir
 
     people, places = {}, []
-    data_dir = Path(args.data) if args.data else None
-    from index.settings import default_data_dir
-
-    if (data_dir or default_data_dir()).joinpath("catalog.sqlite").exists():
-        lib = open_library(args, read_only=True)
-        people, places = lib.people_names(), lib.places()
-    query = QueryParser(people, places).parse(args.text)
+    data_dir = Path(args.data).expanduser() if args.data else default_data_dir()
+    if (data_dir / "catalog.sqlite").exists():
+        with open_library(args, read_only=True) as lib:
+            people, places = lib.people_names(), lib.places()
+    query = QueryParser(people, places, settings=Settings.from_env()).parse(args.text)
     print(json.dumps(query.to_json(), ensure_ascii=False, indent=None if not args.json else 2))
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Print what the library holds."""
-    lib = open_library(args)
-    stats = lib.stats()
+    with open_library(args) as lib:
+        stats = lib.stats()
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=2))
         return 0
@@ -215,7 +215,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_people(args: argparse.Namespace) -> int:
     """List named people with photo counts, then unnamed face groups by size."""
-    people = open_library(args).people()
+    with open_library(args) as lib:
+        people = lib.people()
     if args.json:
         print(json.dumps([p.to_json() for p in people], ensure_ascii=False, indent=2))
         return 0
@@ -241,39 +242,45 @@ def _naming_summary(result) -> str:
 
 def cmd_name(args: argparse.Namespace) -> int:
     """Name the person in a photo (and the whole group of faces like it)."""
-    print(_naming_summary(open_library(args).name_face(args.photo, args.name, args.face)))
+    with open_library(args) as lib:
+        print(_naming_summary(lib.name_face(args.photo, args.name, args.face)))
     return 0
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
     """Rename a person."""
-    print(_naming_summary(open_library(args).rename(args.old, args.new)))
+    with open_library(args) as lib:
+        print(_naming_summary(lib.rename(args.old, args.new)))
     return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     """Merge person A into person B."""
-    print(_naming_summary(open_library(args).merge(args.a, args.b)))
+    with open_library(args) as lib:
+        print(_naming_summary(lib.merge(args.a, args.b)))
     return 0
 
 
 def cmd_alias(args: argparse.Namespace) -> int:
     """Give a person another name."""
-    open_library(args).add_alias(args.name, args.alias)
+    with open_library(args) as lib:
+        lib.add_alias(args.name, args.alias)
     print(f"{args.alias} now also means {args.name}.")
     return 0
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
     """Forget a person's name and every assignment."""
-    open_library(args).forget(args.name)
+    with open_library(args) as lib:
+        lib.forget(args.name)
     print(f"Forgot {args.name}; their faces are unnamed again.")
     return 0
 
 
 def cmd_unassign(args: argparse.Namespace) -> int:
     """Say that a photo does not show NAME."""
-    open_library(args).unassign(args.photo, args.name)
+    with open_library(args) as lib:
+        lib.unassign(args.photo, args.name)
     print(f"Noted: {args.name} is not in {args.photo}.")
     return 0
 

@@ -140,7 +140,7 @@ class Assistant:
                 from assistant.query import QueryParser
 
                 people, places = self._vocabulary()
-                self._parser = QueryParser(people, places, now=self.now)
+                self._parser = QueryParser(people, places, now=self.now, settings=self.settings)
             return self._parser
 
     def _vocabulary(self) -> tuple[dict[str, list[str]], list[str]]:
@@ -173,11 +173,11 @@ class Assistant:
             return self.status or self.words.say("status", "indexing_start")
         if self._library is None:
             return self.words.say("status", "no_library")
-        with self.lock:
+        with self.lock:  # people_names reads the shared catalog connection too
             stats = self._library.stats()
+            named = len(self._library.people_names()) if stats.get("photos") else 0
         if not stats.get("photos"):
             return self.words.say("status", "empty_library")
-        named = sum(1 for _ in self._library.people_names())
         text = self.words.say(
             "status",
             "indexed",
@@ -755,7 +755,7 @@ class Conversation:
             with self.assistant.lock:
                 names = list(lib.people_names())
                 places = list(lib.places())
-                years = list(lib.catalog.years()) if hasattr(lib, "catalog") else []
+                years = list(lib.years())
         name = names[0] if names else "Alice"
         other = names[1] if len(names) > 1 else ("Bob" if name != "Bob" else "Carol")
         year = str(years[0]) if years else str((self.assistant.now or datetime.now()).year - 1)

@@ -22,8 +22,9 @@ from assistant.conversation import Assistant
 from index.errors import InvalidInput, PirError
 from index.settings import default_data_dir
 
-# Folders inside a data dir that hold pictures meant for the browser (never the catalog).
-SERVED_CACHES = ("thumbs", "crops", "faces", "face_crops", "people")
+# Folders inside a data dir that hold pictures meant for the browser (never the catalog):
+# scan.thumbnail_path and people.face_crop_path write there.
+SERVED_CACHES = ("thumbs", "faces")
 # Sample pictures that ship with Gradio itself: the demo library needs no download.
 DEMO_PICTURES = {  # file name in gradio/media_assets/images -> capture year for the demo
     "cheetah.jpg": 2019,
@@ -122,9 +123,10 @@ def index_in_background(
 
     def run() -> None:
         try:
-            lib = Library(main.data_dir, clip=clip_spec, settings=main.settings, faces=faces)
-            lib.clip = main.clip  # one copy of the weights in memory
-            report = lib.index(folder, progress=progress)
+            # Its own connection: the chat's is shared by the sessions under assistant.lock.
+            with Library(main.data_dir, clip=clip_spec, settings=main.settings, faces=faces) as lib:
+                lib.clip = main.clip  # one copy of the weights in memory
+                report = lib.index(folder, progress=progress)
             assistant.status = words.say(
                 "status",
                 "indexed_report",
@@ -133,7 +135,6 @@ def index_in_background(
                 removed=report.removed,
                 skipped=len(report.skipped),
             )
-            lib.close()
         except PirError as err:
             assistant.status = words.say("status", "index_failed", why=err)
         except Exception as err:  # the thread's edge: say it in the chat, keep the trace

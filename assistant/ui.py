@@ -50,7 +50,7 @@ def reply_messages(reply: Reply) -> list[dict]:
 def people_tiles(assistant: Assistant) -> list[tuple[str, str]]:
     """The side panel: named people first, then unnamed groups, each with a face crop."""
     lib = assistant.library
-    if lib is None or not hasattr(lib, "people"):
+    if lib is None:
         return []
     with assistant.lock:
         people = lib.people()

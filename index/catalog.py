@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -115,8 +116,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def path_text(path: Path | str) -> str:
     """A path as catalog text; undecodable bytes become backslash escapes (display and key)."""
-    import os
-
     raw = os.fsencode(path)
     return raw.decode("utf-8", errors="backslashreplace")
 
@@ -271,7 +270,7 @@ class Catalog:
         ids = list(ids)
         out: dict[int, PhotoRow] = {}
         for chunk in _chunks(ids, 900):
-            marks = ",".join("?" * len(chunk))
+            marks = _marks(chunk)
             for row in self.conn.execute(f"SELECT * FROM photos WHERE id IN ({marks})", chunk):
                 out[row["id"]] = dict(row)  # type: ignore[assignment]
         return out
@@ -337,7 +336,7 @@ class Catalog:
     def delete_photos(self, ids: Sequence[int]) -> None:
         """Remove photos (their vectors and faces go with them)."""
         for chunk in _chunks(list(ids), 900):
-            marks = ",".join("?" * len(chunk))
+            marks = _marks(chunk)
             self.conn.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
 
     def counts(self) -> dict[str, int]:
@@ -634,7 +633,7 @@ class Catalog:
         """Faces by id, with their photo's hash and their person's name."""
         out: dict[int, dict] = {}
         for chunk in _chunks(list(ids), 900):
-            marks = ",".join("?" * len(chunk))
+            marks = _marks(chunk)
             for r in self.conn.execute(
                 "SELECT f.*, pe.name AS person_name, ph.hash AS photo_hash FROM faces f "
                 "JOIN photos ph ON ph.id=f.photo_id LEFT JOIN people pe ON pe.id=f.person_id "
@@ -675,7 +674,7 @@ class Catalog:
         """Person ids each face was rejected from, by face id."""
         out: dict[int, list[int]] = {}
         for chunk in _chunks(list(face_ids), 900):
-            marks = ",".join("?" * len(chunk))
+            marks = _marks(chunk)
             sql = f"SELECT face_id, person_id FROM face_rejections WHERE face_id IN ({marks})"
             for r in self.conn.execute(sql, chunk):
                 out.setdefault(r[0], []).append(r[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class _Done:
     decoded: scan.Decoded | None = None
     pixels: Any = None  # CLIP input tensor, prepared in the worker
     error: str | None = None
+    vanished: bool = False  # deleted since the walk: reported, never recorded
     moved_from: int | None = None  # photo id whose file this is, under a new name
     same_content: bool = False
 
@@ -104,6 +106,7 @@ class Indexer:
         self.clip = clip
         self.faces = faces
         self.data_dir = catalog.data_dir
+        self._gone_lock = threading.Lock()
 
     def run(self, folder: Path, progress: Progress | None = None) -> IndexReport:
         """Index `folder` incrementally; safe to kill at any moment and run again."""
@@ -148,19 +151,15 @@ class Indexer:
                 work.append(fill)
             else:
                 report.unchanged += 1
-        unreadable_dirs = [path_text(p.path) + "/" for p in problems]
-        gone = {
-            row["hash"]: row["id"]
+        # A photo under a folder that could not be read is not gone, only out of sight.
+        unreadable_dirs = tuple(path_text(p.path) + "/" for p in problems)
+        gone_rows = [
+            row
             for text, row in known.items()
-            if text not in seen
-            and row["hash"]
-            and not any(text.startswith(d) for d in unreadable_dirs)
-        }
-        gone_ids = {
-            row["id"]
-            for text, row in known.items()
-            if text not in seen and not any(text.startswith(d) for d in unreadable_dirs)
-        }
+            if text not in seen and not text.startswith(unreadable_dirs)
+        ]
+        gone = {row["hash"]: row["id"] for row in gone_rows if row["hash"]}
+        gone_ids = {row["id"] for row in gone_rows}
         processed = 0
         progress(0, len(work), "indexing")
         for done_batch in self._read_ahead(work, gone):
@@ -210,8 +209,13 @@ class Indexer:
         try:
             data = scan.read_bytes(work.found.path)
             digest = scan.file_hash(data)
-            if work.kind == "new" and digest in gone:
-                return _Done(work, digest, moved_from=gone[digest])
+            if work.kind == "new":
+                # Popped under a lock: of two new copies of one moved photo, one takes its
+                # catalog row and the other is indexed as a new photo.
+                with self._gone_lock:
+                    moved_from = gone.pop(digest, None)
+                if moved_from is not None:
+                    return _Done(work, digest, moved_from=moved_from)
             if work.kind == "changed" and digest == work.old_hash:
                 return _Done(work, digest, same_content=True)
             # Faces need a detailed copy; CLIP and the thumbnail alone make do with much less.
@@ -223,7 +227,7 @@ class Indexer:
             pixels = self.clip.preprocess(decoded.image) if work.need_clip else None
             return _Done(work, digest, decoded=decoded, pixels=pixels)
         except scan.Unreadable as err:
-            return _Done(work, error=str(err))
+            return _Done(work, error=str(err), vanished=isinstance(err, scan.Vanished))
 
     def _commit(self, batch: list[_Done], report: IndexReport, gone_ids: set[int]) -> None:
         """Models on the batch, then one transaction for all of it."""
@@ -234,15 +238,16 @@ class Indexer:
             if d.decoded is not None and d.work.need_faces
         }
         with self.catalog.transaction():
+            if vectors:
+                dim = int(next(iter(vectors.values())).shape[0])
+                self.catalog.record_model("clip", self.clip.spec, dim)
             faced: list[int] = []
             for i, d in enumerate(batch):
                 f = d.work.found
                 text = path_text(f.path)
                 if d.error is not None:
-                    if d.error.startswith("the file disappeared"):
-                        report.skipped.append((text, d.error))
-                        continue
-                    self.catalog.upsert_photo(_skipped_row(f, text, d.error))
+                    if not d.vanished:
+                        self.catalog.upsert_photo(_skipped_row(f, text, d.error))
                     report.skipped.append((text, d.error))
                     continue
                 if d.moved_from is not None:
@@ -274,6 +279,11 @@ class Indexer:
             self.catalog.bump_generation("images")
 
     def _embed(self, batch: list[_Done]) -> dict[int, Any]:
+        """CLIP vectors of the batch's prepared pixels, by position in the batch.
+
+        Writes nothing: a write here would open the catalog's write transaction before the
+        slow face analysis and hold other writers (the chat naming someone) off meanwhile.
+        """
         import torch
 
         idx = [i for i, d in enumerate(batch) if d.pixels is not None]
@@ -283,10 +293,6 @@ class Indexer:
             part = idx[start : start + step]
             vecs = self.clip.encode_preprocessed(torch.stack([batch[i].pixels for i in part]))
             out.update(zip(part, vecs, strict=True))
-        if out:
-            self.catalog.record_model(
-                "clip", self.clip.spec, int(next(iter(out.values())).shape[0])
-            )
         return out
 
 

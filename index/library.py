@@ -47,7 +47,9 @@ class Library(PeopleMixin):
         self.images = VectorStore(self.data_dir, "images", self.settings)
         self._faces_enabled = faces
         self._face_stage: FaceStage | None = None
-        self._lock = threading.RLock()  # one writer at a time (chat sessions share a library)
+        # Writes (index, people edits) take it; reads do not, so threads sharing one Library
+        # serialise their own calls (the chat's Assistant.lock).
+        self._lock = threading.RLock()
         self._searcher: Searcher | None = None
 
     # --- models ---
@@ -81,10 +83,10 @@ class Library(PeopleMixin):
         self, folder: Path | str, progress: Progress | None = None, reembed: bool = False
     ) -> IndexReport:
         """Index a folder incrementally (see `Indexer.run`)."""
-        mismatch = self.model_mismatch() or (self._faces_enabled and self.face_model_mismatch())
-        if mismatch and not reembed:
-            raise CatalogError(mismatch)
         with self._lock:
+            mismatch = self.model_mismatch() or (self._faces_enabled and self.face_model_mismatch())
+            if mismatch and not reembed:
+                raise CatalogError(mismatch)
             if mismatch:
                 with self.catalog.transaction():
                     self.catalog.delete_vectors_not_of(self.clip.spec)
@@ -186,6 +188,10 @@ class Library(PeopleMixin):
         parts = (part.strip() for place in self.catalog.places() for part in place.split(","))
         return list(dict.fromkeys(p for p in parts if p))
 
+    def years(self) -> list[int]:
+        """Years with photos, most photos first (for example queries)."""
+        return self.catalog.years()
+
     def stats(self) -> dict:
         """Counts, models and the data dir, for `stats` and the UI."""
         counts = self.catalog.counts()
@@ -204,3 +210,9 @@ class Library(PeopleMixin):
     def close(self) -> None:
         """Release the catalog."""
         self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

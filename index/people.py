@@ -186,12 +186,14 @@ class _Components:
         self.person: dict[Any, int] = {}
 
     def add(self, node: Any, photos: set[int], person: int = NO_PERSON) -> None:
+        """A new singleton component (no-op when the node exists)."""
         if node not in self.parent:
             self.parent[node] = node
             self.photos[node] = photos
             self.person[node] = person
 
     def find(self, node: Any) -> Any:
+        """The root of the node's component."""
         root = node
         while self.parent[root] != root:
             root = self.parent[root]
@@ -200,9 +202,11 @@ class _Components:
         return root
 
     def can_take(self, root: Any, photo: int) -> bool:
+        """Whether a face of `photo` may join the component (none of its photo is in it)."""
         return photo not in self.photos[root]
 
     def union(self, a: Any, b: Any) -> bool:
+        """Join two components unless a cannot-link rule forbids it; True when joined."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
@@ -652,7 +656,7 @@ class PeopleMixin:
                     label=r["name"] or f"person {r['id']}",
                     photo_count=r["photos"],
                     face_count=r["faces"],
-                    crop=self._crop(cover),
+                    crop=self._crop(cover["photo_hash"], cover["idx"]) if cover else None,
                     aliases=tuple(aliases.get(r["id"], ())),
                 )
             )
@@ -899,10 +903,6 @@ class PeopleMixin:
         label = face.get("person_name") or (
             f"person {face['person_id']}" if face["person_id"] else None
         )
-        crop = None
-        if photo_hash:
-            path = face_crop_path(self.data_dir, photo_hash, face["idx"])
-            crop = str(path) if path.exists() else None
         return FaceInfo(
             face_id=face["id"],
             index=face["idx"] + 1,
@@ -910,11 +910,12 @@ class PeopleMixin:
             person_id=face["person_id"],
             label=label,
             distance=face["distance"],
-            crop=crop,
+            crop=self._crop(photo_hash, face["idx"]),
         )
 
-    def _crop(self, face: dict | None) -> str | None:
-        if face is None or not face.get("photo_hash"):
+    def _crop(self, photo_hash: str | None, idx: int) -> str | None:
+        """The cached crop file of face `idx` of a photo, if there is one."""
+        if not photo_hash:
             return None
-        path = face_crop_path(self.data_dir, face["photo_hash"], face["idx"])
+        path = face_crop_path(self.data_dir, photo_hash, idx)
         return str(path) if path.exists() else None

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +64,10 @@ class Decoded:
 
 class Unreadable(Exception):
     """This file cannot be used as a photo; the message is the reason to record."""
+
+
+class Vanished(Unreadable):
+    """The file was deleted between the walk and the read: nothing to record."""
 
 
 def walk(root: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[FoundFile], list[WalkProblem]]:
@@ -126,7 +131,7 @@ def read_bytes(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except FileNotFoundError as err:
-        raise Unreadable("the file disappeared while indexing") from err
+        raise Vanished("the file disappeared while indexing") from err
     except OSError as err:
         raise Unreadable(f"cannot read the file: {err.strerror or err}") from err
 
@@ -218,7 +223,9 @@ def save_thumbnail(img: Image.Image, dest: Path, size: int) -> None:
     thumb = img.copy()
     thumb.thumbnail((size, size), Image.Resampling.BICUBIC)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".tmp")
+    # One temp file per thread: two copies of one photo are decoded at once by the workers,
+    # and a shared temp name lets one thread's os.replace pull the file from under the other.
+    tmp = dest.with_name(f"{dest.name}.{threading.get_ident()}.tmp")
     thumb.save(tmp, "JPEG", quality=85)
     os.replace(tmp, dest)
 

@@ -202,6 +202,7 @@ class _People:
 
     @property
     def wanted(self) -> tuple[int, ...]:
+        """Every person asked for (all_of, then any_of), each once."""
         return tuple(dict.fromkeys(self.all_of + self.any_of))
 
 

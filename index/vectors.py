@@ -1,8 +1,9 @@
 """FAISS stores of L2-normalised vectors keyed by catalog ids; derived data, rebuilt at will.
 
-Small stores are exact (`IDMap2,SQfp16`: brute force over float16 codes). Above `Settings.ivf_threshold` vectors a
-store becomes approximate: an inverted file with 8-bit scalar-quantised codes
-(`IVF<n>,SQ8`, ~0.5 KB per vector instead of 2 KB), searched over `ivf_nprobe` lists.
+Small stores are exact (`IDMap2,SQfp16`: brute force over float16 codes). Above
+`Settings.ivf_threshold` vectors a store becomes approximate: an inverted file with 8-bit
+scalar-quantised codes (`IVF<n>,SQ8`, ~0.5 KB per vector instead of 2 KB), searched over
+`ivf_nprobe` lists.
 Both kinds answer searches restricted to a set of ids through an `IDSelector` (an exact
 store scores a small set directly instead; an approximate one widens its scan to match).
 """

@@ -149,6 +149,9 @@ class FakeLibrary:
     def places(self) -> list[str]:
         return []
 
+    def years(self) -> list[int]:
+        return self.catalog.years()
+
     def stats(self) -> dict:
         return {"photos": len(self.photos)}
 

@@ -302,3 +302,21 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
     indexes = {r[0] for r in upgraded.conn.execute("SELECT name FROM sqlite_master")}
     assert "faces_person_photo" in indexes
     assert upgraded.counts()["photos"] == 2
+
+
+def test_a_photo_moved_and_also_copied_keeps_its_row_once_and_indexes_the_copy(
+    tmp_path, tiny_clip_spec, model_calls
+):
+    photos = photo_folder(tmp_path / "photos", n=2)
+    lib = make_library(tmp_path / "data", tiny_clip_spec)
+    lib.index(photos)
+    old_id = lib.resolve_photo("p0.jpg")["id"]
+    shutil.copy(photos / "p0.jpg", photos / "copy.jpg")
+    shutil.move(photos / "p0.jpg", photos / "moved.jpg")
+    model_calls.clear()
+    report = lib.index(photos)
+    assert (report.moved, report.new, report.removed) == (1, 1, 0)
+    ids = {lib.resolve_photo(name)["id"] for name in ("copy.jpg", "moved.jpg")}
+    assert old_id in ids and len(ids) == 2
+    assert sum(model_calls) == 1  # only the copy needed the model
+    assert lib.stats()["photos"] == 3
