@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import InvalidInput, ModelUnavailable, NotFound, PirError
+from index.people import MAX_NAME
 from index.settings import Settings
 from index.types import Hit, Query, SearchResult
 
@@ -444,7 +445,7 @@ class Conversation:
         """A person's name as the user typed it, tidied; raises InvalidInput when it is none."""
         name = raw.strip().strip("\"'“”‘’*").strip(" .!?,;:")
         name = re.sub(r"^(?:called|named|actually)\s+", "", name, flags=re.IGNORECASE)
-        if not re.search(r"[^\W\d_]", name) or len(name) > 60 or re.search(r"\d", name):
+        if not re.search(r"[^\W\d_]", name) or len(name) > MAX_NAME or re.search(r"\d", name):
             raise InvalidInput(self.words.say("errors", "bad_name", name=raw.strip()))
         if name == name.lower():
             name = " ".join(w[:1].upper() + w[1:] for w in name.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,7 @@ class Library(PeopleMixin):
         spec = clip if clip is not None else (recorded["spec"] if recorded else DEFAULT_CLIP)
         self.clip = ClipModel(spec, threads=self.settings.torch_threads)
         self.images = VectorStore(self.data_dir, "images", self.settings)
+        self._images_built = float("-inf")  # when image_index last made sure it was current
         self._faces_enabled = faces
         self._face_stage: FaceStage | None = None
         # Writes (index, people edits) take it; reads do not, so threads sharing one Library
@@ -94,20 +96,30 @@ class Library(PeopleMixin):
             indexer = Indexer(self.catalog, self.settings, self.clip, self.face_stage())
             report = indexer.run(Path(folder), progress)
             if self.clip.is_available():
-                self.image_index()  # rebuild and save now, not at the first query
+                self.image_index(fresh=True)  # rebuild and save now, not at the first query
             return report
 
     # --- vectors ---
 
-    def image_index(self) -> VectorStore:
-        """The FAISS index of CLIP image vectors, current with the catalog."""
+    def image_index(self, fresh: bool = False) -> VectorStore:
+        """The FAISS index of CLIP image vectors, current with the catalog.
+
+        While another process or thread is indexing, the catalog changes every batch; a
+        chat search then reuses an index rebuilt less than `index_refresh_s` ago rather
+        than rebuilding for every question. `fresh` insists on the catalog's latest state.
+        """
         spec = self.clip.spec
+        recent = time.monotonic() - self._images_built < self.settings.index_refresh_s
+        if not fresh and recent and self.images.index is not None and self.images.model == spec:
+            return self.images
         self.images.ensure(
             self.catalog.generation("images"),
             spec,
             self.catalog.vector_count(spec),
             lambda: self.catalog.image_vectors(spec),
+            persist=not self.read_only,
         )
+        self._images_built = time.monotonic()
         return self.images
 
     # --- search (the work lives in index/search.py) ---

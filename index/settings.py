@@ -63,6 +63,7 @@ class Settings:
     only_stranger_size: float = 0.5  # "only Alice": an unknown face this large (vs hers) counts
 
     # --- vector store ---
+    index_refresh_s: float = 10.0  # while the catalog changes, rebuild the index at most this often
     ivf_threshold: int = 50_000  # above this many vectors, use an approximate index
     ivf_encoding: str = "SQ8"  # FAISS code for the approximate index: SQ8 (512 B/vector), SQfp16
     ivf_lists_factor: float = 1.0  # inverted lists = factor * sqrt(vectors)

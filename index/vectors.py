@@ -11,6 +11,7 @@ store scores a small set directly instead; an approximate one widens its scan to
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from index.settings import Settings
+
+log = logging.getLogger(__name__)
 
 FLAT = "IDMap2,SQfp16"  # exact search over half-precision codes: 1 KB per 512-d vector
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
@@ -64,10 +67,13 @@ class VectorStore:
         model: str,
         count: int,
         load_vectors: Callable[[], tuple[np.ndarray, np.ndarray]],
+        persist: bool = True,
     ) -> None:
         """Make the in-memory index current: keep it, load the saved one, or rebuild.
 
         `count` is how many vectors the catalog holds; any disagreement means rebuild.
+        A rebuild is saved when `persist` (and the data dir takes it); if not, it only
+        lives in memory, which costs a rebuild at the next start and nothing else.
         """
         wanted = self.index_type_for(count)
         current = (
@@ -82,7 +88,11 @@ class VectorStore:
             return
         ids, vecs = load_vectors()
         self.build(ids, vecs, generation, model)
-        self.save()
+        if persist:
+            try:
+                self.save()
+            except (OSError, RuntimeError) as err:  # FAISS reports write errors as RuntimeError
+                log.warning("kept the %s index in memory only: %s", self.index_path.name, err)
 
     def build(self, ids: np.ndarray, vecs: np.ndarray, generation: int, model: str) -> None:
         """A fresh index over these vectors (normalised here, whatever the caller passed)."""

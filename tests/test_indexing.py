@@ -320,3 +320,27 @@ def test_a_photo_moved_and_also_copied_keeps_its_row_once_and_indexes_the_copy(
     assert old_id in ids and len(ids) == 2
     assert sum(model_calls) == 1  # only the copy needed the model
     assert lib.stats()["photos"] == 3
+
+
+def test_a_chat_library_reuses_its_index_while_another_one_is_indexing(tmp_path, tiny_clip_spec):
+    photos = photo_folder(tmp_path / "photos", n=2)
+    indexer = make_library(tmp_path / "data", tiny_clip_spec)
+    indexer.index(photos)
+    chat = make_library(tmp_path / "data", tiny_clip_spec, index_refresh_s=3600)
+    eager = make_library(tmp_path / "data", tiny_clip_spec, index_refresh_s=0)
+    assert len(chat.image_index()) == len(eager.image_index()) == 2
+    for i in range(2, 4):
+        noise_photo(photos / f"p{i}.jpg", seed=i)
+    indexer.index(photos)
+    assert len(chat.image_index()) == 2  # rebuilt moments ago: not again for every question
+    assert len(chat.image_index(fresh=True)) == 4
+    assert len(eager.image_index()) == 4
+
+
+def test_read_only_library_searches_without_writing_its_index(tmp_path, tiny_clip_spec):
+    photos = photo_folder(tmp_path / "photos", n=3)
+    make_library(tmp_path / "data", tiny_clip_spec).index(photos)
+    (tmp_path / "data" / "images.faiss").unlink()
+    reader = Library(tmp_path / "data", clip=tiny_clip_spec, read_only=True, faces=False)
+    assert len(reader.image_index()) == 3
+    assert not (tmp_path / "data" / "images.faiss").exists()
