@@ -1,0 +1,305 @@
+"""Chat latency: from `app.py serve` to the page, then the first and later chat queries.
+
+    python bench/chat_latency.py [--photos ../shared/eval/public/faces] [--no-http]
+
+Uses the real ViT-B-32 architecture with random weights (same compute as trained ones, no
+meaning: timings are real, rankings are not). Steps, each in the way a user meets them:
+
+1. index the photos into a temporary data dir with `app.py index` (timed as `index_s`), then
+   name two people the way a user would, so queries can filter by person;
+2. start `app.py serve` as a subprocess and time it until `/` answers HTTP 200; while it runs,
+   send the queries of step 3 through its chat endpoint (gradio_client, as the page does;
+   `--no-http` skips this); then stop it;
+3. in a fresh process, through the code the UI calls (`Assistant.new_session().respond`): the
+   first query (imports excluded; model and query parser loading included, as in the UI, which
+   loads both lazily on the first query), then later queries with and without people and date
+   filters, each in a new session so none is read as a refinement of the one before.
+
+With random weights most text-only queries end in "no good matches" (the tail cut finds no
+photo standing out), so only the people/date queries build a gallery; that part is cheap
+(~0.01 s for 10 photos here). Other work on the machine shows up as slow outliers (torch's
+threads wait for the busy cores): the load average is printed and kept in the figures.
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_PHOTOS = ROOT.parent / "shared" / "eval" / "public" / "faces"
+# Folder of the public faces library -> the name a user would give that person.
+PEOPLE = {"colin_powell": "Colin Powell", "angelina": "Angelina"}
+FIRST_QUERY = "a man in a suit"
+
+
+def later_queries(year: int) -> list[str]:
+    """Different requests, as a user types them: descriptions, people, dates, and mixes."""
+    return [
+        "people smiling outdoors",
+        "Colin Powell at a press conference",
+        "photos of Angelina on a red carpet",
+        "a group of friends at dinner",
+        "a dog on the grass",
+        f"portraits from {year}",
+        f"Colin Powell in {year}",
+        "a woman with long hair",
+        "close-up of a face with glasses",
+        "flowers in a garden",
+        "photos of Angelina",
+    ]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app(*args: str) -> list[str]:
+    """The command line for `python app.py ARGS`."""
+    return [sys.executable, str(ROOT / "app.py"), *args]
+
+
+def index_photos(photos: Path, data: Path, spec: str) -> float:
+    """Seconds for `app.py index` (a subprocess, model loading included)."""
+    start = time.perf_counter()
+    subprocess.run(
+        app("index", str(photos), "--data", str(data), "--clip", spec),
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def name_people(photos: Path, data: Path, spec: str) -> tuple[list[str], int]:
+    """Name one photo per person as a user would; returns (names given, most common year)."""
+    from index.errors import InvalidInput
+    from index.library import Library
+
+    lib = Library(data, clip=spec)
+    named = []
+    for folder, name in PEOPLE.items():
+        for photo in sorted((photos / folder).glob("*.jpg")):
+            try:
+                lib.name_face(photo, name)
+            except InvalidInput:  # no face, or several: try the person's next photo
+                continue
+            named.append(name)
+            break
+    years = Counter()
+    for photo_id in range(1, lib.stats().get("photos", 0) + 1):
+        try:
+            taken = lib.photo_info(photo_id)["taken_at"]
+        except Exception:  # a gap in ids (a skipped file) is not a photo
+            continue
+        if taken:
+            years[int(str(taken)[:4])] += 1
+    lib.close()
+    year = years.most_common(1)[0][0] if years else time.localtime().tm_year
+    return named, year
+
+
+@contextmanager
+def served(data: Path, spec: str, log: Path, limit_s: float = 120.0) -> Iterator[tuple[float, str]]:
+    """Launch `app.py serve`; yield (seconds until `/` answered 200, its URL); stop it after."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with log.open("w") as out:
+        start = time.perf_counter()
+        server = subprocess.Popen(
+            app("serve", "--data", str(data), "--clip", spec, "--port", str(port)),
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield wait_for_page(server, url, start, limit_s, log), url
+        finally:
+            server.terminate()  # this process's own child, by its PID
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def wait_for_page(
+    server: subprocess.Popen, url: str, start: float, limit_s: float, log: Path
+) -> float:
+    """Poll `url` every 50 ms; seconds since `start` when it first answers 200."""
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited ({server.returncode}); see {log}")
+        if time.perf_counter() - start > limit_s:
+            raise RuntimeError(f"no page after {limit_s:.0f} s; see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet
+        time.sleep(0.05)
+
+
+def queries_over_http(url: str, year: int) -> dict:
+    """The same queries through the running server's chat endpoint, as the page sends them.
+
+    Files in the answer are not downloaded (a browser fetches the thumbnails afterwards, in
+    parallel); each query gets a new session, like a new browser tab.
+    """
+    from gradio_client import Client
+
+    client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+
+    def ask(text: str) -> dict:
+        client.reset_session()
+        t = time.perf_counter()
+        client.predict({"text": text, "files": []}, api_name="/respond")
+        return {"text": text, "s": time.perf_counter() - t}
+
+    first = ask(FIRST_QUERY)
+    return {"first": first, "later": [ask(text) for text in later_queries(year)]}
+
+
+def run_queries(data: Path, spec: str, year: int) -> dict:
+    """The child side: first query in this fresh process, then the later ones (JSON out)."""
+    start = time.perf_counter()
+    from assistant.conversation import Assistant
+    from index.library import Library
+
+    imports_s = time.perf_counter() - start
+    assistant = Assistant(Library(data, clip=spec))
+
+    def ask(text: str) -> dict:
+        t = time.perf_counter()
+        reply = assistant.new_session().respond(text)
+        seconds = time.perf_counter() - t
+        return {"text": text, "s": seconds, "intent": reply.intent, "photos": len(reply.photos)}
+
+    first = ask(FIRST_QUERY)
+    later = [ask(text) for text in later_queries(year)]
+    return {"imports_s": imports_s, "first": first, "later": later}
+
+
+def queries_in_fresh_process(data: Path, spec: str, year: int) -> dict:
+    """Run `run_queries` in a new Python process (nothing loaded yet) and read its JSON."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--queries-of", str(data), spec, str(year)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (linear interpolation, as numpy's default)."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
+    ap.add_argument(
+        "--no-http", dest="http", action="store_false", help="skip the queries through the server"
+    )
+    ap.add_argument(
+        "--queries-of", nargs=3, metavar=("DATA", "SPEC", "YEAR"), help=argparse.SUPPRESS
+    )
+    args = ap.parse_args()
+    if args.queries_of:
+        data, spec, year = args.queries_of
+        print(json.dumps(run_queries(Path(data), spec, int(year))))
+        return
+    if not args.photos.is_dir():
+        sys.exit(f"no photos at {args.photos}; pass --photos DIR")
+
+    from tests.tiny_models import save_random_vit_b_32
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="pir-chat-bench-") as tmp:
+        tmp = Path(tmp)
+        spec = save_random_vit_b_32(tmp / "vit-b-32-random")
+        data = tmp / "data"
+        photos = args.photos.resolve()
+
+        index_s = index_photos(photos, data, spec)
+        named, year = name_people(photos, data, spec)
+        print(f"indexed {photos} in {index_s:.1f} s (app.py index, model load included)")
+        print(f"  named: {', '.join(named) or 'nobody'}; most photos from {year}")
+
+        with served(data, spec, tmp / "serve.log") as (serve_s, url):
+            print(f"app.py serve -> page answers 200 on /: {serve_s:.2f} s")
+            http = queries_over_http(url, year) if args.http else None
+
+        q = queries_in_fresh_process(data, spec, year)
+    load_after = os.getloadavg()
+
+    first = q["first"]
+    later = q["later"]
+    later_s = [item["s"] for item in later]
+    print(f"chat queries (Assistant.respond, in a fresh process; imports {q['imports_s']:.1f} s)")
+    print(f"  first  {first['s']:6.2f} s  {first['text']!r} (loads CLIP and the query parser)")
+    for item in later:
+        print(f"  later  {item['s']:6.2f} s  {item['text']!r}: {item['photos']} photos")
+    print(f"  later p50 {percentile(later_s, 50):.3f} s, p95 {percentile(later_s, 95):.3f} s")
+    if http:
+        http_s = [item["s"] for item in http["later"]]
+        print("the same queries through the server (gradio_client -> /respond, new session each)")
+        print(
+            f"  first  {http['first']['s']:6.2f} s  (the server's first: loads CLIP and the parser)"
+        )
+        print("  later  " + ", ".join(f"{x:.2f}" for x in http_s) + " s")
+        print(f"  later p50 {percentile(http_s, 50):.3f} s, p95 {percentile(http_s, 95):.3f} s")
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
+    not_searches = [i["text"] for i in [first, *later] if i["intent"] != "search"]
+    if max(later_s) > 5 * percentile(later_s, 50):
+        print("  note: a slow outlier; with other work on the cores, most likely CPU contention")
+    if not_searches:
+        print(f"  note: not answered as searches: {not_searches}")
+
+    figures = {
+        "photos": photos.name,
+        "index_s": round(index_s, 2),
+        "serve_to_page_s": round(serve_s, 2),
+        "first_query_s": round(first["s"], 3),
+        "first_query_includes": "torch import, CLIP ViT-B-32 load, query parser load, search",
+        "imports_s": round(q["imports_s"], 2),
+        "later_query_p50_s": round(percentile(later_s, 50), 3),
+        "later_query_p95_s": round(percentile(later_s, 95), 3),
+        "later_query_max_s": round(max(later_s), 3),
+        "later_queries": len(later_s),
+        "not_searches": not_searches,
+        "later_query_mean_photos": round(sum(i["photos"] for i in later) / len(later), 1),
+        "load_avg_1m_before": round(load_before[0], 2),
+        "load_avg_1m_after": round(load_after[0], 2),
+        "cpus": os.cpu_count(),
+    }
+    if http:
+        figures["http_first_query_s"] = round(http["first"]["s"], 3)
+        figures["http_later_query_p50_s"] = round(percentile(http_s, 50), 3)
+        figures["http_later_query_p95_s"] = round(percentile(http_s, 95), 3)
+        figures["http_later_query_max_s"] = round(max(http_s), 3)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
