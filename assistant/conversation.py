@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import InvalidInput, ModelUnavailable, NotFound, PirError
-from index.people import MAX_NAME
+from index.people import MAX_NAME, labelled_person, person_label
 from index.settings import Settings
 from index.types import Hit, Query, SearchResult
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
-MAX_MESSAGE = 2000  # characters read from one message; the rest is ignored (and said so)
 
 StatusFn = Callable[[str], None]
 
@@ -225,9 +224,10 @@ class Conversation:
         """Answer one message (optionally with an uploaded photo's path); never raises PirError."""
         status = status or (lambda _msg: None)
         note = ""
-        if len(text) > MAX_MESSAGE:
-            text = text[:MAX_MESSAGE]
-            note = self.words.say("search", "too_long", limit=MAX_MESSAGE)
+        limit = self.assistant.settings.chat_max_message  # the rest is ignored, and said so
+        if len(text) > limit:
+            text = text[:limit]
+            note = self.words.say("search", "too_long", limit=limit)
         if upload:
             self.memory.upload = upload
         try:
@@ -355,7 +355,8 @@ class Conversation:
 
     def _pictures(self, start: int, stop: int) -> tuple[Picture, ...]:
         return tuple(
-            _picture(n, hit) for n, hit in enumerate(self.memory.hits[start:stop], start + 1)
+            _picture(n, hit, self.words)
+            for n, hit in enumerate(self.memory.hits[start:stop], start + 1)
         )
 
     def _on_more(self, _args: dict, status: StatusFn) -> Reply:
@@ -428,7 +429,13 @@ class Conversation:
             Picture(
                 number=n,
                 image=p.crop,
-                caption=f"{n} · {p.photo_count} {plural(p.photo_count, 'photo', 'photos')}",
+                caption=self.words.say(
+                    "picture",
+                    "group",
+                    n=n,
+                    count=p.photo_count,
+                    photo_word=plural(p.photo_count, "photo", "photos"),
+                ),
                 person_id=p.id,
             )
             for n, p in enumerate(people, 1)
@@ -479,6 +486,10 @@ class Conversation:
             )
         return Reply(text, changes=tuple(changes), people_changed=True, intent="people_changed")
 
+    def _change(self, key: str, **values: Any) -> str:
+        """One line of what changed in the library, for the reply's `changes`."""
+        return self.words.say("changes", key, **values)
+
     def _naming_text(self, result: Any, label: str, key: str = "named", **extra: Any) -> str:
         joined = ""
         if getattr(result, "joined", 0):
@@ -518,7 +529,8 @@ class Conversation:
         if not 1 <= number <= len(faces):
             text = self.words.say("errors", "no_person_number", n=number, count=len(faces))
             return Reply(text, faces=tuple(faces), intent="usage")
-        person_id, label = faces[number - 1].person_id, f"person {number}"
+        person_id = faces[number - 1].person_id
+        label = self.words.say("labels", "person", n=number)
         with self.assistant.lock:
             result = self.assistant.library.name_person(person_id, name)
         self.memory.faces = []
@@ -526,7 +538,7 @@ class Conversation:
         if self.memory.pending_name and self.memory.pending_name.lower() != name.lower():
             self.memory.pending = None  # they named someone else; the question still stands
         self.memory.pending_name = None
-        return self._changed(text, [f"{label} → {result.name}"], status)
+        return self._changed(text, [self._change("named", label=label, name=result.name)], status)
 
     def _on_name_photo(self, args: dict, status: StatusFn) -> Reply:
         return self._name_face_in(args["n"], args["name"], None, status)
@@ -566,11 +578,12 @@ class Conversation:
             with self.assistant.lock:
                 faces = self.assistant.library.photo_faces(hit.path)
             return Reply(str(err), faces=self._face_pictures(faces), intent="usage")
+        label = self.words.say("labels", "photo", n=n)
         if face is None:
-            text = self._naming_text(result, f"photo {n}")
+            text = self._naming_text(result, label)
         else:
             text = self._naming_text(result, "", key="named_face", face=face, n=n)
-        return self._changed(text, [f"photo {n} → {result.name}"], status)
+        return self._changed(text, [self._change("named", label=label, name=result.name)], status)
 
     def _face_number(self, position: str, count: int) -> int | None:
         """1-based face number for "left", "second", "2", …; None when it cannot be told."""
@@ -592,7 +605,11 @@ class Conversation:
             Picture(
                 number=f.index,
                 image=f.crop,
-                caption=f"face {f.index}" + ("" if _unnamed(f.label) else f" · {f.label}"),
+                caption=(
+                    self.words.say("picture", "face", face=f.index)
+                    if _unnamed(f.label)
+                    else self.words.say("picture", "face_named", face=f.index, label=f.label)
+                ),
                 person_id=f.person_id,
             )
             for f in faces
@@ -637,7 +654,7 @@ class Conversation:
         with self.assistant.lock:
             self.assistant.library.unassign(hit.path, name)
         text = self.words.say("people", "unassigned", n=n, name=name)
-        return self._changed(text, [f"photo {n} ≠ {name}"])
+        return self._changed(text, [self._change("unassigned", n=n, name=name)])
 
     def _person_ref(self, raw: str) -> str:
         """A person the user named: "person 2" is the 2nd face offered, when faces were offered."""
@@ -648,7 +665,7 @@ class Conversation:
         number = int(m.group(1))
         if not 1 <= number <= len(faces):
             raise NotFound(self.words.say("errors", "no_person_number", n=number, count=len(faces)))
-        return f"person {faces[number - 1].person_id}"
+        return person_label(faces[number - 1].person_id)  # the library's label of that group
 
     def _on_rename(self, args: dict, status: StatusFn) -> Reply:
         refused = self._refuse_if_read_only()
@@ -659,7 +676,8 @@ class Conversation:
         with self.assistant.lock:
             self.assistant.library.rename(old, new)
         return self._changed(
-            self.words.say("people", "renamed", old=old, new=new), [f"{old} → {new}"]
+            self.words.say("people", "renamed", old=old, new=new),
+            [self._change("renamed", old=old, new=new)],
         )
 
     def _on_merge(self, args: dict, status: StatusFn) -> Reply:
@@ -671,7 +689,8 @@ class Conversation:
         with self.assistant.lock:
             self.assistant.library.merge(a, b)
         self.memory.faces = []
-        return self._changed(self.words.say("people", "merged", a=a, b=b), [f"{a} → {b}"])
+        text = self.words.say("people", "merged", a=a, b=b)
+        return self._changed(text, [self._change("merged", a=a, b=b)])
 
     def _on_forget(self, args: dict, status: StatusFn) -> Reply:
         refused = self._refuse_if_read_only()
@@ -680,7 +699,8 @@ class Conversation:
         name = self._clean_name(args["name"])
         with self.assistant.lock:
             self.assistant.library.forget(name)
-        return self._changed(self.words.say("people", "forgot", name=name), [f"forgot {name}"])
+        text = self.words.say("people", "forgot", name=name)
+        return self._changed(text, [self._change("forgot", name=name)])
 
     def _on_alias(self, args: dict, status: StatusFn) -> Reply:
         refused = self._refuse_if_read_only()
@@ -691,7 +711,7 @@ class Conversation:
         with self.assistant.lock:
             self.assistant.library.add_alias(name, alias)
         text = self.words.say("people", "alias", name=name, alias=alias)
-        return self._changed(text, [f"{alias} = {name}"])
+        return self._changed(text, [self._change("alias", alias=alias, name=name)])
 
     def _on_who_know(self, _args: dict, _status: StatusFn) -> Reply:
         with self.assistant.lock:
@@ -710,7 +730,11 @@ class Conversation:
                 )
             )
             for p in named:
-                aliases = f" (also {', '.join(p.aliases)})" if p.aliases else ""
+                aliases = (
+                    self.words.say("people", "also", aliases=", ".join(p.aliases))
+                    if p.aliases
+                    else ""
+                )
                 lines.append(
                     self.words.say(
                         "people",
@@ -757,19 +781,25 @@ class Conversation:
                 names = list(lib.people_names())
                 places = list(lib.places())
                 years = list(lib.years())
-        name = names[0] if names else "Alice"
-        other = names[1] if len(names) > 1 else ("Bob" if name != "Bob" else "Carol")
+        stand_in = self.words.replies["examples"]["names"]
+        name = names[0] if names else stand_in[0]
+        other = (
+            names[1] if len(names) > 1 else (stand_in[1] if name != stand_in[1] else stand_in[2])
+        )
         year = str(years[0]) if years else str((self.assistant.now or datetime.now()).year - 1)
+        say = self.words.say
         return {
             "name": name,
             "other": other,
             "year": year,
             "rename": name + "a" if not name.endswith("a") else name + "h",
             "alias": name[:3] if len(name) > 3 else name + "ie",
-            "example_people": f"photos of {name} and {other}",
-            "example_date": f"{name} in the summer of {year}",
-            "example_text": f"{name} at the beach in {year}",
-            "example_place": f"photos in {places[0]}" if places else "sunset over the sea",
+            "example_people": say("examples", "people", name=name, other=other),
+            "example_date": say("examples", "date", name=name, year=year),
+            "example_text": say("examples", "text", name=name, year=year),
+            "example_place": (
+                say("examples", "place", place=places[0]) if places else say("examples", "no_place")
+            ),
         }
 
     # --- uploads ---
@@ -876,25 +906,31 @@ def refine_query(base: Query, part: Query, raw: str) -> Query:
 
 
 def _unnamed(label: str | None) -> bool:
-    return not label or re.fullmatch(r"person \d+", label) is not None
+    """Whether a library label is no name: none, or an unnamed group's "person 7"."""
+    return not label or labelled_person(label) is not None
 
 
-def _picture(number: int, hit: Hit) -> Picture:
+def _picture(number: int, hit: Hit, words: Words) -> Picture:
     """A numbered gallery picture for one hit, with a short caption and the larger view's text."""
     date = (hit.taken_at or "")[:10]
+    file = Path(hit.path).name
     # Unnamed groups are numbered by the chat's own "person N", not the library's label.
     names = ", ".join(dict.fromkeys(p.name for p in hit.people if not _unnamed(p.name)))
-    bits = [b for b in (date, hit.place, names) if b]
-    caption = f"{number}. " + " · ".join(bits) if bits else f"{number}. {Path(hit.path).name}"
-    lines = [f"**Photo {number}** — `{Path(hit.path).name}`"]
+    bits = " · ".join(b for b in (date, hit.place, names) if b)
+    caption = (
+        words.say("picture", "caption", number=number, bits=bits)
+        if bits
+        else words.say("picture", "caption_file", number=number, file=file)
+    )
+    lines = [words.say("picture", "title", number=number, file=file)]
     if hit.taken_at:
-        lines.append(f"- **Date:** {hit.taken_at.replace('T', ' ')}")
+        lines.append(words.say("picture", "date", date=hit.taken_at.replace("T", " ")))
     if hit.place:
-        lines.append(f"- **Place:** {hit.place}")
+        lines.append(words.say("picture", "place", place=hit.place))
     if names:
-        lines.append(f"- **People:** {names}")
+        lines.append(words.say("picture", "people", names=names))
     if hit.reasons:
-        lines.append("- **Why it matched:** " + "; ".join(hit.reasons))
+        lines.append(words.say("picture", "why", reasons="; ".join(hit.reasons)))
     return Picture(
         number=number,
         image=hit.thumbnail or hit.path,

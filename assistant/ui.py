@@ -13,7 +13,6 @@ import gradio as gr
 
 from assistant.conversation import Assistant, Conversation, Picture, Reply
 
-TITLE = "Personal Image Retriever"
 CSS = """
 #pir-status { min-height: 1.5em; }
 .pir-chat-gallery { min-width: 480px; }
@@ -56,54 +55,55 @@ def people_tiles(assistant: Assistant) -> list[tuple[str, str]]:
         people = lib.people()
     named_first = sorted(people, key=lambda p: p.name is None)
     unnamed = [p for p in named_first if p.name is None]
+    say = assistant.words.say
     tiles = []
     for p in named_first:
         # Unnamed groups carry the number the chat understands ("person 2 is Carol").
-        label = p.name or f"person {unnamed.index(p) + 1}"
+        label = p.name or say("labels", "person", n=unnamed.index(p) + 1)
         if p.crop:
-            tiles.append((p.crop, f"{label} · {p.photo_count}"))
+            tiles.append((p.crop, say("ui", "people_tile", label=label, count=p.photo_count)))
     return tiles
 
 
 def build_ui(assistant: Assistant) -> gr.Blocks:
     """The whole page for one shared Assistant; each browser session gets its own Conversation."""
-    with gr.Blocks(title=TITLE) as demo:
+    ui = assistant.words.replies["ui"]  # the page's fixed labels, from prompts/replies.toml
+    with gr.Blocks(title=ui["title"]) as demo:
         conversation = gr.State(None)  # this session's Conversation, made at its first message
         history = gr.State(list)
         shown = gr.State(list)  # the photos of the last answer, for the larger view
         with gr.Row():
             with gr.Column(scale=3):
-                gr.Markdown(f"## {TITLE}")
+                gr.Markdown(f"## {ui['title']}")
                 status = gr.Markdown(assistant.library_note(), elem_id="pir-status")
                 chatbot = gr.Chatbot(
                     elem_id="pir-chat",
                     height=620,
                     show_label=False,
-                    placeholder="Ask for photos in your own words — e.g. *photos of Alice at "
-                    "the beach in 2019* — or say **help**.",
+                    placeholder=ui["chat_placeholder"],
                 )
                 box = gr.MultimodalTextbox(
                     elem_id="pir-input",
                     file_types=["image"],
                     file_count="single",
-                    placeholder="Ask for photos, name people, or upload a photo and ask who this is",
+                    placeholder=ui["input_placeholder"],
                     show_label=False,
                     submit_btn=True,
                 )
             with gr.Column(scale=2):
                 photo = gr.Image(
-                    label="Selected photo", interactive=False, elem_id="pir-photo", height=300
+                    label=ui["photo"], interactive=False, elem_id="pir-photo", height=300
                 )
-                info = gr.Markdown("Select a photo below to see its details.", elem_id="pir-info")
+                info = gr.Markdown(ui["info"], elem_id="pir-info")
                 results = gr.Gallery(
-                    label="Last results (click one)",
+                    label=ui["results"],
                     columns=4,
                     height=260,
                     allow_preview=False,
                     elem_id="pir-results",
                 )
                 people = gr.Gallery(
-                    label="People (named, then unnamed groups)",
+                    label=ui["people"],
                     columns=4,
                     height=260,
                     allow_preview=False,

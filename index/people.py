@@ -390,8 +390,21 @@ def absorb(person: FaceSet, candidates: FaceSet, settings: Settings) -> dict[int
 
 # --- the people of one library (catalog-backed) ---
 
+# How an unnamed cluster is labelled and referred to: "person 7" (also "Person #7", "person7").
+# The one pattern for that label; `fullmatch` it against a whole name.
 PERSON_LABEL = re.compile(r"person\s*#?\s*(\d+)", re.IGNORECASE)
 MAX_NAME = 60
+
+
+def person_label(person_id: int) -> str:
+    """The label of an unnamed cluster, as shown and as accepted back: "person 7"."""
+    return f"person {person_id}"
+
+
+def labelled_person(text: str) -> int | None:
+    """The person id a "person 7" label names, or None when `text` is not such a label."""
+    m = PERSON_LABEL.fullmatch(" ".join(str(text).split()))
+    return int(m.group(1)) if m else None
 
 
 @dataclass(frozen=True)
@@ -469,7 +482,7 @@ def clean_name(name: str) -> str:
     text = " ".join(text.split())
     if len(text) > MAX_NAME:
         raise InvalidInput(f"That name is too long ({len(text)} characters; at most {MAX_NAME}).")
-    if PERSON_LABEL.fullmatch(text):
+    if labelled_person(text) is not None:
         raise InvalidInput(f'"{text}" is how unnamed people are labelled; choose a real name.')
     return text
 
@@ -653,7 +666,7 @@ class PeopleMixin:
                 PersonInfo(
                     id=r["id"],
                     name=r["name"],
-                    label=r["name"] or f"person {r['id']}",
+                    label=r["name"] or person_label(r["id"]),
                     photo_count=r["photos"],
                     face_count=r["faces"],
                     crop=self._crop(cover["photo_hash"], cover["idx"]) if cover else None,
@@ -745,7 +758,7 @@ class PeopleMixin:
         """Give a person (e.g. an unnamed cluster, "person 7") a name, or a new one."""
         name = clean_name(name)
         with self._write():
-            person = self._person(f"person {person_id}")
+            person = self._person(person_label(person_id))
             self._check_free(name, person["id"])
             self.catalog.set_person_name(person["id"], name)
             return self._named(person["id"])
@@ -824,8 +837,12 @@ class PeopleMixin:
 
     def _person(self, ref: str) -> dict:
         text = " ".join(str(ref).split())
-        m = PERSON_LABEL.fullmatch(text)
-        person = self.catalog.person(int(m.group(1))) if m else self.catalog.person_by_name(text)
+        label_id = labelled_person(text)
+        person = (
+            self.catalog.person(label_id)
+            if label_id is not None
+            else self.catalog.person_by_name(text)
+        )
         if person is None:
             known = [p.label for p in self.people()][:10]
             hint = f" Known: {', '.join(known)}." if known else " Nobody has been named yet."
@@ -833,7 +850,7 @@ class PeopleMixin:
         return person
 
     def _label(self, person: dict) -> str:
-        return person["name"] or f"person {person['id']}"
+        return person["name"] or person_label(person["id"])
 
     def _check_free(self, name: str, person_id: int) -> None:
         other = self.catalog.person_by_name(name)
@@ -887,7 +904,7 @@ class PeopleMixin:
         own = self.catalog.faces_of_person(person_id)
         return NamingResult(
             person_id=person_id,
-            name=person["name"] or f"person {person_id}",
+            name=person["name"] or person_label(person_id),
             faces=len(own),
             photos=len({f["photo_id"] for f in own}),
             joined=joined,
@@ -895,13 +912,13 @@ class PeopleMixin:
 
     def _describe(self, face: dict, k: int) -> str:
         who = face.get("person_name") or (
-            f"person {face['person_id']}" if face["person_id"] else "unknown"
+            person_label(face["person_id"]) if face["person_id"] else "unknown"
         )
         return f"face {k}: {who}"
 
     def _face_info(self, face: dict, photo_hash: str | None) -> FaceInfo:
         label = face.get("person_name") or (
-            f"person {face['person_id']}" if face["person_id"] else None
+            person_label(face["person_id"]) if face["person_id"] else None
         )
         return FaceInfo(
             face_id=face["id"],

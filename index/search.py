@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import tomllib
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.errors import NotFound
+from index.people import labelled_person, person_label
 from index.settings import Settings
 from index.types import Hit, PersonMatch, Query, SearchResult
 from index.vectors import normalise
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 TEMPLATES_FILE = PROMPTS / "clip_templates.txt"
 WORDS_FILE = PROMPTS / "search.toml"
-_PERSON_LABEL = re.compile(r"^\s*person\s+#?(\d+)\s*$", re.IGNORECASE)
 
 
 # --- words ---
@@ -64,6 +63,11 @@ def note(key: str, **kw) -> str:
 def reason(key: str, **kw) -> str:
     """A hit's reason from prompts/search.toml, filled in."""
     return words()["reasons"][key].format(**kw)
+
+
+def phrase(key: str, **kw) -> str:
+    """A piece of the filters put in words (prompts/search.toml [describe]), filled in."""
+    return words()["describe"][key].format(**kw)
 
 
 def load_templates(path: Path = TEMPLATES_FILE) -> tuple[str, ...]:
@@ -261,7 +265,7 @@ class Searcher:
         faces = self.lib.catalog.faces_in_photos([row["id"]])
         people = [
             {
-                "name": _label(f["person_id"], f["name"]),
+                "name": f["name"] or person_label(f["person_id"]),
                 "person_id": f["person_id"],
                 "face_id": f["face_id"],
                 "index": i,
@@ -305,7 +309,7 @@ class Searcher:
         if query.places:
             places = self.lib.catalog.matching_places(query.places)
             if not places:
-                what = " or ".join(query.places)
+                what = phrase("or").join(query.places)
                 return SearchResult(query, notes=(*notes, note("unknown_place", place=what)))
 
         filters = bool(people.all_of or people.any_of or people.none_of or query.dates or places)
@@ -384,7 +388,7 @@ class Searcher:
             return _People(notes=tuple(notes), stop=True)
 
         display = catalog.person_display_names(names)
-        names = {pid: display.get(pid) or _label(pid, None) for pid in names}
+        names = {pid: display.get(pid) or person_label(pid) for pid in names}
         clash = [pid for pid in all_of if pid in none_of]
         if any_of and set(any_of) <= set(none_of):
             clash += [pid for pid in any_of if pid not in clash]
@@ -398,9 +402,9 @@ class Searcher:
         person = self.lib.catalog.person_by_name(name.strip())
         if person is not None:
             return int(person["id"])
-        label = _PERSON_LABEL.match(name)  # "person 7": an unnamed cluster, by its label
-        if label and self.lib.catalog.person_display_names([int(label.group(1))]):
-            return int(label.group(1))
+        label_id = labelled_person(name)  # "person 7": an unnamed cluster, by its label
+        if label_id is not None and self.lib.catalog.person_display_names([label_id]):
+            return label_id
         return None
 
     def _query_vector(
@@ -534,7 +538,7 @@ def _person_matches(faces: list[dict], people: _People) -> list[PersonMatch]:
     return [
         PersonMatch(
             person_id=pid,
-            name=people.names.get(pid) or _label(pid, best[pid]["name"]),
+            name=people.names.get(pid) or best[pid]["name"] or person_label(pid),
             face_id=best[pid]["face_id"],
             distance=_distance(best[pid]),
             box=tuple(float(v) for v in best[pid]["box"]),
@@ -556,30 +560,28 @@ def _distance(face: dict) -> float:
     return 0.0 if face["source"] == "user" else float(face["distance"] or 0.0)
 
 
-def _label(person_id: int, name: str | None) -> str:
-    return name or f"person {person_id}"
-
-
 def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + phrase("and") + names[-1]
 
 
 def _describe(query: Query, people: _People) -> str:
     """The filters in words, for notes: "Alice and Bob, summer 2019, in Paris"."""
+    either = phrase("or")
     parts = []
     if people.all_of:
         who = _and([people.names[p] for p in people.all_of])
-        parts.append(("only " if query.only else "") + who)
+        parts.append(phrase("only", who=who) if query.only else who)
     if people.any_of:
-        parts.append(" or ".join(people.names[p] for p in people.any_of))
+        parts.append(either.join(people.names[p] for p in people.any_of))
     if people.none_of:
-        parts.append("without " + " or ".join(people.names[p] for p in people.none_of))
+        parts.append(phrase("without", who=either.join(people.names[p] for p in people.none_of)))
     if query.dates is not None:
         d = query.dates
-        parts.append(d.label or f"{d.start.date().isoformat()} to {d.end.date().isoformat()}")
+        span = phrase("dates", start=d.start.date().isoformat(), end=d.end.date().isoformat())
+        parts.append(d.label or span)
     if query.places:
-        parts.append("in " + " or ".join(query.places))
-    return ", ".join(parts) or "this search"
+        parts.append(phrase("places", places=either.join(query.places)))
+    return ", ".join(parts) or phrase("anything")
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -45,6 +45,7 @@ class Settings:
     search_candidates: int = 200  # nearest neighbours fetched before cutting the tail
     search_default_limit: int = 24
     chat_page_size: int = 12  # photos per chat answer; "more" shows the next page
+    chat_max_message: int = 2000  # characters read from one chat message; the rest is ignored
     search_rel_cut: float = 0.70  # keep hits scoring at least this share of the best gap
     # Gaps and z are measured against the query's similarity to a sample of the library, so
     # the cut does not depend on a model's absolute score scale.
