@@ -24,15 +24,22 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", help="data dir (default: PIR_DATA or the user data dir)")
-    common.add_argument("--clip", help="CLIP model spec: NAME/TAG, local-dir:PATH or hf:ID")
-    common.add_argument("--no-faces", action="store_true", help="skip face detection")
 
+    def common_flags(defaults: bool) -> argparse.ArgumentParser:
+        # Subcommands must not reset what was given before the command name
+        # (`app.py --data D stats`), so only the top level has defaults.
+        flags = argparse.ArgumentParser(add_help=False)
+        kw = {} if defaults else {"default": argparse.SUPPRESS}
+        flags.add_argument("--data", help="data dir (default: PIR_DATA or the user data dir)", **kw)
+        flags.add_argument("--clip", help="CLIP model: NAME/TAG, local-dir:PATH or hf:ID", **kw)
+        flags.add_argument("--no-faces", action="store_true", help="skip face detection", **kw)
+        return flags
+
+    common = common_flags(defaults=False)
     p = argparse.ArgumentParser(
         prog="app.py",
         description="Find photos in your own library by people, dates, places and descriptions.",
-        parents=[common],
+        parents=[common_flags(defaults=True)],
     )
     sub = p.add_subparsers(dest="command")
 
@@ -310,10 +317,11 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors print a message to stderr and exit non-zero."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not set(argv) & (set(COMMANDS) | {"-h", "--help"}):
+        argv = ["serve", *argv]  # `python app.py [serve flags]` serves
     args = build_parser().parse_args(argv)
-    command = args.command or "serve"
-    if command == "serve" and args.command is None:
-        args = build_parser().parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
+    command = args.command
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     # Arguments and file names that are not valid UTF-8 reach Python as lone surrogates;
     # print them as escapes (which JSON readers decode back) rather than crash on them.

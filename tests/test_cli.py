@@ -143,6 +143,8 @@ def steps(lib: Path, data: Path, tiny: str) -> list[tuple[str, list[str]]]:
         # Issue 2: stats, a file instead of a folder, unusable --data and --clip.
         ("stats", ["stats"]),
         ("stats_json", ["stats", "--json"]),
+        ("stats_data_first", ["--data", str(data), "stats", "--json"]),
+        ("stats_data_elsewhere", ["--data", str(data.parent / "elsewhere"), "stats", "--json"]),
         ("index_file", ["index", p["dog.jpg"]]),
         ("data_read_only", ["stats", "--data", "/sys/pir-test"]),
         ("clip_empty", ["stats", "--clip", ""]),
@@ -234,6 +236,13 @@ def test_stats_reports_photos_faces_and_models_in_text_and_json(cli):
     assert doc["faces"] >= len(PHOTOS) - 1  # every photo but the dog has a face
     assert doc["models"]["clip"]["spec"].startswith("local-dir:")
     assert doc["data_dir"] == str(cli["data"])
+
+
+def test_common_flags_work_before_the_command_name(cli):
+    r = cli["results"]
+    assert json.loads(r["stats_data_first"]["out"])["photos"] == len(PHOTOS)
+    elsewhere = json.loads(r["stats_data_elsewhere"]["out"])
+    assert elsewhere["photos"] == 0 and elsewhere["data_dir"].endswith("elsewhere")
 
 
 def test_index_of_a_file_says_it_needs_a_folder(cli):
@@ -412,3 +421,20 @@ def test_arguments_that_are_not_utf8_get_answers_not_tracebacks(cli):
     missing = run_cli(["name", b"/tmp/caf\xff.jpg", "Zed"], cli["data"])
     assert missing.returncode == 2 and b"Traceback" not in missing.stderr
     assert b"not a photo in this library" in missing.stderr
+
+
+def test_app_without_a_command_serves_with_the_flags_given(monkeypatch):
+    import app
+
+    seen = []
+    monkeypatch.setitem(app.COMMANDS, "serve", lambda args: seen.append(args) or 0)
+    assert app.main(["--data", "/tmp/somewhere", "--port", "7999", "--read-only"]) == 0
+    assert app.main([]) == 0
+    first, bare = seen
+    assert (first.command, first.data, first.port, first.read_only) == (
+        "serve",
+        "/tmp/somewhere",
+        7999,
+        True,
+    )
+    assert (bare.command, bare.port) == ("serve", 7860)
