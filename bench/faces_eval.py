@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 
+from index.clustering import FaceSet, assign_new_faces, cluster_all
 from index.library import Library
-from index.people import FaceSet, assign_new_faces, cluster_all
 from index.settings import Settings
 from index.types import Query
 

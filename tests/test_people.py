@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 from face_photos import analyze, analyze_eval, eval_faces_dir, eval_photo, side_by_side
 
+from index.clustering import NO_PERSON, ClusterResult, FaceSet, assign_new_faces, cluster_all
 from index.errors import CatalogError, InvalidInput, NotFound
 from index.faces import EMBEDDERS, DlibEmbedder
 from index.library import Library
-from index.people import (
-    NO_PERSON,
-    ClusterResult,
-    FaceIndexing,
-    FaceSet,
-    assign_new_faces,
-    cluster_all,
-    recluster,
-)
+from index.people import FaceIndexing, recluster
 from index.settings import Settings
 
 S = Settings()
