@@ -24,6 +24,10 @@ from index.types import Hit, Query, SearchResult
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
 StatusFn = Callable[[str], None]
+# Intents that change the library: refused in read-only mode, before anything is looked up.
+WRITING_INTENTS = frozenset(
+    {"name_person", "name_photo", "name_face", "not_person", "rename", "merge", "alias", "forget"}
+)
 
 
 # --- plain data crossing into the UI ---
@@ -256,6 +260,8 @@ class Conversation:
             return self._upload(text, self.memory.upload, status)
         if intent == "usage":
             return Reply(self.words.say("errors", "usage", usage=match), intent="usage")
+        if intent in WRITING_INTENTS and self.assistant.read_only:
+            return Reply(self.words.say("errors", "read_only"), intent="read_only")
         if intent:
             return getattr(self, f"_on_{intent}")(_groups(match), status)
         if self.memory.query is not None and self._is_refinement(text):
@@ -443,11 +449,6 @@ class Conversation:
 
     # --- people ---
 
-    def _refuse_if_read_only(self) -> Reply | None:
-        if self.assistant.read_only:
-            return Reply(self.words.say("errors", "read_only"), intent="read_only")
-        return None
-
     def _clean_name(self, raw: str) -> str:
         """A person's name as the user typed it, tidied; raises InvalidInput when it is none."""
         name = raw.strip().strip("\"'“”‘’*").strip(" .!?,;:")
@@ -513,9 +514,6 @@ class Conversation:
         )
 
     def _on_name_person(self, args: dict, status: StatusFn) -> Reply:
-        refused = self._refuse_if_read_only()
-        if refused:
-            return refused
         number = int(args["person"])
         raw_name = args.get("name")
         if raw_name is None:  # "she's number 2": the name is the one we asked about
@@ -547,9 +545,6 @@ class Conversation:
         return self._name_face_in(args["n"], args["name"], args["face"], status)
 
     def _name_face_in(self, n: str, raw_name: str, position: str | None, status: StatusFn) -> Reply:
-        refused = self._refuse_if_read_only()
-        if refused:
-            return refused
         hit = self._hit(n)
         name = self._clean_name(raw_name)
         face = None
@@ -644,9 +639,6 @@ class Conversation:
         return Reply(text, faces=self._face_pictures(faces), intent="who_in_photo")
 
     def _on_not_person(self, args: dict, status: StatusFn) -> Reply:
-        refused = self._refuse_if_read_only()
-        if refused:
-            return refused
         n = args.get("n") or args.get("n2") or args.get("n3")
         raw = args.get("name") or args.get("name2") or args.get("name3")
         hit = self._hit(n)
@@ -668,9 +660,6 @@ class Conversation:
         return person_label(faces[number - 1].person_id)  # the library's label of that group
 
     def _on_rename(self, args: dict, status: StatusFn) -> Reply:
-        refused = self._refuse_if_read_only()
-        if refused:
-            return refused
         old = self._person_ref(args.get("old") or args.get("old2"))
         new = self._clean_name(args.get("new") or args.get("new2"))
         with self.assistant.lock:
@@ -681,9 +670,6 @@ class Conversation:
         )
 
     def _on_merge(self, args: dict, status: StatusFn) -> Reply:
-        refused = self._refuse_if_read_only()
-        if refused:
-            return refused
         a = self._person_ref(args.get("a") or args.get("a2"))
         b = self._person_ref(args.get("b") or args.get("b2"))
         with self.assistant.lock:
@@ -693,9 +679,6 @@ class Conversation:
         return self._changed(text, [self._change("merged", a=a, b=b)])
 
     def _on_forget(self, args: dict, status: StatusFn) -> Reply:
-        refused = self._refuse_if_read_only()
-        if refused:
-            return refused
         name = self._clean_name(args["name"])
         with self.assistant.lock:
             self.assistant.library.forget(name)
@@ -703,9 +686,6 @@ class Conversation:
         return self._changed(text, [self._change("forgot", name=name)])
 
     def _on_alias(self, args: dict, status: StatusFn) -> Reply:
-        refused = self._refuse_if_read_only()
-        if refused:
-            return refused
         name = self._clean_name(args.get("name") or args.get("name2"))
         alias = self._clean_name(args.get("alias") or args.get("alias2"))
         with self.assistant.lock:

@@ -310,7 +310,7 @@ def _photo_row(f: scan.FoundFile, text: str, d: scan.Decoded) -> dict:
         "taken_source": source,
         "lat": d.lat,
         "lon": d.lon,
-        "place": scan.place_name(d.lat, d.lon),
+        "place": d.place,
         "status": "ok",
         "error": None,
     }

@@ -28,6 +28,7 @@ BIG_CITY_POPULATION = 500_000  # a city this big names its surroundings too
 BIG_CITY_KM = 25  # ... within this distance
 
 _heif_registered = False
+_geocode_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Decoded:
     taken_source: str  # "exif" or "file"
     lat: float | None
     lon: float | None
+    place: str | None  # reverse geocoded from lat/lon, offline
     image: Image.Image  # RGB, oriented, longest side <= the decode size asked for
     scale: float  # original longest side / image longest side
 
@@ -188,6 +190,7 @@ def decode(
         taken_source=source,
         lat=lat,
         lon=lon,
+        place=place_name(lat, lon),
         image=img,
         scale=scale,
     )
@@ -287,11 +290,12 @@ def place_name(lat: float | None, lon: float | None) -> str | None:
         return None
     import reverse_geocode
 
-    hit = reverse_geocode.get((lat, lon))
+    with _geocode_lock:  # its first call builds a city table; decode threads share it
+        hit = reverse_geocode.get((lat, lon))
+        big = reverse_geocode.get((lat, lon), min_population=BIG_CITY_POPULATION)
     if not hit:
         return None
     parts = [hit.get("city")]
-    big = reverse_geocode.get((lat, lon), min_population=BIG_CITY_POPULATION)
     if big and _km(lat, lon, big["latitude"], big["longitude"]) <= BIG_CITY_KM:
         parts.append(big.get("city"))
     parts += [hit.get("state"), hit.get("country")]

@@ -423,8 +423,19 @@ def test_read_only_refuses_naming_politely(tmp_path):
     lib = FakeLibrary(tmp_path, read_only=True)
     chat = Assistant(lib, now=NOW).new_session()
     chat.respond("photos of Carol")
-    for message in ("person 1 is Carol", "rename Alice to Alicia", "forget Bob"):
-        assert "read-only" in chat.respond(message).text
+    messages = (
+        "person 1 is Carol",
+        "photo 1 is Carol",
+        "face 1 in photo 1 is Carol",
+        "that's not Alice in photo 1",
+        "rename Alice to Alicia",
+        "merge person 1 into Alice",
+        "Alice is also called Ally",
+        "forget Bob",
+    )
+    for message in messages:
+        reply = chat.respond(message)
+        assert reply.intent == "read_only" and "read-only" in reply.text, message
     assert changed(lib) == []
 
 
