@@ -220,7 +220,7 @@ class FaceAnalyzer:
         s = self.settings
         # Faces smaller than face_min_size in the original are dropped anyway, so the
         # detector's image pyramid need not look for them (fewer levels, faster).
-        min_px = max(20, int(s.face_min_size / scale))
+        min_px = max(s.face_detect_min_px, int(s.face_min_size / scale))
         with self._lock:
             mtcnn = self._detector()
             mtcnn.min_face_size = min_px
@@ -277,20 +277,23 @@ class FaceAnalyzer:
         return self.analyze(image.convert("RGB").resize(size, Image.Resampling.BICUBIC), scale)
 
     def crop(
-        self, image: Image.Image, face: DetectedFace, size: int = 160, scale: float = 1.0
+        self, image: Image.Image, face: DetectedFace, size: int | None = None, scale: float = 1.0
     ) -> Image.Image:
         """A square thumbnail of the face with some margin, for showing people in the UI.
 
         `scale` is as in `analyze`: the face's box is divided by it to fit `image`.
         """
-        return crop_face(image, face.box, size, scale)
+        s = self.settings
+        return crop_face(image, face.box, size or s.face_crop_size, scale, s.face_crop_margin)
 
 
-def crop_face(image: Image.Image, box: Box, size: int = 160, scale: float = 1.0) -> Image.Image:
-    """A square `size` px crop around `box` (original coordinates) with 25% margin."""
+def crop_face(
+    image: Image.Image, box: Box, size: int = 160, scale: float = 1.0, margin: float = 0.25
+) -> Image.Image:
+    """A square `size` px crop around `box` (original coordinates), `margin` × its side wider."""
     x1, y1, x2, y2 = (v / scale for v in box)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    half = max(x2 - x1, y2 - y1) * 0.625  # box side * 1.25 / 2
+    half = max(x2 - x1, y2 - y1) * (1 + margin) / 2
     region = (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
     return image.convert("RGB").crop(region).resize((size, size), Image.Resampling.LANCZOS)
 

@@ -223,7 +223,9 @@ class Indexer:
             decoded = scan.decode(data, self.settings, digest, size)
             thumb = scan.thumbnail_path(self.data_dir, digest)
             if not thumb.exists():
-                scan.save_thumbnail(decoded.image, thumb, self.settings.thumb_size)
+                scan.save_thumbnail(
+                    decoded.image, thumb, self.settings.thumb_size, self.settings.jpeg_quality
+                )
             pixels = self.clip.preprocess(decoded.image) if work.need_clip else None
             return _Done(work, digest, decoded=decoded, pixels=pixels)
         except scan.Unreadable as err:

@@ -149,7 +149,7 @@ class FaceIndexing:
         for face in faces:
             buf = io.BytesIO()
             self.analyzer.crop(decoded.image, face, scale=decoded.scale).save(
-                buf, "JPEG", quality=85
+                buf, "JPEG", quality=self.settings.jpeg_quality
             )
             crops.append(buf.getvalue())
         return decoded.hash, faces, crops
@@ -166,7 +166,9 @@ class FaceIndexing:
         old = catalog.faces_of_photo(photo_id)
         refused = catalog.rejections(f["id"] for f in old) if old else {}
         ids = catalog.put_faces(photo_id, self.model_id, rows)
-        for new_id, prev in zip(ids, same_faces([f.box for f in faces], old), strict=True):
+        for new_id, prev in zip(
+            ids, same_faces([f.box for f in faces], old, self.settings.face_same_box), strict=True
+        ):
             if prev is None:
                 continue
             for person in refused.get(prev["id"], []):

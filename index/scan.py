@@ -221,7 +221,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
-def save_thumbnail(img: Image.Image, dest: Path, size: int) -> None:
+def save_thumbnail(img: Image.Image, dest: Path, size: int, quality: int = 85) -> None:
     """A JPEG thumbnail (longest side `size`), written atomically."""
     thumb = img.copy()
     thumb.thumbnail((size, size), Image.Resampling.BICUBIC)
@@ -229,7 +229,7 @@ def save_thumbnail(img: Image.Image, dest: Path, size: int) -> None:
     # One temp file per thread: two copies of one photo are decoded at once by the workers,
     # and a shared temp name lets one thread's os.replace pull the file from under the other.
     tmp = dest.with_name(f"{dest.name}.{threading.get_ident()}.tmp")
-    thumb.save(tmp, "JPEG", quality=85)
+    thumb.save(tmp, "JPEG", quality=quality)
     os.replace(tmp, dest)
 
 

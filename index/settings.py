@@ -1,15 +1,32 @@
-"""Every tunable number in one typed object; `PIR_<FIELD>` environment variables override."""
+"""Every tunable number in one typed, validated object; `PIR_<FIELD>` environment variables override.
+
+A value that cannot be used (`PIR_BATCH_SIZE=abc`, `PIR_BATCH_SIZE=0`) is refused at once with
+an `InvalidInput` naming the variable and what it accepts, instead of failing later.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Annotated, Any
 
+import annotated_types
 import platformdirs
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.errors import InvalidInput
 
 DEFAULT_CLIP = "ViT-B-32/laion2b_s34b_b79k"
 APP_NAME = "personal-image-retriever"
+ENV_PREFIX = "PIR_"
+
+# The kinds of value a setting takes; each names what it allows in a refusal.
+Count = Annotated[int, Field(ge=1)]  # a whole number, at least 1
+Whole = Annotated[int, Field(ge=0)]  # a whole number, 0 or more
+Share = Annotated[float, Field(ge=0.0, le=1.0)]  # a fraction from 0 to 1
+Positive = Annotated[float, Field(gt=0.0)]  # a number above 0
+Weight = Annotated[float, Field(ge=0.0)]  # a number, 0 or more
 
 
 def default_data_dir() -> Path:
@@ -18,76 +35,121 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else Path(platformdirs.user_data_dir(APP_NAME))
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Named thresholds and sizes; see each comment for what it trades off."""
+class Settings(BaseSettings):
+    """Named thresholds and sizes; see each comment for what it trades off.
+
+    `Settings()` reads `PIR_<FIELD>` variables too; keyword arguments win over them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     # --- indexing ---
-    batch_size: int = 32  # photos committed per catalog transaction (resume granularity)
-    model_batch: int = 16  # images per CLIP forward pass
-    prefetch_batches: int = 2  # decoded batches kept ready ahead of the model
-    decode_workers: int = 2  # threads decoding photos while the model runs
-    torch_threads: int = 0  # 0: one per physical core
-    max_pixels: int = 200_000_000  # refuse to decode anything bigger (decompression bombs)
-    thumb_size: int = 512  # longest side of cached thumbnails, px
-    face_image_size: int = 1280  # longest side of the copy MTCNN sees, px
+    batch_size: Count = 32  # photos committed per catalog transaction (resume granularity)
+    model_batch: Count = 16  # images per CLIP forward pass
+    prefetch_batches: Count = 2  # decoded batches kept ready ahead of the model
+    decode_workers: Count = 2  # threads decoding photos while the model runs
+    torch_threads: Whole = 0  # 0: one per physical core
+    max_pixels: Count = 200_000_000  # refuse to decode anything bigger (decompression bombs)
+    thumb_size: Count = 512  # longest side of cached thumbnails, px
+    jpeg_quality: Annotated[int, Field(ge=1, le=95)] = 85  # thumbnails and face crops (1-95)
+    face_image_size: Count = 1280  # longest side of the copy MTCNN sees, px
 
     # --- faces ---
-    face_min_size: int = 40  # px in the original photo; smaller faces are ignored
-    face_min_score: float = 0.90  # MTCNN probability below which a box is dropped
-    face_max_distance: float = 0.55  # L2 distance for "same person" (dlib 128-d)
-    face_core_neighbours: int = 2  # neighbours within distance for a core face
+    face_min_size: Count = 40  # px in the original photo; smaller faces are ignored
+    face_detect_min_px: Count = 20  # smallest face MTCNN's pyramid looks for in its copy, px
+    face_min_score: Share = 0.90  # MTCNN probability below which a box is dropped
+    face_max_distance: Positive = 0.55  # L2 distance for "same person" (dlib 128-d)
+    face_core_neighbours: Whole = 2  # neighbours within distance for a core face
     face_embedder: str = "dlib"  # "dlib" or "vggface2"
-    face_jitters: int = 0  # dlib re-samples per face vector; >1 is slower, barely better
+    face_jitters: Whole = 0  # dlib re-samples per face vector; >1 is slower, barely better
     face_vggface2_path: str = ""  # VGGFace2 checkpoint; "" = torch hub cache, fetched on first use
+    face_crop_size: Count = 160  # side of the face crops shown for people, px
+    face_crop_margin: Weight = 0.25  # room around a face in its crop, as a share of the box side
+    face_same_box: Share = 0.5  # box overlap (IoU) at which a re-detected face is the same face
 
     # --- search ---
-    search_candidates: int = 200  # nearest neighbours fetched before cutting the tail
-    search_default_limit: int = 24
-    chat_page_size: int = 12  # photos per chat answer; "more" shows the next page
-    chat_max_message: int = 2000  # characters read from one chat message; the rest is ignored
-    search_rel_cut: float = 0.70  # keep hits scoring at least this share of the best gap
+    search_candidates: Count = 200  # nearest neighbours fetched before cutting the tail
+    search_default_limit: Count = 24
+    chat_page_size: Count = 12  # photos per chat answer; "more" shows the next page
+    chat_max_message: Count = 2000  # characters read from one chat message; the rest is ignored
+    search_rel_cut: Share = 0.70  # keep hits scoring at least this share of the best gap
     # Gaps and z are measured against the query's similarity to a sample of the library, so
     # the cut does not depend on a model's absolute score scale.
-    search_min_z: float = 3.0  # best hit must stand this many std devs above a typical photo
-    search_min_background: int = 50  # fewer photos than this: too few to say "no good matches"
-    search_background_sample: int = 1024  # library photos a query is compared with for z
-    search_direct_max: int = 20_000  # exact stores score candidate sets this small one by one
-    search_max_limit: int = 500  # the most hits one search returns
-    text_cache_size: int = 128  # recent query vectors kept
+    search_min_z: Weight = 3.0  # best hit must stand this many std devs above a typical photo
+    search_min_background: Whole = 50  # fewer photos than this: too few to say "no good matches"
+    search_background_sample: Count = 1024  # library photos a query is compared with for z
+    search_direct_max: Whole = 20_000  # exact stores score candidate sets this small one by one
+    search_max_limit: Count = 500  # the most hits one search returns
+    text_cache_size: Whole = 128  # recent query vectors kept
     # Ranking by faces alone (no text): confidence = weighted closeness, size and detection.
-    face_rank_distance_weight: float = 0.6
-    face_rank_size_weight: float = 0.25
-    face_rank_score_weight: float = 0.15
-    face_rank_full_size: float = 0.2  # face width / photo width that counts as fully clear
-    face_rank_bucket: float = 0.1  # confidences this close count as equal; newer photo first
-    only_stranger_size: float = 0.5  # "only Alice": an unknown face this large (vs hers) counts
+    face_rank_distance_weight: Weight = 0.6
+    face_rank_size_weight: Weight = 0.25
+    face_rank_score_weight: Weight = 0.15
+    face_rank_full_size: Positive = 0.2  # face width / photo width that counts as fully clear
+    face_rank_bucket: Weight = 0.1  # confidences this close count as equal; newer photo first
+    only_stranger_size: Weight = 0.5  # "only Alice": an unknown face this large (vs hers) counts
 
     # --- vector store ---
-    index_refresh_s: float = 10.0  # while the catalog changes, rebuild the index at most this often
-    ivf_threshold: int = 50_000  # above this many vectors, use an approximate index
+    index_refresh_s: Weight = (
+        10.0  # while the catalog changes, rebuild the index at most this often
+    )
+    ivf_threshold: Count = 50_000  # above this many vectors, use an approximate index
     ivf_encoding: str = "SQ8"  # FAISS code for the approximate index: SQ8 (512 B/vector), SQfp16
-    ivf_lists_factor: float = 1.0  # inverted lists = factor * sqrt(vectors)
-    ivf_nprobe: int = 16  # lists scanned per query (recall vs speed)
-    ivf_train_sample: int = 65_536  # vectors the coarse quantizer is trained on
-    ivf_train_iterations: int = 10  # k-means rounds training the lists (build time vs quality)
+    ivf_lists_factor: Positive = 1.0  # inverted lists = factor * sqrt(vectors)
+    ivf_nprobe: Count = 16  # lists scanned per query (recall vs speed)
+    ivf_train_sample: Count = 65_536  # vectors the coarse quantizer is trained on
+    ivf_train_iterations: Count = 10  # k-means rounds training the lists (build time vs quality)
 
     # --- query parsing ---
-    query_max_chars: int = 500  # longer queries are cut before spaCy sees them
-    name_typo_min_len: int = 4  # names this long tolerate one typo ("Alcie" -> Alice)
-    name_typo2_min_len: int = 8  # names this long tolerate two
+    query_max_chars: Count = 500  # longer queries are cut before spaCy sees them
+    name_typo_min_len: Count = 4  # names this long tolerate one typo ("Alcie" -> Alice)
+    name_typo2_min_len: Count = 8  # names this long tolerate two
 
-    def override(self, **kw) -> Settings:
-        """A copy with some fields changed."""
-        return replace(self, **kw)
+    def __init__(self, **kw: Any) -> None:
+        try:
+            super().__init__(**kw)
+        except ValidationError as err:
+            raise _refusal(err, given=kw) from None
+
+    def override(self, **kw: Any) -> Settings:
+        """A copy with some fields changed (checked like any other value)."""
+        try:
+            return type(self).model_validate({**self.model_dump(), **kw})
+        except ValidationError as err:
+            raise _refusal(err, given=kw) from None
 
     @classmethod
     def from_env(cls) -> Settings:
         """Defaults, overridden by PIR_<FIELD> environment variables."""
-        kw = {}
-        for f in fields(cls):
-            raw = os.environ.get(f"PIR_{f.name.upper()}")
-            if raw is not None:
-                kind = type(getattr(cls, f.name))
-                kw[f.name] = kind(raw)
-        return cls(**kw)
+        return cls()
+
+
+def allowed(name: str) -> str:
+    """What setting `name` accepts, in words: "a whole number, at least 1"."""
+    info = Settings.model_fields[name]
+    kind = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}.get(
+        info.annotation, str(info.annotation)
+    )
+    bounds = []
+    for rule in info.metadata:
+        if isinstance(rule, annotated_types.Ge):
+            bounds.append(f"at least {rule.ge}")
+        elif isinstance(rule, annotated_types.Gt):
+            bounds.append(f"above {rule.gt}")
+        elif isinstance(rule, annotated_types.Le):
+            bounds.append(f"at most {rule.le}")
+        elif isinstance(rule, annotated_types.Lt):
+            bounds.append(f"below {rule.lt}")
+    return ", ".join([kind, *bounds])
+
+
+def _refusal(err: ValidationError, given: dict[str, Any]) -> InvalidInput:
+    """One line naming the first bad setting (its variable when it came from one)."""
+    problem = err.errors()[0]
+    name = str(problem["loc"][0]) if problem["loc"] else ""
+    if name not in Settings.model_fields:
+        return InvalidInput(f"{name!r} is not a setting; the settings are in index/settings.py.")
+    var = ENV_PREFIX + name.upper()
+    if name not in given and os.environ.get(var) is not None:
+        return InvalidInput(f"{var}={os.environ[var]!r} cannot be used: give {allowed(name)}.")
+    return InvalidInput(f"Setting {name}={given.get(name)!r} cannot be used: give {allowed(name)}.")
