@@ -20,6 +20,8 @@ from index.errors import InvalidInput
 DEFAULT_CLIP = "ViT-B-32/laion2b_s34b_b79k"
 APP_NAME = "personal-image-retriever"
 ENV_PREFIX = "PIR_"
+# Words live in prompts/ (reply templates, parser words, CLIP prompts): located here, once.
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 # The kinds of value a setting takes; each names what it allows in a refusal.
 Count = Annotated[int, Field(ge=1)]  # a whole number, at least 1

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-import assistant.query as query_module
+import assistant.query.lexicon as query_lexicon
 from assistant.query import DISTANT_FUTURE, DISTANT_PAST, QueryParser, parse_query
 from index.types import Query
 
@@ -388,9 +388,9 @@ def test_without_the_statistical_model_enrolled_names_still_work(monkeypatch) ->
         raise OSError("no such model")
 
     monkeypatch.setattr(spacy, "load", missing)
-    blank = query_module._engine.__wrapped__()  # a fresh engine, leaving the cached one alone
+    blank = query_lexicon.engine.__wrapped__()  # a fresh engine, leaving the cached one alone
     assert not blank.statistical
-    monkeypatch.setattr(query_module, "_engine", lambda: blank)
+    monkeypatch.setattr(query_lexicon, "engine", lambda: blank)
     q = QueryParser(PEOPLE, PLACES, now=NOW).parse("photos of alice and Carol in Paris last summer")
     assert q.people_all == ("Alice",)
     assert q.places == ("Paris",)
