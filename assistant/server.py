@@ -113,8 +113,6 @@ def index_in_background(
     assistant: Assistant, folder: Path, clip_spec: str | None, faces: bool
 ) -> threading.Thread:
     """Index `folder` in a thread with its own catalog connection; the chat shows progress."""
-    from index.library import Library
-
     words = assistant.words
     main = assistant.library
 
@@ -124,8 +122,7 @@ def index_in_background(
     def run() -> None:
         try:
             # Its own connection: the chat's is shared by the sessions under assistant.lock.
-            with Library(main.data_dir, clip=clip_spec, settings=main.settings, faces=faces) as lib:
-                lib.clip = main.clip  # one copy of the weights in memory
+            with main.sibling() as lib:
                 report = lib.index(folder, progress=progress)
             assistant.status = words.say(
                 "status",

@@ -19,3 +19,11 @@ class NotFound(PirError):
 
 class InvalidInput(PirError):
     """A name, command or argument the user gave cannot be used as it is."""
+
+
+class Conflict(PirError):
+    """Someone else changed a person since the user last saw it; `current` is its name now."""
+
+    def __init__(self, message: str, current: str | None):
+        super().__init__(message)
+        self.current = current

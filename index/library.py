@@ -54,6 +54,16 @@ class Library(PeopleMixin):
         self._lock = threading.RLock()
         self._searcher: Searcher | None = None
 
+    def sibling(self) -> Library:
+        """Another Library on this data dir with its own catalog connection (for a thread),
+        sharing this one's models: one copy of the weights in memory."""
+        other = Library(
+            self.data_dir, clip=self.clip_spec_requested, settings=self.settings,
+            read_only=self.read_only, faces=self._faces_enabled,
+        )  # fmt: skip
+        other.clip = self.clip
+        return other
+
     # --- models ---
 
     def model_mismatch(self) -> str | None:
@@ -78,6 +88,18 @@ class Library(PeopleMixin):
 
             self._face_stage = FaceIndexing(self.settings)
         return self._face_stage
+
+    def text_model_problem(self) -> str | None:
+        """Why searching by description cannot work here (a cheap look, no weights loaded)."""
+        return self.clip.check()
+
+    def text_model_loaded(self) -> bool:
+        """Whether the CLIP weights are in memory (the next description search is quick)."""
+        return self.clip.loaded
+
+    def text_model_ready(self) -> bool:
+        """Load CLIP if needed; whether searching by description works. Never raises."""
+        return self.clip.is_available()
 
     # --- indexing ---
 
@@ -137,6 +159,31 @@ class Library(PeopleMixin):
             name = path_text(Path(ref).name)
             return self._search().search_like(self._open_image(ref), limit, text, name=name)
         return self._search().search_like(ref, limit, text)
+
+    def open_upload(self, path: str | Path) -> Image.Image:
+        """The pixels of a photo a user uploaded, reduced as when indexing.
+
+        Size and pixel limits (`upload_max_mb`, `upload_max_pixels`) are checked before
+        anything is decoded; an empty, non-image, truncated or oversized file is refused with
+        one sentence saying why.
+        """
+        limit_mb = self.settings.upload_max_mb
+        try:
+            size = os.stat(path).st_size
+        except OSError as err:
+            raise InvalidInput(f"The upload could not be read ({err.strerror or err}).") from err
+        if size == 0:
+            raise InvalidInput("That file is empty (0 bytes), so there is no photo to look at.")
+        if size > limit_mb * 1_000_000:
+            raise InvalidInput(
+                f"That file is too big ({size / 1_000_000:.0f} MB; uploads are limited to "
+                f"{limit_mb} MB)."
+            )
+        limits = self.settings.override(max_pixels=self.settings.upload_max_pixels)
+        try:
+            return scan.decode(scan.read_bytes(os.fspath(path)), limits).image
+        except scan.Unreadable as err:
+            raise InvalidInput(f"I can't use that file as a photo: {err}.") from err
 
     def _is_library_photo(self, ref: str | Path) -> bool:
         try:

@@ -140,6 +140,22 @@ class ClipModel:
                 self._error = err
                 raise
 
+    def check(self) -> str | None:
+        """Why the model cannot load, from a cheap look at its files (no torch); None if it may."""
+        if self._backend is not None:
+            return None
+        if self._error is None:
+            try:
+                _precheck(self.clip_spec)
+            except ModelUnavailable as err:
+                self._error = err
+        return self.load_error
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory now."""
+        return self._backend is not None
+
     def is_available(self) -> bool:
         """Whether the model loads; tries once, remembers the answer, never raises."""
         try:

@@ -30,7 +30,7 @@ from index.clustering import (
     cluster_all,
     neighbours,
 )
-from index.errors import InvalidInput, NotFound
+from index.errors import Conflict, InvalidInput, NotFound
 from index.settings import Settings
 
 Box = tuple[float, float, float, float]
@@ -126,10 +126,23 @@ def clean_name(name: str) -> str:
         )
     text = " ".join(text.split())
     if len(text) > MAX_NAME:
-        raise InvalidInput(f"That name is too long ({len(text)} characters; at most {MAX_NAME}).")
+        raise InvalidInput(f"That name is too long ({MAX_NAME} at most).")
     if labelled_person(text) is not None:
         raise InvalidInput(f'"{text}" is how unnamed people are labelled; choose a real name.')
+    bad = [c for c in text if not _name_char(c)]
+    if bad:
+        raise InvalidInput(
+            f'"{text}" cannot be a name: "{bad[0]}" is not allowed (names are letters of any '
+            "script, spaces, apostrophes, hyphens and periods)."
+        )
+    if not any(unicodedata.category(c).startswith("L") for c in text):
+        raise InvalidInput(f'"{text}" cannot be a name: a name needs letters.')
     return text
+
+
+def _name_char(c: str) -> bool:
+    """Letters of any script (with their accents), spaces, apostrophes, hyphens, periods."""
+    return unicodedata.category(c)[0] in "LM" or c in " '’‘-‐.·"
 
 
 class FaceIndexing:
@@ -401,16 +414,31 @@ class PeopleMixin:
             self._assign_by_user(target, person_id)
             return self._named(person_id)
 
-    def name_person(self, person_id: int, name: str) -> NamingResult:
-        """Give a person (e.g. an unnamed cluster, "person 7") a name, or a new one."""
+    def check_name(self, name: str) -> str:
+        """A name as it would be stored; InvalidInput with the reason when it cannot be one."""
+        return clean_name(name)
+
+    def name_person(
+        self, person_id: int, name: str, check: bool = False, expected_name: str | None = None
+    ) -> NamingResult:
+        """Give a person (e.g. an unnamed cluster, "person 7") a name, or a new one.
+
+        With `check`, it is done only if the person is still called `expected_name` (None:
+        unnamed); otherwise Conflict says what it is called now (someone named it meanwhile).
+        """
         name = clean_name(name)
         with self._write():
-            person = self._person(person_label(person_id))
+            person = self._person(person_id)
+            if check and person["name"] != expected_name:
+                raise Conflict(
+                    f"{person_label(person_id)} was named {person['name']} meanwhile.",
+                    person["name"],
+                )
             self._check_free(name, person["id"])
             self.catalog.set_person_name(person["id"], name)
             return self._named(person["id"])
 
-    def rename(self, old: str, new: str) -> NamingResult:
+    def rename(self, old: str | int, new: str) -> NamingResult:
         """Rename a person (by name, alias or "person N")."""
         new = clean_name(new)
         with self._write():
@@ -419,7 +447,7 @@ class PeopleMixin:
             self.catalog.set_person_name(person["id"], new)
             return self._named(person["id"])
 
-    def merge(self, a: str, b: str) -> NamingResult:
+    def merge(self, a: str | int, b: str | int) -> NamingResult:
         """Merge person `a` into person `b`: a's faces, name (as an alias) and aliases go to b."""
         with self._write():
             pa, pb = self._person(a), self._person(b)
@@ -441,7 +469,7 @@ class PeopleMixin:
             self._check_free(alias, person["id"])
             self.catalog.add_alias(person["id"], alias)
 
-    def forget(self, name: str) -> None:
+    def forget(self, name: str | int) -> None:
         """Forget a person: the name, aliases and every assignment go; the faces re-cluster."""
         with self._write():
             person = self._person(name)
@@ -482,9 +510,9 @@ class PeopleMixin:
             return photo
         return self.resolve_photo(ref)
 
-    def _person(self, ref: str) -> dict:
+    def _person(self, ref: str | int) -> dict:
         text = " ".join(str(ref).split())
-        label_id = labelled_person(text)
+        label_id = ref if isinstance(ref, int) else labelled_person(text)
         person = (
             self.catalog.person(label_id)
             if label_id is not None
@@ -537,6 +565,34 @@ class PeopleMixin:
         self.catalog.assign_faces([(face["id"], person_id, 0.0)], source="user")
         self.catalog.delete_empty_people()
 
+    # --- how alike two groups of faces are (edits that contradict the faces ask first) ---
+
+    def people_gap(self, a: str | int, b: str | int) -> float | None:
+        """Distance between the closest faces of two people (None when either has none)."""
+        faces = catalog_faces(self.catalog, self.face_model())
+        pa, pb = self._person(a)["id"], self._person(b)["id"]
+        return _closest(faces.vectors[faces.persons == pa], faces.vectors[faces.persons == pb])
+
+    def face_gap(self, ref: str | Path | int, name: str, face: int | None = None) -> float | None:
+        """How far a photo's face (and its unnamed group) is from the faces of person `name`.
+
+        None when nobody has that name yet, or the face is already theirs.
+        """
+        person = self.catalog.person_by_name(clean_name(name))
+        photo_faces = self.catalog.faces_of_photo(self._photo(ref)["id"])
+        k = 1 if face is None else face
+        if person is None or not 1 <= k <= len(photo_faces):
+            return None
+        target = photo_faces[k - 1]
+        if target["person_id"] == person["id"]:
+            return None
+        faces = catalog_faces(self.catalog, self.face_model())
+        group = faces.ids == target["id"]
+        current = self.catalog.person(target["person_id"]) if target["person_id"] else None
+        if current is not None and current["name"] is None:
+            group = faces.persons == current["id"]  # naming the face names its whole group
+        return _closest(faces.vectors[group], faces.vectors[faces.persons == person["id"]])
+
     def _named(self, person_id: int, absorb_near: bool = True) -> NamingResult:
         """After naming: unassigned faces near the person join it; then say where it stands."""
         joined = 0
@@ -583,3 +639,12 @@ class PeopleMixin:
             return None
         path = face_crop_path(self.data_dir, photo_hash, idx)
         return str(path) if path.exists() else None
+
+
+def _closest(a: np.ndarray, b: np.ndarray) -> float | None:
+    """The smallest L2 distance between a vector of `a` and one of `b`."""
+    if not len(a) or not len(b):
+        return None
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return float(np.sqrt(max(float(squared.min()), 0.0)))

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     decode_workers: Count = 2  # threads decoding photos while the model runs
     torch_threads: Whole = 0  # 0: one per physical core
     max_pixels: Count = 200_000_000  # refuse to decode anything bigger (decompression bombs)
+    upload_max_mb: Count = 50  # a chat upload larger than this is refused before it is read
+    upload_max_pixels: Count = 100_000_000  # ... and one with more pixels before it is decoded
     thumb_size: Count = 512  # longest side of cached thumbnails, px
     jpeg_quality: Annotated[int, Field(ge=1, le=95)] = 85  # thumbnails and face crops (1-95)
     face_image_size: Count = 1280  # longest side of the copy MTCNN sees, px

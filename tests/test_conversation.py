@@ -7,6 +7,7 @@ library of public face photos with the tiny random CLIP model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from assistant.conversation import Assistant, Conversation, Reply, refine_query
-from index.errors import InvalidInput, ModelUnavailable, NotFound
+from index.errors import Conflict, InvalidInput, ModelUnavailable, NotFound
 from index.settings import Settings
 from index.types import Hit, PersonMatch, Query, SearchResult
 
@@ -69,14 +70,7 @@ class _Naming:
 class _Clip:
     def __init__(self, available: bool):
         self.available = available
-        self.spec = "tiny"
-
-    def is_available(self) -> bool:
-        return self.available
-
-    @property
-    def load_error(self) -> str | None:
-        return None if self.available else "run `hf download laion/CLIP-ViT-B-32` once online."
+        self.loaded = False
 
 
 class _Catalog:
@@ -96,6 +90,7 @@ class FakeLibrary:
         self.clip = _Clip(clip)
         self.catalog = _Catalog(self)
         self.calls: list[tuple] = []
+        self.gaps: dict[tuple[int, int], float] = {}  # closest-face distances between people
         self.people_by_id = {
             1: _Person(1, "Alice"),
             2: _Person(2, "Bob"),
@@ -118,11 +113,42 @@ class FakeLibrary:
                 {"id": i, "path": str(path), "taken_at": taken, "people": list(people)}
             )
 
+    # models and uploads
+    def text_model_problem(self) -> str | None:
+        return None if self.clip.available else "run `hf download laion/CLIP-ViT-B-32` once online."
+
+    def text_model_loaded(self) -> bool:
+        return self.clip.loaded
+
+    def text_model_ready(self) -> bool:
+        self.clip.loaded = self.clip.available
+        return self.clip.available
+
+    def open_upload(self, path) -> str:
+        if not Path(path).stat().st_size:
+            raise InvalidInput("That file is empty (0 bytes), so there is no photo to look at.")
+        return f"pixels of {path}"
+
     # people
+    def check_name(self, name: str) -> str:
+        if not name or any(not (c.isalpha() or c in " '-.") for c in name):
+            raise InvalidInput(f'"{name}" cannot be a name.')
+        return name
+
+    def people_gap(self, a, b) -> float | None:
+        return self.gaps.get((self._id_of(a), self._id_of(b)), 0.3)
+
+    def face_gap(self, ref, name: str, face: int | None = None) -> float | None:
+        return None
+
     def _names(self, ids: list[int]) -> list[str]:
         return [self.people_by_id[i].name for i in ids if self.people_by_id[i].name]
 
-    def _id_of(self, name: str) -> int:
+    def _id_of(self, name) -> int:
+        if isinstance(name, int) and name in self.people_by_id:
+            return name
+        if isinstance(name, int):
+            raise NotFound(f"There is no person {name}.")
         if name.startswith("person "):
             pid = int(name.split()[1])
             if pid in self.people_by_id:
@@ -177,7 +203,10 @@ class FakeLibrary:
         n = sum(pid in ph["people"] for ph in self.photos)
         return _Naming(pid, self.people_by_id[pid].name, n, n)
 
-    def name_person(self, person_id: int, name: str) -> _Naming:
+    def name_person(self, person_id: int, name: str, check=False, expected_name=None) -> _Naming:
+        current = self.people_by_id[person_id].name
+        if check and current != expected_name:
+            raise Conflict(f"person {person_id} was named {current} meanwhile.", current)
         self.calls.append(("name_person", person_id, name))
         self.people_by_id[person_id].name = name
         return self._naming(person_id)
@@ -191,16 +220,18 @@ class FakeLibrary:
         self.people_by_id[pid].name = name
         return self._naming(pid)
 
-    def rename(self, old: str, new: str) -> None:
+    def rename(self, old: str, new: str) -> _Naming:
         self.calls.append(("rename", old, new))
         self.people_by_id[self._id_of(old)].name = new
+        return self._naming(self._id_of(new))
 
-    def merge(self, a: str, b: str) -> None:
+    def merge(self, a, b) -> _Naming:
         self.calls.append(("merge", a, b))
         src, dst = self._id_of(a), self._id_of(b)
         for ph in self.photos:
             ph["people"] = [dst if p == src else p for p in ph["people"]]
         del self.people_by_id[src]
+        return self._naming(dst)
 
     def forget(self, name: str) -> None:
         self.calls.append(("forget", name))
@@ -382,7 +413,7 @@ def test_rename_merge_forget_and_alias_reach_the_library(chat, lib):
     assert chat.respond("photos of Alicia").query.people_all == ("Alicia",)
     chat.respond("who do you know?")  # offers the unnamed faces 1, 2
     chat.respond("merge person 2 into Bob")
-    assert ("merge", "person 4", "Bob") in lib.calls
+    assert ("merge", 4, "Bob") in lib.calls
     chat.respond("Bob is also called Robert")
     assert ("alias", "Bob", "Robert") in lib.calls
     chat.respond("forget Bob")
@@ -422,7 +453,7 @@ def test_photo_numbers_before_any_search_are_explained(chat, lib):
 def test_read_only_refuses_naming_politely(tmp_path):
     lib = FakeLibrary(tmp_path, read_only=True)
     chat = Assistant(lib, now=NOW).new_session()
-    chat.respond("photos of Carol")
+    chat.respond("photos from 2021")
     messages = (
         "person 1 is Carol",
         "photo 1 is Carol",
@@ -435,8 +466,20 @@ def test_read_only_refuses_naming_politely(tmp_path):
     )
     for message in messages:
         reply = chat.respond(message)
-        assert reply.intent == "read_only" and "read-only" in reply.text, message
+        assert reply.intent == "read_only", message
+        assert "Naming is turned off on this link" in reply.text, message
+        assert "--read-only" not in reply.text
     assert changed(lib) == []
+
+
+def test_guests_on_a_read_only_link_are_never_invited_to_name(tmp_path):
+    chat = Assistant(FakeLibrary(tmp_path, read_only=True), now=NOW).new_session()
+    unknown = chat.respond("photos of Carol")
+    assert unknown.faces == () and "is Carol" not in unknown.text
+    chat.respond("photos from 2021")
+    replies = [chat.respond(m) for m in ("who is in photo 1?", "who do you know?", "help")]
+    for reply in replies:
+        assert not re.search(r"(?:person|face|photo) \d+ is", reply.text), reply.text
 
 
 # --- models, uploads, help, sessions ---
@@ -446,11 +489,21 @@ def test_missing_clip_explains_text_and_still_filters_people_and_dates(tmp_path)
     lib = FakeLibrary(tmp_path, clip=False)
     chat = Assistant(lib, now=NOW).new_session()
     text_only = chat.respond("sunset over the sea")
-    assert text_only.intent == "model_missing" and "hf download" in text_only.text
+    assert text_only.intent == "model_missing" and "First use" in text_only.text
+    assert "hf download" not in text_only.text and len(text_only.text) < 150
     assert text_only.photos == ()
     mixed = chat.respond("photos of Alice at the beach")
-    assert "image model isn't available" in mixed.text
+    assert "people, dates and places only" in mixed.text
+    assert "First use" not in mixed.text  # said once a session
     assert photo_ids(mixed) == [1, 2] and mixed.query.text == ""
+    assert "First use" not in chat.respond("help").text
+
+
+def test_missing_clip_never_announces_loading(tmp_path):
+    chat = Assistant(FakeLibrary(tmp_path, clip=False), now=NOW).new_session()
+    seen: list[str] = []
+    chat.respond("sunset over the sea", status=seen.append)
+    assert seen == []
 
 
 def test_first_text_query_reports_model_loading_once(chat):

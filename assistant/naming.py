@@ -1,0 +1,309 @@
+"""Teaching the library who people are, by talking: name, rename, merge, alias, forget, unassign.
+
+Three rules keep edits trustworthy when several people share one link:
+- "person N" means the group this session showed under that number (`answers.person_by_number`);
+- a group someone else named since this session saw it is not renamed silently: we ask first;
+- an edit that puts clearly different faces into one person asks first, saying how different
+  they are; "yes" goes ahead, "no" (or anything else) leaves the library as it was.
+Replies say what actually changed, in the words the user saw.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from assistant.answers import face_pictures, hit, person_by_number
+from assistant.context import Confirm, Context
+from assistant.replies import Md, Reply, plural
+from index.errors import Conflict, InvalidInput
+
+_PERSON_REF = re.compile(r"(?:person|number|no\.?|#)\s*(\d+)", re.IGNORECASE)
+
+
+# --- names and references ---
+
+
+def clean_name(ctx: Context, raw: str) -> str:
+    """A person's name as the user typed it, tidied and checked by the library's rules."""
+    name = raw.strip().strip("\"'“”‘’*").strip(" !?,;:")
+    name = re.sub(r"^(?:called|named|actually)\s+", "", name, flags=re.IGNORECASE)
+    if not re.search(r"[^\W\d_]", name) or re.search(r"\d", name):
+        raise InvalidInput(ctx.words.say("errors", "bad_name", name=raw.strip()))
+    name = ctx.library.check_name(name)  # InvalidInput with the reason when it is no name
+    if name == name.lower():
+        name = " ".join(w[:1].upper() + w[1:] for w in name.split())
+    return name
+
+
+def person_ref(ctx: Context, raw: str) -> tuple[int | str, str]:
+    """(what the library understands, what the user called it) for "person 2" or a name."""
+    m = _PERSON_REF.fullmatch(raw.strip())
+    if m:
+        number = int(m.group(1))
+        return person_by_number(ctx, number), ctx.words.say("labels", "person", n=number)
+    name = clean_name(ctx, raw)
+    return name, name
+
+
+def _count(result: Any) -> dict[str, Any]:
+    return {
+        "faces": result.faces,
+        "face_word": plural(result.faces, "face", "faces"),
+        "photos": result.photos,
+        "photo_word": plural(result.photos, "photo", "photos"),
+    }
+
+
+def naming_text(ctx: Context, result: Any, label: str, key: str = "named", **extra: Any) -> Md:
+    """The reply to a naming: who it is now, how many faces and photos, how many joined."""
+    joined = ""
+    if getattr(result, "joined", 0):
+        joined = ctx.words.say(
+            "people",
+            "joined",
+            joined=result.joined,
+            face_word2=plural(result.joined, "face", "faces"),
+        )
+    return ctx.words.say(
+        "people", key, label=label, name=result.name, joined=joined, **_count(result), **extra
+    )
+
+
+def changed(ctx: Context, text: str, changes: list[str]) -> Reply:
+    """A reply after a change to people: refresh the parser, re-run a waiting search."""
+    ctx.refresh()
+    rerun = ctx.resume(text)
+    if rerun is not None:
+        return replace(
+            rerun, changes=tuple(changes), people_changed=True, intent="named_and_searched"
+        )
+    return Reply(text, changes=tuple(changes), people_changed=True, intent="people_changed")
+
+
+def ask(ctx: Context, question: str, action: Any) -> Reply:
+    """Ask before an edit; `action` runs on "yes"."""
+    ctx.memory.confirm = Confirm(question, action)
+    return Reply(question, intent="confirm_asked")
+
+
+def far_apart(ctx: Context, gap: float | None) -> bool:
+    """Whether two groups' closest faces are further apart than one person's usually are."""
+    return gap is not None and gap > ctx.library.settings.face_max_distance
+
+
+def gap_words(ctx: Context, gap: float) -> dict[str, Any]:
+    """The numbers of the "they look different" question."""
+    return {"gap": f"{gap:.2f}", "usual": f"{ctx.library.settings.face_max_distance:.2f}"}
+
+
+# --- yes / no ---
+
+
+def confirm(ctx: Context, _args: dict) -> Reply:
+    """ "yes": do the edit that asked first."""
+    waiting = ctx.memory.confirm
+    ctx.memory.confirm = None
+    if waiting is None:
+        return Reply(ctx.words.say("people", "nothing_to_confirm"), intent="usage")
+    return waiting.action()
+
+
+def cancel(ctx: Context, _args: dict) -> Reply:
+    """ "no": drop the edit that asked first."""
+    waiting = ctx.memory.confirm
+    ctx.memory.confirm = None
+    key = "cancelled" if waiting is not None else "nothing_to_confirm"
+    return Reply(ctx.words.say("people", key), intent="usage")
+
+
+# --- naming ---
+
+
+def name_person(ctx: Context, args: dict) -> Reply:
+    """ "person 2 is Carol": name the group this session showed as person 2."""
+    number = int(args["person"])
+    raw_name = args.get("name")
+    if raw_name is None:  # "she's number 2": the name is the one we asked about
+        if ctx.memory.pending_name is None:
+            text = ctx.words.say("errors", "no_pending_name", n=number)
+            return Reply(text, intent="usage")
+        raw_name = ctx.memory.pending_name
+    name = clean_name(ctx, raw_name)
+    person_id = person_by_number(ctx, number)
+    label = ctx.words.say("labels", "person", n=number)
+    seen = ctx.memory.seen_names.get(person_id)
+    other = _person_called(ctx, name)
+    if other is not None and other != person_id:
+        # The name is someone else's: saying so is saying they are one person.
+        return _merge(ctx, person_id, label, name, name)
+    try:
+        result = ctx.library.name_person(person_id, name, check=True, expected_name=seen)
+    except Conflict as err:
+        current = err.current
+        if current is None or current.lower() == name.lower():
+            result = ctx.library.name_person(person_id, name, check=True, expected_name=current)
+        else:
+            question = ctx.words.say(
+                "people", "named_meanwhile", label=label, current=current, name=name
+            )
+
+            def rename_anyway() -> Reply:
+                done = ctx.library.name_person(person_id, name, check=True, expected_name=current)
+                return _after_naming(ctx, done, label, person_id, name)
+
+            return ask(ctx, question, rename_anyway)
+    return _after_naming(ctx, result, label, person_id, name)
+
+
+def _after_naming(ctx: Context, result: Any, label: str, person_id: int, name: str) -> Reply:
+    memory = ctx.memory
+    memory.seen_names[person_id] = result.name
+    text = naming_text(ctx, result, label)
+    if memory.pending_name and memory.pending_name.lower() != name.lower():
+        memory.pending = None  # they named someone else; the question still stands
+    memory.pending_name = None
+    return changed(ctx, text, [ctx.words.plain("changes", "named", label=label, name=result.name)])
+
+
+def _person_called(ctx: Context, name: str) -> int | None:
+    """The id of the person with this name or alias, if there is one."""
+    for p in ctx.library.people():
+        if p.name and (p.name.lower() == name.lower() or name.lower() in map(str.lower, p.aliases)):
+            return p.id
+    return None
+
+
+def name_photo(ctx: Context, args: dict) -> Reply:
+    """ "photo 3 is Bob": name the one face of photo 3."""
+    return _name_face_in(ctx, args["n"], args["name"], None)
+
+
+def name_face(ctx: Context, args: dict) -> Reply:
+    """ "the one on the left in photo 3 is Bob", "face 2 in photo 3 is Bob"."""
+    return _name_face_in(ctx, args["n"], args["name"], args["face"])
+
+
+def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> Reply:
+    path = hit(ctx, n).path
+    name = clean_name(ctx, raw_name)
+    face = None
+    faces = ctx.library.photo_faces(path)
+    if position is not None:
+        face = face_number(ctx, position, len(faces))
+        if face is None or not 1 <= face <= len(faces):
+            key = "no_face_number" if face is not None else "face_position"
+            text = ctx.words.say(
+                "errors",
+                key,
+                n=n,
+                count=len(faces),
+                face_word=plural(len(faces), "face", "faces"),
+                face=face or 0,
+                position=position,
+                name=name,
+            )
+            return Reply(text, faces=face_pictures(ctx, faces), intent="usage")
+    if face is None and len(faces) > 1:
+        text = ctx.words.say("errors", "which_face", n=n, count=len(faces), name=name)
+        return Reply(text, faces=face_pictures(ctx, faces), intent="usage")
+    label = ctx.words.say("labels", "photo", n=n)
+
+    def go() -> Reply:
+        result = ctx.library.name_face(path, name, face=face)
+        if face is None:
+            text = naming_text(ctx, result, label)
+        else:
+            text = naming_text(ctx, result, "", key="named_face", face=face, n=n)
+        change = ctx.words.plain("changes", "named", label=label, name=result.name)
+        return changed(ctx, text, [change])
+
+    gap = ctx.library.face_gap(path, name, face=face)
+    if far_apart(ctx, gap):
+        question = ctx.words.say(
+            "people", "naming_far", label=label, name=name, **gap_words(ctx, gap)
+        )
+        return ask(ctx, question, go)
+    return go()
+
+
+def face_number(ctx: Context, position: str, count: int) -> int | None:
+    """1-based face number for "left", "second", "2", …; None when it cannot be told."""
+    words = ctx.words.positions
+    word = position.lower()
+    if word.isdigit():
+        return int(word)
+    if word in words["left"]:
+        return 1
+    if word in words["right"]:
+        return count
+    if word in words["middle"]:
+        return (count + 1) // 2 if count % 2 == 1 else None
+    if word in words["ordinals"]:
+        return words["ordinals"].index(word) + 1
+    return None
+
+
+def not_person(ctx: Context, args: dict) -> Reply:
+    """ "that's not Alice in photo 4": take that face off Alice, for good."""
+    n = args.get("n") or args.get("n2") or args.get("n3")
+    raw = args.get("name") or args.get("name2") or args.get("name3")
+    path = hit(ctx, n).path
+    name = clean_name(ctx, raw)
+    ctx.library.unassign(path, name)
+    text = ctx.words.say("people", "unassigned", n=n, name=name)
+    return changed(ctx, text, [ctx.words.plain("changes", "unassigned", n=n, name=name)])
+
+
+# --- rename, merge, alias, forget ---
+
+
+def rename(ctx: Context, args: dict) -> Reply:
+    """ "rename Alice to Alicia" (or "rename person 2 to Carol")."""
+    old, old_label = person_ref(ctx, args.get("old") or args.get("old2"))
+    new = clean_name(ctx, args.get("new") or args.get("new2"))
+    if isinstance(old, int):  # a group this session showed: same care as "person 2 is Carol"
+        number = next(k for k, v in ctx.memory.person_numbers.items() if v == old)
+        return name_person(ctx, {"person": str(number), "name": new})
+    result = ctx.library.rename(old, new)
+    text = ctx.words.say("people", "renamed", old=old_label, new=result.name)
+    return changed(ctx, text, [ctx.words.plain("changes", "renamed", old=old_label, new=new)])
+
+
+def merge(ctx: Context, args: dict) -> Reply:
+    """ "merge person 5 into Alice": asks first when their faces look like different people."""
+    a, a_label = person_ref(ctx, args.get("a") or args.get("a2"))
+    b, b_label = person_ref(ctx, args.get("b") or args.get("b2"))
+    return _merge(ctx, a, a_label, b, b_label)
+
+
+def _merge(ctx: Context, a: int | str, a_label: str, b: int | str, b_label: str) -> Reply:
+    def go() -> Reply:
+        result = ctx.library.merge(a, b)
+        text = ctx.words.say("people", "merged", a=a_label, b=b_label, **_count(result))
+        change = ctx.words.plain("changes", "merged", a=a_label, b=b_label)
+        return changed(ctx, text, [change])
+
+    gap = ctx.library.people_gap(a, b)
+    if far_apart(ctx, gap):
+        question = ctx.words.say("people", "merge_far", a=a_label, b=b_label, **gap_words(ctx, gap))
+        return ask(ctx, question, go)
+    return go()
+
+
+def alias(ctx: Context, args: dict) -> Reply:
+    """ "Bob is also called Robert"."""
+    name = clean_name(ctx, args.get("name") or args.get("name2"))
+    other = clean_name(ctx, args.get("alias") or args.get("alias2"))
+    ctx.library.add_alias(name, other)
+    text = ctx.words.say("people", "alias", name=name, alias=other)
+    return changed(ctx, text, [ctx.words.plain("changes", "alias", alias=other, name=name)])
+
+
+def forget(ctx: Context, args: dict) -> Reply:
+    """ "forget Bob": the name goes, the faces become unnamed again."""
+    ref, label = person_ref(ctx, args["name"])
+    ctx.library.forget(ref)
+    text = ctx.words.say("people", "forgot", name=label)
+    return changed(ctx, text, [ctx.words.plain("changes", "forgot", name=label)])

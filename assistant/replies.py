@@ -1,0 +1,129 @@
+"""What the assistant answers, as plain data: `Reply`, `Picture`, and the `Words` it is made of.
+
+A `Reply` is frozen data the UI only renders. Everything a user typed (a name, a query, a
+file name) is escaped when it is put into a reply (`Words.say` escapes every value it fills
+in unless the value is marked `Md`, i.e. already-safe Markdown built from the templates).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from index.settings import PROMPTS_DIR
+from index.types import Hit, Query
+
+PROMPTS = PROMPTS_DIR
+
+# Markdown's inline specials; `<`, `>` and `&` become entities so no typed tag ever renders.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}|~#])")
+
+
+class Md(str):
+    """Text that is already safe Markdown (made from templates and escaped values)."""
+
+
+def escape(text: Any) -> str:
+    """User text made inert for the chat's Markdown and HTML: shown exactly as typed."""
+    if isinstance(text, Md):
+        return text
+    escaped = html.escape(str(text), quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", escaped)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One numbered picture in a reply: a photo of the library or a face to pick."""
+
+    number: int  # what the user types to refer to it ("photo 3", "person 2")
+    image: str | None  # file to show (thumbnail, face crop or photo)
+    caption: str  # plain text (the UI escapes it)
+    photo_id: int | None = None
+    person_id: int | None = None
+    details: str = ""  # Markdown for the larger view: date, place, people, why it matched
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the assistant answers to one message; the UI renders it and nothing else."""
+
+    text: str  # Markdown; user text in it is escaped
+    photos: tuple[Picture, ...] = ()
+    faces: tuple[Picture, ...] = ()
+    changes: tuple[str, ...] = ()  # what changed in the library, in words
+    people_changed: bool = False  # the people panel should be refreshed
+    intent: str = ""
+    query: Query | None = None  # the search behind `photos`, when there was one
+    turn: int = 0  # the session's message number: the UI's key for clicks on its pictures
+
+
+class Words:
+    """Reply templates, intent patterns and help text from `prompts/`."""
+
+    def __init__(self, folder: Path = PROMPTS):
+        self.replies = tomllib.loads((folder / "replies.toml").read_text(encoding="utf-8"))
+        self.intents = tomllib.loads((folder / "intents.toml").read_text(encoding="utf-8"))
+        self.help = (folder / "help.md").read_text(encoding="utf-8")
+        self.help_guest = (folder / "help_guest.md").read_text(encoding="utf-8")
+        self.positions = self.intents["words"]
+        self.refine = self.intents["refine"]
+
+    def say(self, section: str, key: str, **values: Any) -> Md:
+        """One reply template filled in; every value is escaped unless it is `Md`."""
+        safe = {k: v if isinstance(v, int | float) else escape(v) for k, v in values.items()}
+        return Md(self.replies[section][key].format(**safe))
+
+    def plain(self, section: str, key: str, **values: Any) -> str:
+        """One template filled in without Markdown escaping (captions the UI escapes itself)."""
+        return self.replies[section][key].format(**values)
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """`one` or `many` by count."""
+    return one if n == 1 else many
+
+
+def join(parts: list[str], sep: str = "; ") -> Md:
+    """Already-safe pieces joined into one safe piece."""
+    return Md(sep.join(escape(p) for p in parts))
+
+
+def unnamed(label: str | None, person_id: int | None) -> bool:
+    """Whether a library label is no name: none, or an unnamed group's "person 7"."""
+    return (
+        not label or person_id is None or " ".join(label.lower().split()) == f"person {person_id}"
+    )
+
+
+def hit_picture(number: int, hit: Hit, words: Words) -> Picture:
+    """A numbered gallery picture for one hit: a short caption, and the larger view's text."""
+    date = (hit.taken_at or "")[:10]
+    file = Path(hit.path).name
+    # Every named person in the photo; unnamed groups are the chat's own "person N".
+    names = list(dict.fromkeys(p.name for p in hit.people if not unnamed(p.name, p.person_id)))
+    bits = " · ".join(b for b in (date, hit.place, ", ".join(names)) if b)
+    caption = (
+        words.plain("picture", "caption", number=number, bits=bits)
+        if bits
+        else words.plain("picture", "caption_file", number=number, file=file)
+    )
+    lines = [words.say("picture", "title", number=number, file=file)]
+    if hit.taken_at:
+        lines.append(words.say("picture", "date", date=hit.taken_at.replace("T", " ")))
+    if hit.place:
+        lines.append(words.say("picture", "place", place=hit.place))
+    if names:
+        lines.append(words.say("picture", "people", names=", ".join(names)))
+    if hit.reasons:
+        lines.append(words.say("picture", "why", reasons="; ".join(hit.reasons)))
+    return Picture(
+        number=number,
+        image=hit.thumbnail or hit.path,
+        caption=caption,
+        photo_id=hit.photo_id,
+        details="\n".join(lines),
+    )
