@@ -1,22 +1,89 @@
-"""The Gradio page: a chat whose answers carry photo galleries, a larger view, a people panel.
+"""The Gradio page: a chat whose answers carry photo grids, a larger view, a people panel.
 
 It only renders: every message goes to the session's `Conversation`, and the `Reply` it
-returns is drawn as chat text plus a numbered gallery inside the chat message.
+returns is drawn as one chat message: its text, then its pictures as a small HTML grid that
+wraps to the width of the screen. Chat history is plain text, so a long conversation costs
+each turn what a short one does (Gradio rebuilt every gallery component of the history on
+every turn). A click on a picture in the chat shows it larger, with its details.
 """
 
 from __future__ import annotations
 
+import html
+import logging
 import time
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 
-from assistant.conversation import Assistant, Conversation, Picture, Reply
+from assistant.conversation import Assistant, Conversation
+from assistant.replies import Picture, Reply, escape
+
+log = logging.getLogger("pir.chat")
 
 CSS = """
 #pir-status { min-height: 1.5em; }
-.pir-chat-gallery { min-width: 480px; }
+#pir-pick { display: none !important; }
+.pir-grid { display: grid; gap: 6px; margin-top: 8px; width: 100%;
+  grid-template-columns: repeat(auto-fill, minmax(104px, 1fr)); }
+.pir-grid.pir-faces { grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)); }
+.pir-tile { cursor: pointer; margin: 0; min-width: 0; }
+.pir-tile img { width: 100%; aspect-ratio: 1 / 1; object-fit: cover; border-radius: 6px;
+  display: block; margin: 0 !important; }
+.pir-tile span { display: block; font-size: 12px; line-height: 1.25; overflow-wrap: anywhere; }
+#pir-chat .message:has(.pir-grid) { width: 100%; max-width: 100%; }
 """
+
+# A click on a picture in the chat: put its key (a class: the sanitiser keeps no data-*
+# attributes) in the hidden box (the server answers with
+# the larger view), then bring the larger view into sight (below the chat on a phone).
+CLICK_JS = """
+() => {
+  if (window.pirClicks) return;
+  window.pirClicks = true;
+  document.addEventListener('click', (event) => {
+    const tile = event.target.closest('#pir-chat .pir-tile');
+    if (!tile) return;
+    const key = [...tile.classList].find((c) => c.startsWith('pir-key-'));
+    if (!key) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const box = document.querySelector('#pir-pick textarea, #pir-pick input');
+    if (!box) return;
+    box.value = key.slice(8) + ' ' + Date.now();
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+    const view = document.querySelector('#pir-photo');
+    if (view) view.scrollIntoView({ behavior: 'smooth', block: 'start' });
+  }, true);
+}
+"""
+
+
+def file_url(path: str) -> str:
+    """The URL Gradio serves a local file under (only inside the allowed folders)."""
+    return "/gradio_api/file=" + quote(path)
+
+
+def grid(reply: Reply, kind: str) -> str:
+    """An HTML grid of a reply's photos ("p") or faces ("f"); each tile says which it is."""
+    pictures = [p for p in (reply.photos if kind == "p" else reply.faces) if p.image]
+    if not pictures:
+        return ""
+    tiles = "".join(
+        f'<figure class="pir-tile pir-key-{reply.turn}-{kind}-{p.number}">'
+        f'<img src="{html.escape(file_url(p.image))}" alt="{html.escape(p.caption)}"'
+        f' loading="lazy"><span>{html.escape(p.caption)}</span></figure>'
+        for p in pictures
+    )
+    css = "pir-photos" if kind == "p" else "pir-faces"
+    return f'<div class="pir-grid {css}">{tiles}</div>'
+
+
+def reply_message(reply: Reply) -> dict:
+    """The one chat message that shows a reply: its text, then its photos, then faces to pick."""
+    parts = [reply.text, grid(reply, "p"), grid(reply, "f")]
+    return {"role": "assistant", "content": "\n\n".join(p for p in parts if p)}
 
 
 def _tiles(pictures: tuple[Picture, ...] | list[Picture]) -> list[tuple[str, str]]:
@@ -24,54 +91,35 @@ def _tiles(pictures: tuple[Picture, ...] | list[Picture]) -> list[tuple[str, str
     return [(p.image, p.caption) for p in pictures if p.image]
 
 
-def _gallery(pictures: tuple[Picture, ...], kind: str) -> gr.Gallery:
-    return gr.Gallery(
-        value=_tiles(pictures),
-        columns=4 if kind == "photos" else 6,
-        height="auto",
-        object_fit="cover" if kind == "faces" else "contain",
-        show_label=False,
-        allow_preview=True,
-        elem_classes=["pir-chat-gallery", f"pir-chat-{kind}"],
-    )
-
-
-def reply_messages(reply: Reply) -> list[dict]:
-    """The chat messages that show one reply: its text, then its photos, then faces to pick."""
-    messages: list[dict] = [{"role": "assistant", "content": reply.text}]
-    if _tiles(reply.photos):
-        messages.append({"role": "assistant", "content": _gallery(reply.photos, "photos")})
-    if _tiles(reply.faces):
-        messages.append({"role": "assistant", "content": _gallery(reply.faces, "faces")})
-    return messages
-
-
-def people_tiles(assistant: Assistant) -> list[tuple[str, str]]:
-    """The side panel: named people first, then unnamed groups, each with a face crop."""
+def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple[str, str]]:
+    """The side panel: named people first, then unnamed groups under this session's numbers."""
     lib = assistant.library
-    if lib is None:
+    if lib is None or convo is None:
         return []
     with assistant.lock:
         people = lib.people()
-    named_first = sorted(people, key=lambda p: p.name is None)
-    unnamed = [p for p in named_first if p.name is None]
-    say = assistant.words.say
-    tiles = []
-    for p in named_first:
-        # Unnamed groups carry the number the chat understands ("person 2 is Carol").
-        label = p.name or say("labels", "person", n=unnamed.index(p) + 1)
-        if p.crop:
-            tiles.append((p.crop, say("ui", "people_tile", label=label, count=p.photo_count)))
-    return tiles
+    say = assistant.words.plain
+    named = [p for p in people if p.name is not None]
+    tiles = [(p.crop, say("ui", "people_tile", label=p.name, count=p.photo_count)) for p in named]
+    groups = []
+    for p in people:
+        if p.name is None:
+            number = convo.memory.number_of(p.id, None)
+            label = say("labels", "person", n=number)
+            groups.append(
+                (number, p.crop, say("ui", "people_tile", label=label, count=p.photo_count))
+            )
+    tiles += [(crop, caption) for _n, crop, caption in sorted(groups)]
+    return [(crop, caption) for crop, caption in tiles if crop]
 
 
 def build_ui(assistant: Assistant) -> gr.Blocks:
     """The whole page for one shared Assistant; each browser session gets its own Conversation."""
     ui = assistant.words.replies["ui"]  # the page's fixed labels, from prompts/replies.toml
     with gr.Blocks(title=ui["title"]) as demo:
-        conversation = gr.State(None)  # this session's Conversation, made at its first message
+        conversation = gr.State(None)  # this session's Conversation, made when the page loads
         history = gr.State(list)
-        shown = gr.State(list)  # the photos of the last answer, for the larger view
+        shown = gr.State(list)  # the photos of the last answer, for the side gallery
         with gr.Row():
             with gr.Column(scale=3):
                 gr.Markdown(f"## {ui['title']}")
@@ -90,6 +138,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                     show_label=False,
                     submit_btn=True,
                 )
+                pick = gr.Textbox(elem_id="pir-pick", show_label=False, container=False)
             with gr.Column(scale=2):
                 photo = gr.Image(
                     label=ui["photo"], interactive=False, elem_id="pir-photo", height=300
@@ -117,6 +166,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             pictures: list[Picture],
             progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's documented idiom)
         ) -> tuple[Any, ...]:
+            started, cpu = time.perf_counter(), time.process_time()
             convo = convo or assistant.new_session()
             text = (message or {}).get("text", "") or ""
             files = (message or {}).get("files") or []
@@ -130,13 +180,20 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
 
             reply = convo.respond(text, upload=upload, status=say_status)
             if text:
-                chat = [*chat, {"role": "user", "content": text}]
+                chat = [*chat, {"role": "user", "content": escape(text)}]
             if upload:
                 chat = [*chat, {"role": "user", "content": {"path": upload}}]
-            chat = [*chat, *reply_messages(reply)]
+            chat = [*chat, reply_message(reply)]
             if reply.photos:
                 pictures = [p for p in reply.photos if p.image]
-            panel = people_tiles(assistant) if reply.people_changed else gr.skip()
+            panel = people_tiles(assistant, convo) if reply.people_changed else gr.skip()
+            log.info(
+                "chat turn %d: %s in %.3f s (cpu %.3f s)",
+                reply.turn,
+                reply.intent,
+                time.perf_counter() - started,
+                time.process_time() - cpu,
+            )
             return (
                 chat,
                 convo,
@@ -152,7 +209,22 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             if evt.index is None or not 0 <= evt.index < len(pictures):
                 return gr.skip(), gr.skip()
             picture = pictures[evt.index]
-            return picture.image, picture.details or picture.caption
+            return picture.image, picture.details or escape(picture.caption)
+
+        def show_picked(key: str, convo: Conversation | None) -> tuple[Any, Any]:
+            """A click on a picture in the chat: "<turn>-<p|f>-<number> <time>"."""
+            try:
+                turn, kind, number = key.split()[0].split("-")
+                picture = convo.picture(int(turn), kind, int(number)) if convo else None
+            except ValueError:
+                picture = None
+            if picture is None:
+                return gr.skip(), gr.skip()
+            return picture.image, picture.details or escape(picture.caption)
+
+        def load() -> tuple[Any, ...]:
+            convo = assistant.new_session()
+            return convo, people_tiles(assistant, convo), assistant.library_note()
 
         box.submit(
             respond,
@@ -161,20 +233,20 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             show_progress="minimal",
         )
         results.select(select, [shown], [photo, info])
-        demo.load(
-            lambda: (people_tiles(assistant), assistant.library_note()), None, [people, status]
-        )
+        pick.change(show_picked, [pick, conversation], [photo, info], show_progress="hidden")
+        demo.load(load, None, [conversation, people, status])
+        demo.load(None, None, None, js=CLICK_JS)
         timer = gr.Timer(3.0)
-        timer.tick(_refresh_while_indexing(assistant), None, [status, people])
+        timer.tick(_refresh_while_indexing(assistant), [conversation], [status, people])
     return demo
 
 
 def _refresh_while_indexing(assistant: Assistant):
     """A timer callback: new status and people while indexing runs (and just after)."""
 
-    def tick() -> tuple[Any, Any]:
+    def tick(convo: Conversation | None) -> tuple[Any, Any]:
         if not (assistant.indexing or time.time() - assistant.indexing_ended < 10):
             return gr.skip(), gr.skip()
-        return assistant.library_note(), people_tiles(assistant)
+        return assistant.library_note(), people_tiles(assistant, convo)
 
     return tick

@@ -99,8 +99,8 @@ def send(page, text: str) -> None:
 
 
 def last_gallery_images(page):
-    """The pictures of the gallery in the assistant's latest answer."""
-    return page.locator("#pir-chat .bot-row").last.locator(".thumbnail-item img")
+    """The pictures of the grid in the assistant's latest answer."""
+    return page.locator("#pir-chat .bot-row").last.locator(".pir-tile img")
 
 
 def test_search_gallery_click_and_naming_in_the_browser(server, browser):
@@ -113,7 +113,7 @@ def test_search_gallery_click_and_naming_in_the_browser(server, browser):
     images = last_gallery_images(page)
     images.first.wait_for(timeout=20_000)
     assert images.count() == 2
-    captions = page.locator("#pir-chat .bot-row").last.locator(".caption-label").all_inner_texts()
+    captions = page.locator("#pir-chat .bot-row").last.locator(".pir-tile span").all_inner_texts()
     assert captions[0].startswith("1.") and captions[1].startswith("2.")
 
     page.locator("#pir-results .thumbnail-item").first.click()
@@ -157,3 +157,57 @@ def test_two_browser_sessions_do_not_see_each_others_chat(server, browser):
     assert "no search to continue" in chat_b  # b's session has no search of its own
     one.close()
     two.close()
+
+
+def test_clicking_a_photo_in_the_chat_shows_it_larger_with_every_named_person(server, browser):
+    url, _lib = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#pir-input textarea")
+    send(page, "photos of Alice")
+    last_gallery_images(page).first.wait_for(timeout=20_000)
+    last_gallery_images(page).first.click()  # photo 1 shows Alice and Bob
+    page.wait_for_function(
+        "() => document.querySelector('#pir-info').innerText.includes('Photo 1')", timeout=10_000
+    )
+    info = page.locator("#pir-info").inner_text()
+    assert "2019-07-01" in info and "Alice, Bob" in info and "Why it matched" in info
+    assert page.locator("#pir-photo img").count() == 1
+    page.close()
+
+
+@pytest.mark.parametrize("width, height", [(1280, 1000), (390, 844)])
+def test_every_photo_of_an_answer_is_fully_visible(server, browser, width, height):
+    url, _lib = server
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_selector("#pir-input textarea")
+    send(page, "photos from 2018 to 2022")
+    tiles = page.locator("#pir-chat .bot-row").last.locator(".pir-tile")
+    tiles.first.wait_for(timeout=20_000)
+    chat = page.locator("#pir-chat").bounding_box()
+    assert tiles.count() >= 3
+    for k in range(tiles.count()):
+        box = tiles.nth(k).bounding_box()
+        assert box["width"] > 60, box  # a real thumbnail, not a sliver
+        assert chat["x"] <= box["x"] and box["x"] + box["width"] <= chat["x"] + chat["width"]
+        assert box["x"] + box["width"] <= width
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"chat_{width}x{height}.png"), full_page=True)
+    page.close()
+
+
+def test_typed_markup_is_shown_as_text_and_markup_names_are_refused(server, browser):
+    url, lib = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#pir-input textarea")
+    send(page, "<b>bold</b> photos of <i>Alice</i>")
+    chat = page.locator("#pir-chat")
+    assert chat.locator("b, i").count() == 0
+    assert "<b>bold</b>" in chat.inner_text()
+    send(page, "photos of Alice")
+    send(page, "photo 2 is <img src=//example.com/p.png>")
+    assert page.locator("#pir-chat img[src*='example.com']").count() == 0
+    assert not [c for c in lib.calls if c[0] == "name_face"]
+    page.close()
