@@ -6,12 +6,16 @@ Unnamed groups of faces are offered under this session's own "person N" numbers
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from assistant.context import Context
 from assistant.replies import Md, Picture, Reply, join, plural, unnamed
 from index.errors import NotFound
+
+log = logging.getLogger("pir.chat")
+_logged: set[str] = set()  # model problems already written to the log
 
 
 def help_(ctx: Context, _args: dict) -> Reply:
@@ -28,8 +32,17 @@ def help_(ctx: Context, _args: dict) -> Reply:
 
 
 def model_note(ctx: Context) -> str:
-    """One plain sentence when searching by description cannot work here; said once a session."""
-    if ctx.memory.model_note_said or ctx.library.text_model_problem() is None:
+    """One plain sentence when searching by description cannot work here; said once a session.
+
+    The how-to (what is missing, how to get it) goes to the server's log, once.
+    """
+    problem = ctx.library.text_model_problem()
+    if problem is None:
+        return ""
+    if problem not in _logged:
+        _logged.add(problem)
+        log.warning("Searching by description is off: %s", problem)
+    if ctx.memory.model_note_said:
         return ""
     ctx.memory.model_note_said = True
     return ctx.words.say("model", "missing")

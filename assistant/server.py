@@ -7,6 +7,7 @@ face-crop caches are reachable by URL.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -155,6 +156,8 @@ def serve(args: Namespace) -> int:
     from index.library import Library
 
     p = plan(args)
+    # One line per chat turn (intent, seconds, CPU seconds) and the model's how-to go here.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_TEMP_DIR", str(p.data_dir / "gradio-cache"))
     has_catalog = (p.data_dir / "catalog.sqlite").exists()
     library = None

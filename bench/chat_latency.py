@@ -13,7 +13,13 @@ meaning: timings are real, rankings are not). Steps, each in the way a user meet
 3. in a fresh process, through the code the UI calls (`Assistant.new_session().respond`): the
    first query (imports excluded; model and query parser loading included, as in the UI, which
    loads both lazily on the first query), then later queries with and without people and date
-   filters, each in a new session so none is read as a refinement of the one before.
+   filters, each in a new session so none is read as a refinement of the one before;
+4. (with the server of step 2) one 60-message conversation in one session — searches with
+   galleries, more, who-is, who do you know, naming, help, in blocks of six so the first six and
+   the last six ask the same things — timed per answer end to end (gradio_client) and server
+   side (the server logs each turn's seconds); `growth` = median of the last six / first six;
+5. the same ten messages in one session alone (`solo_p95_s`), then in 20 sessions at once
+   (`concurrent_p95_s`; `concurrent_over_solo` is their ratio; `errors` counts failed answers).
 
 With random weights most text-only queries end in "no good matches" (the tail cut finds no
 photo standing out), so only the people/date queries build a gallery; that part is cheap
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -177,6 +184,107 @@ def queries_over_http(url: str, year: int) -> dict:
     return {"first": first, "later": [ask(text) for text in later_queries(year)]}
 
 
+GROUP_NAMES = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel"]
+
+
+def long_conversation(year: int, blocks: int = 10) -> list[str]:
+    """60 messages in blocks of six; blocks 3-8 name a group where the others ask for help."""
+    messages = []
+    for k in range(blocks):
+        last = f"person {k - 1} is Friend {GROUP_NAMES[k - 2]}" if 2 <= k < blocks - 2 else "help"
+        messages += [
+            "photos of Colin Powell",
+            "more",
+            "who is in photo 1?",
+            f"photos from {year}",
+            "who do you know?",
+            last,
+        ]
+    return messages
+
+
+def session_messages(year: int) -> list[str]:
+    """Ten messages one user sends: searches, paging, who-is, refinement, help."""
+    return [
+        "photos of Colin Powell",
+        "more",
+        "who is in photo 1?",
+        f"photos from {year}",
+        "who do you know?",
+        "people smiling outdoors",
+        "photos of Angelina",
+        f"only the ones from {year}",
+        "help",
+        "more",
+    ]
+
+
+def server_turns(log: Path) -> list[tuple[int, float, float]]:
+    """(turn, seconds, cpu seconds) of each answer, from the server's log lines."""
+    found = re.findall(r"chat turn (\d+): \S+ in ([\d.]+) s \(cpu ([\d.]+) s\)", log.read_text())
+    return [(int(t), float(s), float(c)) for t, s, c in found]
+
+
+def converse(url: str, messages: list[str], failures: list[str] | None = None) -> list[float]:
+    """One session (one client) sending `messages` in turn; seconds per answer, end to end.
+
+    With `failures`, a failed answer is noted there and the session goes on.
+    """
+    from gradio_client import Client
+
+    client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+    seconds = []
+    for text in messages:
+        t = time.perf_counter()
+        try:
+            client.predict({"text": text, "files": []}, api_name="/respond")
+        except Exception as err:  # a failed answer is a figure, not a crash of the bench
+            if failures is None:
+                raise
+            failures.append(f"{text!r}: {err!r}")
+            continue
+        seconds.append(time.perf_counter() - t)
+    return seconds
+
+
+def long_and_concurrent(url: str, log: Path, year: int, sessions: int = 20) -> dict:
+    """Steps 4 and 5 against the running server."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = len(server_turns(log))
+    messages = long_conversation(year)
+    e2e = converse(url, messages)
+    time.sleep(0.5)  # the log line of the last answer
+    server = [s for _turn, s, _cpu in server_turns(log)[before:]]
+    cpu = [c for _turn, _s, c in server_turns(log)[before:]]
+    ten = session_messages(year)
+    solo = converse(url, ten)
+    failures: list[str] = []
+
+    def one_session(_k: int) -> list[float]:
+        return converse(url, ten, failures)
+
+    with ThreadPoolExecutor(sessions) as pool:
+        concurrent = [s for times in pool.map(one_session, range(sessions)) for s in times]
+    return {
+        "messages": messages,
+        "e2e": e2e,
+        "server": server,
+        "cpu": cpu,
+        "solo": solo,
+        "concurrent": concurrent,
+        "errors": len(failures),
+        "failures": failures[:5],
+    }
+
+
+def median(values: list[float]) -> float:
+    """The middle value (mean of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def run_queries(data: Path, spec: str, year: int) -> dict:
     """The child side: first query in this fresh process, then the later ones (JSON out)."""
     start = time.perf_counter()
@@ -249,6 +357,7 @@ def main() -> None:
         with served(data, spec, tmp / "serve.log") as (serve_s, url):
             print(f"app.py serve -> page answers 200 on /: {serve_s:.2f} s")
             http = queries_over_http(url, year) if args.http else None
+            trust = long_and_concurrent(url, tmp / "serve.log", year) if args.http else None
 
         q = queries_in_fresh_process(data, spec, year)
     load_after = os.getloadavg()
@@ -298,6 +407,43 @@ def main() -> None:
         figures["http_later_query_p50_s"] = round(percentile(http_s, 50), 3)
         figures["http_later_query_p95_s"] = round(percentile(http_s, 95), 3)
         figures["http_later_query_max_s"] = round(max(http_s), 3)
+    if trust:
+        e2e, server = trust["e2e"], trust["server"]
+        print("a 60-message conversation in one session (gradio_client; server-side from its log)")
+        for k in range(0, len(e2e), 6):
+            block = ", ".join(f"{x:.2f}" for x in e2e[k : k + 6])
+            print(f"  messages {k + 1:2d}-{k + 6:2d}: {block} s")
+        first6, last6 = median(e2e[:6]), median(e2e[-6:])
+        figures["first6_median_s"] = round(first6, 3)
+        figures["last6_median_s"] = round(last6, 3)
+        figures["growth"] = round(last6 / first6, 2)
+        if len(server) == len(e2e):
+            s_first, s_last = median(server[:6]), median(server[-6:])
+            figures["server_first6_median_s"] = round(s_first, 3)
+            figures["server_last6_median_s"] = round(s_last, 3)
+            figures["server_growth"] = round(s_last / s_first, 2)
+            figures["server_cpu_first6_median_s"] = round(median(trust["cpu"][:6]), 3)
+            figures["server_cpu_last6_median_s"] = round(median(trust["cpu"][-6:]), 3)
+        else:
+            print(f"  note: {len(server)} server log lines for {len(e2e)} answers")
+        solo, concurrent = trust["solo"], trust["concurrent"]
+        figures["solo_p95_s"] = round(percentile(solo, 95), 3)
+        figures["concurrent_p95_s"] = round(percentile(concurrent, 95), 3) if concurrent else None
+        figures["concurrent_p50_s"] = round(percentile(concurrent, 50), 3) if concurrent else None
+        if concurrent:
+            figures["concurrent_over_solo"] = round(
+                figures["concurrent_p95_s"] / figures["solo_p95_s"], 2
+            )
+        figures["concurrent_sessions"] = 20
+        figures["errors"] = trust["errors"]
+        for failure in trust["failures"]:
+            print(f"  failed: {failure}")
+        print(
+            f"growth {figures['growth']} (first six {first6:.3f} s, last six {last6:.3f} s); "
+            f"solo p95 {figures['solo_p95_s']} s, 20 sessions p95 "
+            f"{figures['concurrent_p95_s']} s, errors {figures['errors']}"
+        )
+        figures["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(figures))
 
 
