@@ -357,9 +357,12 @@ class Conversation:
         return self.words.say("search", "about", what=what) if what else ""
 
     def _pictures(self, start: int, stop: int) -> tuple[Picture, ...]:
+        hits = self.memory.hits[start:stop]
+        with self.assistant.lock:
+            names = self.assistant.library.names_in_photos([h.photo_id for h in hits])
         return tuple(
-            hit_picture(n, hit, self.words)
-            for n, hit in enumerate(self.memory.hits[start:stop], start + 1)
+            hit_picture(n, hit, self.words, names.get(hit.photo_id))
+            for n, hit in enumerate(hits, start + 1)
         )
 
     def _more(self) -> Reply:

@@ -99,12 +99,15 @@ def unnamed(label: str | None, person_id: int | None) -> bool:
     )
 
 
-def hit_picture(number: int, hit: Hit, words: Words) -> Picture:
-    """A numbered gallery picture for one hit: a short caption, and the larger view's text."""
+def hit_picture(number: int, hit: Hit, words: Words, names: list[str] | None = None) -> Picture:
+    """A numbered gallery picture for one hit: a short caption, and the larger view's text.
+
+    `names` are every named person in the photo (else the people the search matched).
+    """
     date = (hit.taken_at or "")[:10]
     file = Path(hit.path).name
-    # Every named person in the photo; unnamed groups are the chat's own "person N".
-    names = list(dict.fromkeys(p.name for p in hit.people if not unnamed(p.name, p.person_id)))
+    matched = [p.name for p in hit.people if not unnamed(p.name, p.person_id)]
+    names = list(dict.fromkeys([*matched, *(names or [])]))
     bits = " · ".join(b for b in (date, hit.place, ", ".join(names)) if b)
     caption = (
         words.plain("picture", "caption", number=number, bits=bits)

@@ -228,6 +228,15 @@ class Library(PeopleMixin):
         names = ", ".join(m["path"] for m in matches[:5])
         raise NotFound(f"{shown} matches several photos ({names}); give more of the path.")
 
+    def names_in_photos(self, photo_ids: list[int]) -> dict[int, list[str]]:
+        """Every named person of each photo, left to right (for a photo's larger view)."""
+        out: dict[int, list[str]] = {}
+        for f in self.catalog.faces_in_photos(photo_ids):
+            names = out.setdefault(f["photo_id"], [])
+            if f["name"] and f["name"] not in names:
+                names.append(f["name"])
+        return out
+
     def thumbnail(self, row: PhotoRow) -> str | None:
         """The cached thumbnail file of a photo, if there is one."""
         if not row.get("hash"):

@@ -172,6 +172,7 @@ def test_a_too_long_name_says_the_limit(tmp_path):
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that claims a size in its header (what a decompression bomb does)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
         return struct.pack(">I", len(data)) + kind + data + crc
@@ -221,3 +222,8 @@ def test_each_bad_upload_gets_one_clear_sentence(tmp_path, bad_uploads, kind, wo
 def test_a_bad_upload_in_the_chat_is_answered_not_crashed(assistant, bad_uploads):
     reply = assistant.new_session().respond("who is this?", upload=bad_uploads["empty"])
     assert reply.intent == "error" and "empty" in reply.text
+
+
+def test_a_photos_larger_view_names_everyone_in_it_not_only_who_was_searched(assistant):
+    reply = assistant.new_session().respond("photos of Alice")
+    assert "Alice, Bob" in reply.photos[0].details  # photo 1 shows Alice and Bob

@@ -175,6 +175,9 @@ class FakeLibrary:
     def places(self) -> list[str]:
         return []
 
+    def names_in_photos(self, photo_ids) -> dict[int, list[str]]:
+        return {ph["id"]: self._names(ph["people"]) for ph in self.photos if ph["id"] in photo_ids}
+
     def years(self) -> list[int]:
         return self.catalog.years()
 
@@ -250,10 +253,12 @@ class FakeLibrary:
         self.people_by_id[self._id_of(name)].aliases.append(alias)
 
     # search
-    def _hit(self, ph: dict, why: str) -> Hit:
+    def _hit(self, ph: dict, why: str, wanted: tuple[str, ...] = ()) -> Hit:
+        # Like the real library: a hit carries the people the search asked for.
         people = tuple(
             PersonMatch(pid, self.people_by_id[pid].label, ph["id"] * 10, 0.3)
             for pid in ph["people"]
+            if self.people_by_id[pid].label in wanted
         )
         return Hit(ph["id"], ph["path"], 1.0, people, (why,), ph["taken_at"], None, None)
 
@@ -272,7 +277,7 @@ class FakeLibrary:
                 query.dates.start <= datetime.fromisoformat(ph["taken_at"]) < query.dates.end
             ):
                 continue
-            hits.append(self._hit(ph, "filters"))
+            hits.append(self._hit(ph, "filters", (*query.people_all, *query.people_any)))
         return SearchResult(query, tuple(hits[: query.limit or 4]))
 
     def search_like(self, ref, limit=None, text="") -> SearchResult:
