@@ -189,6 +189,8 @@ def serve(args: Namespace) -> int:
         quiet=True,
         footer_links=[],
         css=CSS,
+        # Gradio refuses bigger uploads before they are stored; the library checks again.
+        max_file_size=f"{assistant.settings.upload_max_mb}mb",
     )
     print(f"Serving the chat at {local_url}", flush=True)
     if args.share and not share_url:

@@ -227,3 +227,44 @@ def test_a_bad_upload_in_the_chat_is_answered_not_crashed(assistant, bad_uploads
 def test_a_photos_larger_view_names_everyone_in_it_not_only_who_was_searched(assistant):
     reply = assistant.new_session().respond("photos of Alice")
     assert "Alice, Bob" in reply.photos[0].details  # photo 1 shows Alice and Bob
+
+
+def test_refinements_do_not_pile_up_in_the_echoed_query(assistant):
+    chat = assistant.new_session()
+    chat.respond("photos of Alice")
+    chat.respond("only the ones from 2019")
+    reply = chat.respond("only the ones from 2020")
+    assert reply.query.raw == "photos of Alice — only the ones from 2020"
+
+
+# --- the rooms: intents checked at start, one door into index/ ---
+
+
+def test_an_intent_without_a_handler_stops_the_assistant_at_start(lib):
+    from assistant.replies import Words
+
+    words = Words()
+    words.intents["intent"].append({"name": "dance", "pattern": "dance"})
+    with pytest.raises(RuntimeError, match="no handler for dance"):
+        Assistant(lib, words=words)
+
+
+def test_the_assistant_reaches_index_only_through_its_front_door():
+    import ast
+    from pathlib import Path
+
+    allowed = {"index.library", "index.types", "index.errors", "index.settings"}
+    folder = Path(__file__).resolve().parent.parent / "assistant"
+    for path in folder.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("index"):
+                assert node.module in allowed, f"{path.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith("index."), f"{path.name}: {alias.name}"
+            command_line = (
+                isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "args"
+            )
+            if isinstance(node, ast.Attribute) and node.attr == "clip" and not command_line:
+                raise AssertionError(f"{path.name} touches .clip (line {node.lineno})")
