@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import time
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,7 @@ from urllib.parse import quote
 import gradio as gr
 
 from assistant.conversation import Assistant, Conversation
-from assistant.replies import Picture, Reply, escape
+from assistant.replies import Reply, escape
 
 log = logging.getLogger("pir.chat")
 
@@ -86,11 +87,6 @@ def reply_message(reply: Reply) -> dict:
     return {"role": "assistant", "content": "\n\n".join(p for p in parts if p)}
 
 
-def _tiles(pictures: tuple[Picture, ...] | list[Picture]) -> list[tuple[str, str]]:
-    """(image, caption) pairs for a gr.Gallery; pictures without an image are left out."""
-    return [(p.image, p.caption) for p in pictures if p.image]
-
-
 def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple[str, str]]:
     """The side panel: named people first, then unnamed groups under this session's numbers."""
     lib = assistant.library
@@ -115,11 +111,15 @@ def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple
 
 def build_ui(assistant: Assistant) -> gr.Blocks:
     """The whole page for one shared Assistant; each browser session gets its own Conversation."""
+    # Gradio's queue keeps a record of every event and, by default, rebuilds a pandas summary
+    # of all of them after each one: a cost that grows with the server's life. Keep a short
+    # record and summarise rarely (it only feeds Gradio's monitoring page).
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "500")
     ui = assistant.words.replies["ui"]  # the page's fixed labels, from prompts/replies.toml
     with gr.Blocks(title=ui["title"]) as demo:
         conversation = gr.State(None)  # this session's Conversation, made when the page loads
         history = gr.State(list)
-        shown = gr.State(list)  # the photos of the last answer, for the side gallery
         with gr.Row():
             with gr.Column(scale=3):
                 gr.Markdown(f"## {ui['title']}")
@@ -144,13 +144,6 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                     label=ui["photo"], interactive=False, elem_id="pir-photo", height=300
                 )
                 info = gr.Markdown(ui["info"], elem_id="pir-info")
-                results = gr.Gallery(
-                    label=ui["results"],
-                    columns=4,
-                    height=260,
-                    allow_preview=False,
-                    elem_id="pir-results",
-                )
                 people = gr.Gallery(
                     label=ui["people"],
                     columns=4,
@@ -163,7 +156,6 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             message: dict | None,
             convo: Conversation | None,
             chat: list[dict],
-            pictures: list[Picture],
             progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's documented idiom)
         ) -> tuple[Any, ...]:
             started, cpu = time.perf_counter(), time.process_time()
@@ -184,8 +176,6 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             if upload:
                 chat = [*chat, {"role": "user", "content": {"path": upload}}]
             chat = [*chat, reply_message(reply)]
-            if reply.photos:
-                pictures = [p for p in reply.photos if p.image]
             panel = people_tiles(assistant, convo) if reply.people_changed else gr.skip()
             log.info(
                 "chat turn %d: %s in %.3f s (cpu %.3f s)",
@@ -194,22 +184,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                 time.perf_counter() - started,
                 time.process_time() - cpu,
             )
-            return (
-                chat,
-                convo,
-                chat,
-                gr.MultimodalTextbox(value=None),
-                _tiles(pictures) if reply.photos else gr.skip(),
-                pictures,
-                panel,
-                assistant.library_note(),
-            )
-
-        def select(pictures: list[Picture], evt: gr.SelectData) -> tuple[Any, str]:
-            if evt.index is None or not 0 <= evt.index < len(pictures):
-                return gr.skip(), gr.skip()
-            picture = pictures[evt.index]
-            return picture.image, picture.details or escape(picture.caption)
+            return chat, convo, chat, None, panel, assistant.library_note()
 
         def show_picked(key: str, convo: Conversation | None) -> tuple[Any, Any]:
             """A click on a picture in the chat: "<turn>-<p|f>-<number> <time>"."""
@@ -228,16 +203,22 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
 
         box.submit(
             respond,
-            [box, conversation, history, shown],
-            [chatbot, conversation, history, box, results, shown, people, status],
+            [box, conversation, history],
+            [chatbot, conversation, history, box, people, status],
             show_progress="minimal",
         )
-        results.select(select, [shown], [photo, info])
         pick.change(show_picked, [pick, conversation], [photo, info], show_progress="hidden")
         demo.load(load, None, [conversation, people, status])
         demo.load(None, None, None, js=CLICK_JS)
         timer = gr.Timer(3.0)
-        timer.tick(_refresh_while_indexing(assistant), [conversation], [status, people])
+        # Outside the queue: an idle page's tick costs one small request, no queue bookkeeping.
+        timer.tick(
+            _refresh_while_indexing(assistant),
+            [conversation],
+            [status, people],
+            queue=False,
+            show_progress="hidden",
+        )
     return demo
 
 

@@ -1,6 +1,6 @@
 """The chat page in a real browser: Debian chromium driven by Playwright.
 
-A query shows a numbered gallery inside the chat, clicking a result shows its details, naming
+A query shows a numbered photo grid inside the chat, clicking a photo shows its details, naming
 a person in the chat changes the next search, and two browsers never see each other's chat.
 A screenshot of the conversation is saved to test-artifacts/.
 """
@@ -116,7 +116,7 @@ def test_search_gallery_click_and_naming_in_the_browser(server, browser):
     captions = page.locator("#pir-chat .bot-row").last.locator(".pir-tile span").all_inner_texts()
     assert captions[0].startswith("1.") and captions[1].startswith("2.")
 
-    page.locator("#pir-results .thumbnail-item").first.click()
+    last_gallery_images(page).first.click()  # a photo in the chat answer
     page.wait_for_function(
         "() => document.querySelector('#pir-info').innerText.includes('Photo 1')", timeout=10_000
     )
