@@ -268,3 +268,26 @@ def test_the_assistant_reaches_index_only_through_its_front_door():
             )
             if isinstance(node, ast.Attribute) and node.attr == "clip" and not command_line:
                 raise AssertionError(f"{path.name} touches .clip (line {node.lineno})")
+
+
+# --- the same on real faces (public face photos, tiny random CLIP) ---
+
+from test_conversation import real_library  # noqa: E402,F401 (a fixture: seven indexed photos)
+
+
+def test_real_faces_of_two_people_are_further_apart_than_one_persons(real_library):  # noqa: F811
+    angelina = max(real_library.people(), key=lambda p: p.photo_count)  # her three photos
+    real_library.name_person(angelina.id, "Zoe")
+    usual = real_library.settings.face_max_distance
+    alex = real_library.resolve_photo("alex_lacamoire_1.jpg")["path"]
+    assert real_library.face_gap(alex, "Zoe") > usual  # naming him Zoe would ask first
+    own = real_library.resolve_photo("angelina_2.jpg")["path"]
+    assert real_library.face_gap(own, "Zoe") is None  # already hers: nothing to ask
+    before = [(p.id, p.face_count) for p in real_library.people()]
+    chat = Assistant(real_library, now=NOW).new_session()
+    chat.memory.hits = [type("Shown", (), {"path": alex})()]  # as if a search had shown it
+    asked = chat.respond("photo 1 is Zoe")
+    assert asked.intent == "confirm_asked" and "looks different from **Zoe**" in asked.text
+    assert f"{real_library.face_gap(alex, 'Zoe'):.2f}" in asked.text
+    chat.respond("no")
+    assert [(p.id, p.face_count) for p in real_library.people()] == before
