@@ -191,7 +191,7 @@ def queries_over_http(url: str, year: int) -> dict:
     return {"first": first, "later": [ask(text) for text in later_queries(year)]}
 
 
-# A person reads an answer and types the next message: 1-4 s (uniform, seeded per session).
+# Before each message a person reads the last answer and types: 1-4 s (uniform, seeded).
 PAUSE_S = (1.0, 4.0)
 GROUP_NAMES = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel"]
 
@@ -239,18 +239,19 @@ class ChatSession:
     the event stream until the answer. (gradio_client spends ~50 ms of CPU per answer in this
     process; with 20 of them on 2 cores that, not the server, would be the figure.)"""
 
-    def __init__(self, url: str, fn_index: int):
+    def __init__(self, url: str, endpoint: tuple[int, int]):
         import httpx
 
         self.api = url.rstrip("/") + "/gradio_api/"
-        self.fn_index = fn_index
+        self.fn_index, self.inputs = endpoint
         self.http = httpx.Client(timeout=300)
         self.session_hash = uuid.uuid4().hex
 
     def ask(self, text: str) -> list:
         """Send one chat message; the outputs of the answer."""
         body = {
-            "data": [{"text": text, "files": []}, None, None],  # the message, then session state
+            # The message, then the session's state inputs (the server keeps those).
+            "data": [{"text": text, "files": []}] + [None] * (self.inputs - 1),
             "fn_index": self.fn_index,
             "session_hash": self.session_hash,
             "event_data": None,
@@ -270,11 +271,12 @@ class ChatSession:
         raise RuntimeError("the event stream ended without an answer")
 
 
-def respond_fn_index(url: str) -> int:
-    """The id of the chat's respond event, from the page's config."""
+def respond_fn_index(url: str) -> tuple[int, int]:
+    """(id, number of inputs) of the chat's respond event, from the page's config."""
     with urllib.request.urlopen(url.rstrip("/") + "/config", timeout=10) as answer:
         config = json.load(answer)
-    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == "respond")
+    event = next(d for d in config["dependencies"] if d.get("api_name") == "respond")
+    return event["id"], len(event["inputs"])
 
 
 def converse(
@@ -286,13 +288,14 @@ def converse(
 ) -> list[float]:
     """One session sending `messages` in turn; seconds per answer, end to end.
 
-    `pause_s` is the (min, max) time a person takes to read an answer and type the next
-    message (uniform, seeded). With `failures`, a failed answer is noted and the session goes on.
+    `pause_s` is the (min, max) time a person takes before each message: reading the last
+    answer and typing (uniform, seeded). With `failures`, a failed answer is noted and the session goes on.
     """
     session = ChatSession(url, respond_fn_index(url))
     pauses = random.Random(seed)
     seconds = []
     for text in messages:
+        time.sleep(pauses.uniform(*pause_s))  # people do not all start at the same instant either
         t = time.perf_counter()
         try:
             session.ask(text)
@@ -302,7 +305,6 @@ def converse(
             failures.append(f"{text!r}: {err!r}")
             continue
         seconds.append(time.perf_counter() - t)
-        time.sleep(pauses.uniform(*pause_s))
     return seconds
 
 
