@@ -420,8 +420,8 @@ def trust_figures(trust: dict) -> dict:
     figures["growth"] = round(last6 / first6, 2)
     if len(server) == len(e2e):
         s_first, s_last = median(server[:6]), median(server[-6:])
-        figures["server_first6_median_s"] = round(s_first, 3)
-        figures["server_last6_median_s"] = round(s_last, 3)
+        figures["server_first6_median_s"] = round(s_first, 4)
+        figures["server_last6_median_s"] = round(s_last, 4)
         figures["server_growth"] = round(s_last / s_first, 2)
     else:
         print(f"  note: {len(server)} server log lines for {len(e2e)} answers")
