@@ -110,6 +110,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX faces_person_photo ON faces(person_id, photo_id);
     """,
+    # 3: which encoder backend made each image vector (torch, onnxruntime-fp32, ...-int8)
+    """
+    ALTER TABLE image_vectors ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -376,20 +380,27 @@ class Catalog:
 
     # --- image vectors ---
 
-    def put_image_vector(self, photo_id: int, model: str, vec: np.ndarray) -> None:
-        """Store (or replace) the CLIP vector of a photo."""
+    def put_image_vector(
+        self, photo_id: int, model: str, vec: np.ndarray, backend: str = "torch"
+    ) -> None:
+        """Store (or replace) the CLIP vector of a photo, and which backend computed it."""
         self.conn.execute(
-            "INSERT INTO image_vectors(photo_id, model, vector) VALUES(?, ?, ?) "
-            "ON CONFLICT(photo_id) DO UPDATE SET model=excluded.model, vector=excluded.vector",
-            (photo_id, model, vec_to_blob(vec)),
+            "INSERT INTO image_vectors(photo_id, model, vector, backend) VALUES(?, ?, ?, ?) "
+            "ON CONFLICT(photo_id) DO UPDATE SET model=excluded.model, vector=excluded.vector, "
+            "backend=excluded.backend",
+            (photo_id, model, vec_to_blob(vec), backend),
         )
 
-    def image_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
-        """(ids int64, vectors float32 (n, d)) of every photo embedded with `model`."""
+    def image_vectors(
+        self, model: str, backends: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64, vectors float32 (n, d)) of every photo embedded with `model` (and one
+        of `backends`, when given: vectors of other backends are left out)."""
+        where, args = _backend_filter(backends)
         rows = self.conn.execute(
             "SELECT v.photo_id, v.vector FROM image_vectors v JOIN photos p ON p.id=v.photo_id "
-            "WHERE v.model=? AND p.status='ok' ORDER BY v.photo_id",
-            (model,),
+            f"WHERE v.model=? AND p.status='ok'{where} ORDER BY v.photo_id",
+            (model, *args),
         ).fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
@@ -404,26 +415,39 @@ class Catalog:
         ).fetchone()
         return blob_to_vec(row[0]).copy() if row else None
 
-    def photos_missing_vectors(self, model: str, root: str | None = None) -> list[PhotoRow]:
-        """Photos that have no vector from `model` (e.g. indexed while it was unavailable)."""
+    def photos_missing_vectors(
+        self, model: str, root: str | None = None, backends: Sequence[str] | None = None
+    ) -> list[PhotoRow]:
+        """Photos that have no vector from `model` (e.g. indexed while it was unavailable),
+        or only one made by a backend outside `backends`."""
+        where, args = _backend_filter(backends)
         sql = (
             "SELECT p.* FROM photos p LEFT JOIN image_vectors v "
-            "ON v.photo_id=p.id AND v.model=? WHERE p.status='ok' AND v.photo_id IS NULL"
+            f"ON v.photo_id=p.id AND v.model=?{where} "
+            "WHERE p.status='ok' AND v.photo_id IS NULL"
         )
-        args: list = [model]
+        args = [model, *args]
         if root is not None:
             prefix = root.rstrip("/") + "/"
             sql += " AND substr(p.path, 1, ?) = ?"
             args += [len(prefix), prefix]
         return [dict(r) for r in self.conn.execute(sql, args).fetchall()]  # type: ignore[misc]
 
-    def vector_count(self, model: str) -> int:
-        """How many usable image vectors `model` produced."""
+    def vector_count(self, model: str, backends: Sequence[str] | None = None) -> int:
+        """How many usable image vectors `model` produced (with one of `backends`)."""
+        where, args = _backend_filter(backends)
         return self.conn.execute(
             "SELECT count(*) FROM image_vectors v JOIN photos p ON p.id=v.photo_id "
-            "WHERE v.model=? AND p.status='ok'",
-            (model,),
+            f"WHERE v.model=? AND p.status='ok'{where}",
+            (model, *args),
         ).fetchone()[0]
+
+    def vector_backends(self, model: str) -> dict[str, int]:
+        """How many image vectors of `model` each encoder backend made."""
+        rows = self.conn.execute(
+            "SELECT backend, count(*) FROM image_vectors WHERE model=? GROUP BY backend", (model,)
+        )
+        return {r[0]: r[1] for r in rows}
 
     def vector_models(self) -> dict[str, int]:
         """How many image vectors each model produced."""
@@ -756,6 +780,13 @@ class Catalog:
             "GROUP BY pe.id HAVING pe.name IS NOT NULL OR count(f.id) > 0"
         ).fetchall()
         return [dict(r) for r in rows]
+
+
+def _backend_filter(backends: Sequence[str] | None) -> tuple[str, list[str]]:
+    """An " AND v.backend IN (...)" clause and its arguments (nothing when None)."""
+    if backends is None:
+        return "", []
+    return f" AND v.backend IN ({_marks(backends)})", list(backends)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from index import scan
+from index import encoders, scan
 from index.catalog import Catalog, path_text
 from index.errors import InvalidInput
 from index.models import ClipModel
@@ -107,6 +107,7 @@ class Indexer:
         self.faces = faces
         self.data_dir = catalog.data_dir
         self._gone_lock = threading.Lock()
+        self._calibration: list[Any] = []  # CLIP inputs of the first photos, for the int8 check
 
     def run(self, folder: Path, progress: Progress | None = None) -> IndexReport:
         """Index `folder` incrementally; safe to kill at any moment and run again."""
@@ -124,7 +125,12 @@ class Indexer:
 
         known = self.catalog.photos_under(report.root)
         missing_vec = (
-            {r["id"] for r in self.catalog.photos_missing_vectors(self.clip.spec, report.root)}
+            {
+                r["id"]
+                for r in self.catalog.photos_missing_vectors(
+                    self.clip.spec, report.root, accepted_backends(self.catalog, self.clip)
+                )
+            }
             if clip_ok
             else set()
         )
@@ -166,6 +172,11 @@ class Indexer:
             self._commit(done_batch, report, gone_ids)
             processed += len(done_batch)
             progress(processed, len(work), "indexing")
+        if self._calibration:  # fewer photos than the sample size: check on what there was
+            self._calibrate()
+        if clip_ok:
+            report.notes.extend(self.clip.notes)
+            self.clip.notes.clear()
         if gone_ids:
             with self.catalog.transaction():
                 self.catalog.delete_photos(sorted(gone_ids))
@@ -241,7 +252,7 @@ class Indexer:
         }
         with self.catalog.transaction():
             if vectors:
-                dim = int(next(iter(vectors.values())).shape[0])
+                dim = int(next(iter(vectors.values()))[0].shape[0])
                 self.catalog.record_model("clip", self.clip.spec, dim)
             faced: list[int] = []
             for i, d in enumerate(batch):
@@ -268,7 +279,8 @@ class Indexer:
                     photo_id = self.catalog.upsert_photo(_photo_row(f, text, d.decoded))
                     setattr(report, d.work.kind, getattr(report, d.work.kind) + 1)
                 if i in vectors:
-                    self.catalog.put_image_vector(photo_id, self.clip.spec, vectors[i])
+                    vec, backend = vectors[i]
+                    self.catalog.put_image_vector(photo_id, self.clip.spec, vec, backend)
                     report.embedded += 1
                 if i in faces:
                     self.faces.store(self.catalog, photo_id, faces[i])
@@ -280,8 +292,9 @@ class Indexer:
             # Any write may change which vectors exist: saved FAISS indexes go stale.
             self.catalog.bump_generation("images")
 
-    def _embed(self, batch: list[_Done]) -> dict[int, Any]:
-        """CLIP vectors of the batch's prepared pixels, by position in the batch.
+    def _embed(self, batch: list[_Done]) -> dict[int, tuple[Any, str]]:
+        """CLIP vectors of the batch's prepared pixels and the backend that made them, by
+        position in the batch.
 
         Writes nothing: a write here would open the catalog's write transaction before the
         slow face analysis and hold other writers (the chat naming someone) off meanwhile.
@@ -289,13 +302,53 @@ class Indexer:
         import torch
 
         idx = [i for i, d in enumerate(batch) if d.pixels is not None]
-        out: dict[int, Any] = {}
+        out: dict[int, tuple[Any, str]] = {}
         step = max(1, self.settings.model_batch)
         for start in range(0, len(idx), step):
             part = idx[start : start + step]
-            vecs = self.clip.encode_preprocessed(torch.stack([batch[i].pixels for i in part]))
-            out.update(zip(part, vecs, strict=True))
+            pixels = [batch[i].pixels for i in part]
+            self._collect_calibration(pixels)
+            vecs = self.clip.encode_preprocessed(torch.stack(pixels))
+            backend = self.clip.image_backend
+            out.update((i, (vec, backend)) for i, vec in zip(part, vecs, strict=True))
         return out
+
+    def _collect_calibration(self, pixels: list[Any]) -> None:
+        """Keep the first photos' inputs until there are enough to check int8 on them."""
+        wanted = self.settings.clip_calibration_photos
+        if not self.clip.needs_calibration() or len(self._calibration) >= wanted:
+            return
+        self._calibration.extend(pixels[: wanted - len(self._calibration)])
+        if len(self._calibration) >= wanted:
+            self._calibrate()
+
+    def _calibrate(self) -> None:
+        """Check int8 against fp32 on the collected photos and record the verdict."""
+        import torch
+
+        verdict = self.clip.calibrate(torch.stack(self._calibration))
+        self._calibration = []
+        if verdict is not None:
+            with self.catalog.transaction():
+                self.catalog.set_meta(int8_meta_key(self.clip.spec), verdict_text(verdict))
+                self.catalog.bump_generation("images")
+
+
+def int8_meta_key(spec: str) -> str:
+    """The catalog meta key holding the int8 self-check's verdict for one model."""
+    return f"int8_verdict:{spec}"
+
+
+def verdict_text(verdict: encoders.Verdict) -> str:
+    """A verdict as stored: "passed" or "failed", and the threshold it was judged at."""
+    return f"{'passed' if verdict.passed else 'failed'}@{verdict.threshold}"
+
+
+def accepted_backends(catalog: Catalog, clip: ClipModel) -> list[str]:
+    """Backends whose vectors may share this library's index (int8 only once it passed)."""
+    stored = catalog.meta(int8_meta_key(clip.spec)) or ""
+    passed = stored == f"passed@{clip.settings.clip_int8_min_cosine}"
+    return encoders.compatible_backends(passed)
 
 
 def _photo_row(f: scan.FoundFile, text: str, d: scan.Decoded) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 from index import scan
 from index.catalog import Catalog, PhotoRow, path_text
 from index.errors import CatalogError, InvalidInput, NotFound
-from index.indexer import FaceStage, Indexer, IndexReport, Progress
+from index.indexer import FaceStage, Indexer, IndexReport, Progress, accepted_backends
 from index.models import ClipModel
 from index.people import PeopleMixin
 from index.search import Searcher
@@ -44,7 +44,13 @@ class Library(PeopleMixin):
         self.clip_spec_requested = clip
         # An explicit but empty spec (--clip "") is a mistake to report, not the default.
         spec = clip if clip is not None else (recorded["spec"] if recorded else DEFAULT_CLIP)
-        self.clip = ClipModel(spec, threads=self.settings.torch_threads)
+        self.clip = ClipModel(
+            spec,
+            threads=self.settings.torch_threads,
+            backend=self.settings.clip_backend,
+            cache_dir=self.data_dir / "encoders",
+            settings=self.settings,
+        )
         self.images = VectorStore(self.data_dir, "images", self.settings)
         self._images_built = float("-inf")  # when image_index last made sure it was current
         self._faces_enabled = faces
@@ -131,14 +137,17 @@ class Library(PeopleMixin):
         than rebuilding for every question. `fresh` insists on the catalog's latest state.
         """
         spec = self.clip.spec
+        # Vectors of backends that were not checked against each other never share an index.
+        backends = accepted_backends(self.catalog, self.clip)
+        key = f"{spec}|{','.join(backends)}"
         recent = time.monotonic() - self._images_built < self.settings.index_refresh_s
-        if not fresh and recent and self.images.index is not None and self.images.model == spec:
+        if not fresh and recent and self.images.index is not None and self.images.model == key:
             return self.images
         self.images.ensure(
             self.catalog.generation("images"),
-            spec,
-            self.catalog.vector_count(spec),
-            lambda: self.catalog.image_vectors(spec),
+            key,
+            self.catalog.vector_count(spec, backends),
+            lambda: self.catalog.image_vectors(spec, backends),
             persist=not self.read_only,
         )
         self._images_built = time.monotonic()

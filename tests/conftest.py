@@ -9,6 +9,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Exporting a model to ONNX takes seconds; tests of everything else run CLIP in torch, and
+# tests/test_encoders.py exercises the exported backends on purpose.
+os.environ.setdefault("PIR_CLIP_BACKEND", "torch")
 
 
 # --- tiny random CLIP models (tests/tiny_models.py): plumbing and shapes only, never meaning ---

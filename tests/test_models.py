@@ -210,10 +210,10 @@ def test_unreachable_hub_fails_fast_even_without_hf_hub_offline(tmp_path, monkey
     def no_network(*args, **kwargs):
         raise OSError(-2, "Name or service not known")
 
-    import index.models
+    import index.models.checks
 
     # As on a machine with no network where nobody set HF_HUB_OFFLINE.
-    monkeypatch.setattr(index.models, "_offline", lambda: None)
+    monkeypatch.setattr(index.models.checks, "offline", lambda: None)
     monkeypatch.setattr(socket, "create_connection", no_network)
     with pytest.raises(ModelUnavailable, match="cannot be reached") as err:
         ClipModel().load()

@@ -1,0 +1,327 @@
+"""Faster encoder backends for a CLIP model: exported once, cached, checked, then trusted.
+
+The model the user chose is the truth; how it runs is a backend. torch is the reference.
+On first use the model's image (and text) tower is exported to ONNX into the data dir,
+keyed by the model spec and its weights' hash, and run by ONNX Runtime or OpenVINO.
+
+Two checks guard the vectors:
+- an fp32 export is used only when its vectors match torch's (every cosine >= the
+  `clip_fp32_min_cosine` setting, 0.9999) on a fixed sample; else torch is kept;
+- an int8 (dynamically quantised) image tower is used only after it proved itself on the
+  user's own photos (`calibrate`: every cosine to fp32 >= `clip_int8_min_cosine`, 0.99);
+  the verdict is kept beside the export, so it is asked and said once.
+
+Vectors record the backend that made them (`Runtime.id`); `compatible_backends` says
+which backends' vectors may share one index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from index.models.torch_clip import TorchClip
+
+log = logging.getLogger(__name__)
+
+TORCH = "torch"
+RUNTIMES = ("onnxruntime", "openvino")
+EXPORT_VERSION = 1  # bump when the export itself changes: old caches are then rebuilt
+_CHECK_TEXTS = ["a photo of a dog on the beach", "Alice and Bob", "", "x " * 40]
+
+
+class ExportFailed(Exception):
+    """The model could not be exported or its export does not match torch; torch is kept."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The int8 self-check on the user's photos."""
+
+    passed: bool
+    min_cosine: float
+    photos: int
+    threshold: float
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, float32 (the one normalisation every backend's output gets)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The smallest row-wise cosine between two stacks of vectors."""
+    return float((unit(a) * unit(b)).sum(axis=1).min()) if len(a) else 1.0
+
+
+def weights_hash(files: list[Path], memo_file: Path) -> str:
+    """One hash of the weight files' contents, memoised by (path, size, mtime) in `memo_file`."""
+    try:
+        memo = json.loads(memo_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    parts = []
+    for path in sorted(files):
+        st = path.stat()
+        key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        if key not in memo:
+            with path.open("rb") as f:
+                memo[key] = hashlib.file_digest(f, "blake2b").hexdigest()[:32]
+        parts.append(memo[key])
+    memo_file.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(memo_file, memo)
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def export_key(spec: str, weights: str) -> str:
+    """The cache folder name for one model (spec + weights' hash + export format)."""
+    raw = f"{spec}|{weights}|v{EXPORT_VERSION}".encode()
+    return hashlib.blake2b(raw, digest_size=10).hexdigest()
+
+
+def compatible_backends(int8_passed: bool) -> list[str]:
+    """Backends whose image vectors may share one index: every fp32 backend (each checked
+    against torch when exported), and int8 only once it passed the check on this library."""
+    return [TORCH, *(f"{e}-fp32" for e in RUNTIMES), *(["onnxruntime-int8"] if int8_passed else [])]
+
+
+class Runtime:
+    """One exported tower running in ONNX Runtime or OpenVINO: arrays in, features out."""
+
+    def __init__(self, engine: str, path: Path, threads: int):
+        self.engine, self.path = engine, path
+        self.precision = "int8" if path.name.endswith(".int8.onnx") else "fp32"
+        self.id = f"{engine}-{self.precision}"
+        if engine == "onnxruntime":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.intra_op_num_threads = threads
+            options.log_severity_level = 3
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.inputs = [i.name for i in session.get_inputs()]
+            self._run = lambda feed: session.run(None, feed)[0]
+        elif engine == "openvino":
+            import openvino as ov
+
+            # f32 asked for explicitly: on CPUs with bf16 units OpenVINO would otherwise
+            # compute in bf16, which is not the fp32 backend this claims to be.
+            config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+            if threads:
+                config["INFERENCE_NUM_THREADS"] = threads
+            compiled = ov.Core().compile_model(str(path), "CPU", config)
+            self.inputs = [p.get_any_name() for p in compiled.inputs]
+            request = compiled.create_infer_request()
+            self._run = lambda feed: request.infer(feed)[0]
+        else:
+            raise ExportFailed(f"unknown encoder backend {engine!r}")
+
+    def __call__(self, *arrays: np.ndarray) -> np.ndarray:
+        """Features for the inputs, in the order the tower was exported with."""
+        feed = dict(zip(self.inputs, arrays, strict=True))
+        return np.asarray(self._run(feed), dtype=np.float32)
+
+
+class ExportedClip:
+    """A model's exported towers in one cache folder, with the checks that make them usable."""
+
+    def __init__(self, folder: Path, engine: str, threads: int, settings: Any):
+        self.folder, self.engine, self.threads, self.settings = folder, engine, threads, settings
+        self.image: Runtime | None = None
+        self.image_fp32: Runtime | None = None
+        self.text: Runtime | None = None
+        self._int8: Runtime | None = None
+        self.fp32_min_cosine: float | None = None
+
+    # --- building ---
+
+    def open(self, torch_model: TorchClip) -> None:
+        """Export (or reuse the cached export), check fp32 against torch, start the runtimes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        manifest = self._read("manifest.json")
+        if manifest is None:
+            started = time.perf_counter()
+            self._export(torch_model)
+            manifest = {"exported_in_s": round(time.perf_counter() - started, 1)}
+        self.image_fp32 = Runtime(self.engine, self.folder / "image.onnx", self.threads)
+        if (self.folder / "text.onnx").is_file():
+            self.text = Runtime(self.engine, self.folder / "text.onnx", self.threads)
+        checked = manifest.get(f"fp32_min_cosine_{self.engine}")
+        if checked is None:
+            checked = self._check_fp32(torch_model)
+            manifest[f"fp32_min_cosine_{self.engine}"] = checked
+            _write_json(self.folder / "manifest.json", manifest)
+        self.fp32_min_cosine = checked
+        if checked < self.settings.clip_fp32_min_cosine:
+            raise ExportFailed(
+                f"the {self.engine} export differs from torch (cosine {checked:.6f} < "
+                f"{self.settings.clip_fp32_min_cosine})"
+            )
+        self.image = self.image_fp32
+        verdict = self.verdict()
+        if verdict is not None and verdict.passed and self.int8 is not None:
+            self.image = self.int8
+
+    def _export(self, torch_model: TorchClip) -> None:
+        import torch
+
+        size = _input_size(torch_model)
+        pixels = torch.zeros((2, 3, size, size))
+        tmp = self.folder / "image.onnx.tmp"
+        _onnx_export(torch_model.image_module(), (pixels,), tmp, ["pixels"], lengths=False)
+        os.replace(tmp, self.folder / "image.onnx")
+        text = torch_model.text_module()
+        if text is not None:
+            tokens = torch_model.tokenize(_CHECK_TEXTS[:2])
+            args = tuple(torch.from_numpy(v) for v in tokens.values())
+            tmp = self.folder / "text.onnx.tmp"
+            try:
+                _onnx_export(text, args, tmp, list(tokens), lengths=True)
+                os.replace(tmp, self.folder / "text.onnx")
+            except ExportFailed as err:
+                log.info("text tower not exported, torch encodes texts: %s", err)
+                tmp.unlink(missing_ok=True)
+
+    def _check_fp32(self, torch_model: TorchClip) -> float:
+        """The smallest cosine between this backend's and torch's vectors on a fixed sample."""
+        import torch
+
+        assert self.image_fp32 is not None
+        size = _input_size(torch_model)
+        pixels = torch.from_numpy(
+            np.random.default_rng(0).normal(size=(4, 3, size, size)).astype(np.float32)
+        )
+        with torch.inference_mode():
+            ref = torch_model.encode_image(pixels).float().numpy()
+        worst = min_cosine(self.image_fp32(pixels.numpy()), ref)
+        if self.text is not None:
+            tokens = torch_model.tokenize(_CHECK_TEXTS)
+            with torch.inference_mode():
+                ref = torch_model.encode_tokens(
+                    {k: torch.from_numpy(v) for k, v in tokens.items()}
+                ).numpy()
+            worst = min(worst, min_cosine(self.text(*tokens.values()), ref))
+        return worst
+
+    # --- int8 ---
+
+    @property
+    def int8(self) -> Runtime | None:
+        """The quantised image tower (built on first use), or None where it is not offered."""
+        if self._int8 is None and self.engine == "onnxruntime" and self.settings.clip_int8:
+            path = self.folder / "image.int8.onnx"
+            if not path.is_file():
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                tmp = self.folder / "image.int8.tmp.onnx"
+                quantize_dynamic(self.folder / "image.onnx", tmp, weight_type=QuantType.QInt8)
+                os.replace(tmp, path)
+            self._int8 = Runtime(self.engine, path, self.threads)
+        return self._int8
+
+    def verdict(self) -> Verdict | None:
+        """The stored int8 self-check at the current threshold (None: not asked yet)."""
+        data = self._read("calibration.json")
+        if not data or data.get("threshold") != self.settings.clip_int8_min_cosine:
+            return None
+        return Verdict(**data)
+
+    def needs_calibration(self) -> bool:
+        """Whether int8 is on offer and has not yet been checked on this library's photos."""
+        return (
+            self.settings.clip_int8
+            and self.engine == "onnxruntime"
+            and self.image is not None
+            and self.verdict() is None
+        )
+
+    def calibrate(self, pixels: np.ndarray) -> Verdict:
+        """Encode the user's photos with int8 and fp32; keep int8 only if every cosine holds."""
+        assert self.image_fp32 is not None and self.int8 is not None
+        worst = min_cosine(self.int8(pixels), self.image_fp32(pixels))
+        threshold = self.settings.clip_int8_min_cosine
+        verdict = Verdict(worst >= threshold, round(worst, 6), len(pixels), threshold)
+        _write_json(self.folder / "calibration.json", verdict.__dict__)
+        self.image = self.int8 if verdict.passed else self.image_fp32
+        return verdict
+
+    def _read(self, name: str) -> dict | None:
+        try:
+            return json.loads((self.folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+
+def _input_size(torch_model: TorchClip) -> int:
+    from PIL import Image
+
+    return int(torch_model.preprocess(Image.new("RGB", (8, 8))).shape[-1])
+
+
+def _onnx_export(module: Any, args: tuple, dest: Path, names: list[str], lengths: bool) -> None:
+    """Export with a dynamic batch axis (and a dynamic token length when `lengths`).
+
+    Images go through the TorchScript exporter: quick, and exact for these towers. Texts
+    need a dynamic length (a query is a few tokens, not 77), which only the torch.export
+    based exporter keeps dynamic through the attention reshapes.
+    """
+    import contextlib
+    import io
+    import warnings
+
+    import torch
+
+    try:
+        # Grad on: under no_grad, nn.MultiheadAttention takes a fused fast path ONNX lacks.
+        with (
+            warnings.catch_warnings(),
+            torch.inference_mode(False),
+            torch.enable_grad(),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            warnings.simplefilter("ignore")
+            if lengths:
+                n, length = torch.export.Dim("n"), torch.export.Dim("length", min=2, max=512)
+                torch.onnx.export(
+                    module,
+                    args,
+                    str(dest),
+                    input_names=names,
+                    output_names=["features"],
+                    dynamic_shapes=(tuple({0: n, 1: length} for _ in args),),
+                    opset_version=18,
+                    dynamo=True,
+                    verbose=False,
+                    external_data=False,
+                )
+            else:
+                torch.onnx.export(
+                    module,
+                    args,
+                    str(dest),
+                    input_names=names,
+                    output_names=["features"],
+                    dynamic_axes={**{k: {0: "n"} for k in names}, "features": {0: "n"}},
+                    opset_version=17,
+                    dynamo=False,
+                )
+    except Exception as err:  # noqa: BLE001 - exporters fail in many ways; torch stays
+        raise ExportFailed(f"{type(err).__name__}: {str(err)[:300]}") from err
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,178 @@
+"""Exported encoder backends: cached per model, checked against torch, int8 only on proof,
+and vectors of unchecked backends never sharing an index.
+
+Tiny random models: these tests check files, numbers and decisions, never meaning.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from index import encoders
+from index.indexer import int8_meta_key
+from index.library import Library
+from index.models import ClipModel
+from index.settings import Settings
+from tests.tiny_models import save_tiny_open_clip
+
+TEXTS = ["a dog on a beach", "Alice's birthday cake", ""]
+
+
+def photos(n: int, seed: int = 0) -> list[Image.Image]:
+    rng = np.random.default_rng(seed)
+    return [Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def exported(spec: str, cache: Path, engine: str = "onnxruntime", **settings) -> ClipModel:
+    model = ClipModel(
+        spec, threads=1, backend=engine, cache_dir=cache, settings=Settings(**settings)
+    )
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="module")
+def export_cache(tmp_path_factory, tiny_clip_spec) -> Path:
+    """One export of the tiny model, shared: exporting takes seconds."""
+    cache = tmp_path_factory.mktemp("encoders")
+    exported(tiny_clip_spec, cache)
+    return cache
+
+
+def copy_cache(export_cache: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "encoders"
+    shutil.copytree(export_cache, dest)
+    return dest
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_fp32_backends_match_torch(engine, export_cache, tmp_path, tiny_clip_spec):
+    model = exported(tiny_clip_spec, copy_cache(export_cache, tmp_path), engine)
+    reference = ClipModel(tiny_clip_spec, threads=1)
+    assert model.image_backend == f"{engine}-fp32" and model.text_backend == f"{engine}-fp32"
+    images = photos(5)
+    assert encoders.min_cosine(model.encode_images(images), reference.encode_images(images)) >= (
+        0.9999
+    )
+    assert encoders.min_cosine(model.encode_texts(TEXTS), reference.encode_texts(TEXTS)) >= 0.9999
+
+
+def test_export_is_reused_from_the_cache(export_cache, tmp_path, tiny_clip_spec, monkeypatch):
+    cache = copy_cache(export_cache, tmp_path)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although the cache holds this model")
+
+    monkeypatch.setattr(encoders, "_onnx_export", no_export)
+    model = exported(tiny_clip_spec, cache)
+    assert model.image_backend == "onnxruntime-fp32"
+    assert len([d for d in cache.iterdir() if d.is_dir()]) == 1
+
+
+def test_export_is_rebuilt_when_the_weights_change(export_cache, tmp_path):
+    folder = tmp_path / "model"
+    spec = save_tiny_open_clip(folder, seed=0)
+    cache = tmp_path / "encoders"
+    first = exported(spec, cache)
+    save_tiny_open_clip(folder, seed=5)  # same spec, other weights
+    second = exported(spec, cache)
+    folders = sorted(d for d in cache.iterdir() if d.is_dir())
+    assert len(folders) == 2  # one export per weights' hash
+    images = photos(2)
+    fresh = ClipModel(spec, threads=1).encode_images(images)
+    assert encoders.min_cosine(second.encode_images(images), fresh) >= 0.9999
+    assert encoders.min_cosine(first.encode_images(images), fresh) < 0.99  # the old weights'
+
+
+def test_int8_is_used_only_after_it_passed_on_the_users_photos(
+    export_cache, tmp_path, tiny_clip_spec
+):
+    model = exported(tiny_clip_spec, copy_cache(export_cache, tmp_path))
+    assert model.needs_calibration() and model.image_backend == "onnxruntime-fp32"
+    verdict = model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
+    assert verdict.passed and verdict.min_cosine >= 0.99 and verdict.photos == 8
+    assert model.image_backend == "onnxruntime-int8" and not model.needs_calibration()
+    again = exported(tiny_clip_spec, model.cache_dir)  # the verdict is remembered
+    assert again.image_backend == "onnxruntime-int8" and not again.needs_calibration()
+
+
+def damage(int8_model: Path) -> None:
+    """Scramble the quantised weights, as a broken quantiser or a bad kernel would."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(int8_model))
+    rng = np.random.default_rng(0)
+    for init in graph.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype == np.int8 and arr.size > 64:
+            noisy = rng.integers(-127, 128, arr.shape).astype(np.int8)
+            init.CopyFrom(numpy_helper.from_array(noisy, init.name))
+    onnx.save(graph, str(int8_model))
+
+
+def test_drifting_int8_falls_back_to_fp32_and_says_so_once(export_cache, tmp_path, tiny_clip_spec):
+    cache = copy_cache(export_cache, tmp_path)
+    model = exported(tiny_clip_spec, cache)
+    assert model._exported is not None and model._exported.int8 is not None
+    damage(model._exported.folder / "image.int8.onnx")
+    model = exported(tiny_clip_spec, cache)  # picks up the damaged file
+    verdict = model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
+    assert not verdict.passed and verdict.min_cosine < 0.99
+    assert model.image_backend == "onnxruntime-fp32"
+    assert len(model.notes) == 1 and "drifted" in model.notes[0]
+    later = exported(tiny_clip_spec, cache)
+    assert later.image_backend == "onnxruntime-fp32" and not later.needs_calibration()
+    assert later.notes == []  # said once, not at every start
+
+
+def test_a_stricter_threshold_asks_again(export_cache, tmp_path, tiny_clip_spec):
+    cache = copy_cache(export_cache, tmp_path)
+    model = exported(tiny_clip_spec, cache)
+    model.calibrate(torch.stack([model.preprocess(p) for p in photos(4)]))
+    strict = exported(tiny_clip_spec, cache, clip_int8_min_cosine=0.999999)
+    assert strict.needs_calibration() and strict.image_backend == "onnxruntime-fp32"
+
+
+def test_int8_is_checked_while_indexing_the_first_photos(tmp_path, tiny_clip_spec, export_cache):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, im in enumerate(photos(6)):
+        im.save(folder / f"p{i}.jpg")
+    data = tmp_path / "data"
+    shutil.copytree(export_cache, data / "encoders")
+    settings = Settings(clip_backend="onnxruntime", clip_calibration_photos=4, model_batch=2)
+    lib = Library(data, clip=tiny_clip_spec, settings=settings, faces=False)
+    lib.index(folder)
+    assert lib.catalog.meta(int8_meta_key(lib.clip.spec)) == "passed@0.99"
+    made = lib.catalog.vector_backends(lib.clip.spec)
+    # The batch before the verdict got fp32 vectors; from the 4th photo on it was settled
+    # (checked before that batch ran), so the rest are int8. All share one index.
+    assert made == {"onnxruntime-fp32": 2, "onnxruntime-int8": 4}
+    assert len(lib.image_index(fresh=True)) == 6
+
+
+def test_vectors_of_an_unchecked_backend_never_join_the_index(tmp_path, tiny_clip_spec):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, im in enumerate(photos(4)):
+        im.save(folder / f"p{i}.jpg")
+    lib = Library(tmp_path / "data", clip=tiny_clip_spec, settings=Settings(clip_backend="torch"))
+    lib.index(folder)
+    spec = lib.clip.spec
+    ids, vecs = lib.catalog.image_vectors(spec)
+    with lib.catalog.transaction():  # two photos carry int8 vectors whose check failed
+        for pid, vec in zip(ids[:2], vecs[:2], strict=True):
+            lib.catalog.put_image_vector(int(pid), spec, vec, "onnxruntime-int8")
+        lib.catalog.set_meta(int8_meta_key(spec), "failed@0.99")
+        lib.catalog.bump_generation("images")
+    assert len(lib.image_index(fresh=True)) == 2  # only the torch vectors
+    lib.index(folder)  # the unmatched ones are made again, by a backend that matches
+    assert lib.catalog.vector_backends(spec) == {"torch": 4}
+    assert len(lib.image_index(fresh=True)) == 4
