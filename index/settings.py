@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import annotated_types
 import platformdirs
@@ -59,12 +59,13 @@ class Settings(BaseSettings):
     face_image_size: Count = 1280  # longest side of the copy MTCNN sees, px
 
     # --- CLIP encoder backends (index/encoders.py) ---
-    clip_backend: str = "auto"  # "auto" (the faster measured), "onnxruntime", "openvino", "torch"
+    # "auto" is the faster of ONNX Runtime and OpenVINO as measured (README); "torch" exports nothing
+    clip_backend: Literal["auto", "onnxruntime", "openvino", "torch"] = "auto"
     clip_int8: bool = True  # offer an int8 image encoder, used only if it passes the check below
-    clip_int8_min_cosine: float = 0.99  # every calibration photo's int8 vs fp32 cosine must reach
-    clip_fp32_min_cosine: float = 0.9999  # an exported fp32 encoder must match torch this well
-    clip_calibration_photos: int = 64  # the user's photos int8 is checked on (the first indexed)
-    clip_idle_unload_minutes: float = 30.0  # drop CLIP weights after this long unused (0: never)
+    clip_int8_min_cosine: Share = 0.99  # every calibration photo's int8 vs fp32 cosine must reach
+    clip_fp32_min_cosine: Share = 0.9999  # an exported fp32 encoder must match torch this well
+    clip_calibration_photos: Count = 64  # the user's photos int8 is checked on (the first indexed)
+    clip_idle_unload_minutes: Weight = 30.0  # drop CLIP weights after this long unused (0: never)
 
     # --- faces ---
     face_min_size: Count = 40  # px in the original photo; smaller faces are ignored

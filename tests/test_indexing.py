@@ -41,7 +41,7 @@ def model_calls(monkeypatch) -> list[int]:
 
 
 def make_library(data: Path, clip: str, **settings) -> Library:
-    return Library(data, clip=clip, settings=Settings.from_env().override(**settings), faces=False)
+    return Library(data, clip=clip, settings=Settings(**settings), faces=False)
 
 
 def photo_folder(root: Path, n: int = 6) -> Path:

@@ -92,7 +92,7 @@ class Builder:
 
 
 def library(tmp_path: Path, clip: str | None = None, **settings) -> Library:
-    return Library(tmp_path / "data", clip=clip, settings=Settings.from_env().override(**settings), faces=False)
+    return Library(tmp_path / "data", clip=clip, settings=Settings(**settings), faces=False)
 
 
 def filler(b: Builder, n: int = 60) -> None:
