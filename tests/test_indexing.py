@@ -294,6 +294,7 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
     make_library(tmp_path / "data", tiny_clip_spec).index(photos)
     with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
         conn.execute("DROP INDEX faces_person_photo")  # back to what schema 1 had
+        conn.execute("ALTER TABLE image_vectors DROP COLUMN backend")  # (added by schema 3)
         conn.execute("PRAGMA user_version = 1")
     upgraded = Catalog(tmp_path / "data")
     assert upgraded.conn.execute("PRAGMA user_version").fetchone()[0] == (
@@ -302,6 +303,7 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
     indexes = {r[0] for r in upgraded.conn.execute("SELECT name FROM sqlite_master")}
     assert "faces_person_photo" in indexes
     assert upgraded.counts()["photos"] == 2
+    assert upgraded.vector_backends(tiny_clip_spec) == {"torch": 2}  # old vectors: torch's
 
 
 def test_a_photo_moved_and_also_copied_keeps_its_row_once_and_indexes_the_copy(
