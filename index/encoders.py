@@ -110,6 +110,8 @@ class Runtime:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.intra_op_num_threads = threads
             options.log_severity_level = 3
+            # No busy-waiting between ops: the face models run beside it on the same cores.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             self.inputs = [i.name for i in session.get_inputs()]
             self._run = lambda feed: session.run(None, feed)[0]

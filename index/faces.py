@@ -1,12 +1,16 @@
 """Faces in one photo: MTCNN boxes and landmarks, then a face vector per box.
 
-Detection runs on a downscaled copy (longest side <= settings.face_image_size);
-boxes and landmarks are mapped back to the original photo's pixel coordinates.
-Models load lazily, once per analyzer, so importing this module costs nothing.
+Detection runs on a downscaled copy (longest side <= settings.face_detect_size), face
+vectors on a more detailed one (<= settings.face_image_size); boxes and landmarks are
+mapped back to the original photo's pixel coordinates.
+Models load lazily, once per analyzer and thread, so importing this module costs nothing.
+`FaceIndexing` is the indexer's face stage: analysis (thread-safe, run in the decode
+workers), storing faces and crops, and clustering each batch into people.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from dataclasses import dataclass
@@ -66,10 +70,10 @@ class DlibEmbedder(_Embedder):
 
     def __init__(self, settings: Settings):
         self.jitters = settings.face_jitters
-        self._models: tuple[Any, Any] | None = None
+        self._local = threading.local()  # dlib's networks keep buffers: one pair per thread
 
     def _load(self) -> tuple[Any, Any]:
-        if self._models is None:
+        if getattr(self._local, "models", None) is None:
             try:
                 import dlib
                 import face_recognition_models as frm
@@ -80,8 +84,8 @@ class DlibEmbedder(_Embedder):
                 ) from err
             shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
             resnet = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-            self._models = (shape, resnet)
-        return self._models
+            self._local.models = (shape, resnet)
+        return self._local.models
 
     def embed(self, rgb: np.ndarray, faces: list[_Candidate]) -> np.ndarray:
         """Align each face with the 5-point predictor, then compute dlib's descriptor."""
@@ -194,9 +198,9 @@ class FaceAnalyzer:
             )
         self.settings = settings
         self.embedder: _Embedder = EMBEDDERS[name](settings)
-        self._mtcnn: Any = None
-        # MTCNN's min_face_size is an attribute, set per photo; the lock keeps threads apart.
-        self._lock = threading.Lock()
+        # One detector per thread: the indexer analyses photos in its decode workers, two at
+        # a time, and MTCNN keeps per-call state (min_face_size) on itself.
+        self._local = threading.local()
 
     @property
     def embedder_id(self) -> str:
@@ -209,11 +213,12 @@ class FaceAnalyzer:
         return self.embedder.dim
 
     def _detector(self) -> Any:
-        if self._mtcnn is None:
+        mtcnn = getattr(self._local, "mtcnn", None)
+        if mtcnn is None:
             from facenet_pytorch import MTCNN
 
-            self._mtcnn = MTCNN(keep_all=True, device="cpu", select_largest=False)
-        return self._mtcnn
+            mtcnn = self._local.mtcnn = MTCNN(keep_all=True, device="cpu", select_largest=False)
+        return mtcnn
 
     def detect(self, image: Image.Image, scale: float = 1.0) -> list[_Candidate]:
         """MTCNN boxes in `image`'s coordinates that pass the size and score settings."""
@@ -221,10 +226,9 @@ class FaceAnalyzer:
         # Faces smaller than face_min_size in the original are dropped anyway, so the
         # detector's image pyramid need not look for them (fewer levels, faster).
         min_px = max(s.face_detect_min_px, int(s.face_min_size / scale))
-        with self._lock:
-            mtcnn = self._detector()
-            mtcnn.min_face_size = min_px
-            boxes, probs, points = mtcnn.detect(image, landmarks=True)
+        mtcnn = self._detector()
+        mtcnn.min_face_size = min_px
+        boxes, probs, points = mtcnn.detect(image, landmarks=True)
         if boxes is None:
             return []
         # numpy 2: facenet-pytorch hands back object arrays; make them plain floats.
@@ -248,10 +252,26 @@ class FaceAnalyzer:
     def analyze(self, image: Image.Image, scale: float = 1.0) -> list[DetectedFace]:
         """Faces in an RGB, upright image, left to right, in original coordinates.
 
-        `image` may be a downscaled copy; `scale` = original size / image size.
+        `image` may be a downscaled copy; `scale` = original size / image size. The detector
+        sees a smaller copy still (longest side <= settings.face_detect_size): its image
+        pyramid costs with the square of the side, while the face vectors come from `image`
+        itself, inside the detector's boxes mapped back.
         """
         image = image.convert("RGB")
-        found = self.detect(image, scale)
+        shrink = max(image.size) / self.settings.face_detect_size
+        if shrink > 1:
+            size = (round(image.width / shrink), round(image.height / shrink))
+            small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            found = [
+                _Candidate(
+                    box=tuple(v * shrink for v in c.box),
+                    landmarks=tuple((x * shrink, y * shrink) for x, y in c.landmarks),
+                    score=c.score,
+                )
+                for c in self.detect(small, scale * shrink)
+            ]
+        else:
+            found = self.detect(image, scale)
         if not found:
             return []
         vectors = self.embedder.embed(np.asarray(image), found)
@@ -285,6 +305,70 @@ class FaceAnalyzer:
         """
         s = self.settings
         return crop_face(image, face.box, size or s.face_crop_size, scale, s.face_crop_margin)
+
+
+class FaceIndexing:
+    """The indexer's face stage: detect and embed, store faces and crops, cluster each batch."""
+
+    def __init__(self, settings: Settings, embedder: str | None = None):
+        self.settings = settings
+        self.analyzer = FaceAnalyzer(settings, embedder)
+        self.model_id = self.analyzer.embedder_id
+
+    def analyze(self, decoded: Any) -> tuple[str, list, list[bytes]]:
+        """Faces of one decoded photo plus a JPEG crop of each (photo hash, faces, crops).
+
+        Thread-safe: the indexer calls it from its decode workers, so the face models of one
+        photo run while CLIP encodes the previous batch.
+        """
+        faces = self.analyzer.analyze(decoded.image, decoded.scale)
+        crops = []
+        for face in faces:
+            buf = io.BytesIO()
+            self.analyzer.crop(decoded.image, face, scale=decoded.scale).save(
+                buf, "JPEG", quality=self.settings.jpeg_quality
+            )
+            crops.append(buf.getvalue())
+        return decoded.hash, faces, crops
+
+    def store(self, catalog: Any, photo_id: int, analysed: tuple[str, list, list[bytes]]) -> None:
+        """Write one photo's faces to the catalog and their crops next to the thumbnails."""
+        from index.people import face_crop_path, same_faces
+
+        photo_hash, faces, crops = analysed
+        rows = [
+            {"box": f.box, "landmarks": f.landmarks, "score": f.score, "vector": f.vector}
+            for f in faces
+        ]
+        # Faces found again (e.g. re-embedded with another face model) keep what the user
+        # said about them: the person, who decided it, and refusals.
+        old = catalog.faces_of_photo(photo_id)
+        refused = catalog.rejections(f["id"] for f in old) if old else {}
+        ids = catalog.put_faces(photo_id, self.model_id, rows)
+        for new_id, prev in zip(
+            ids, same_faces([f.box for f in faces], old, self.settings.face_same_box), strict=True
+        ):
+            if prev is None:
+                continue
+            for person in refused.get(prev["id"], []):
+                catalog.reject_face(new_id, person)
+            catalog.assign_faces(
+                [(new_id, prev["person_id"], prev["distance"])], source=prev["source"]
+            )
+        for k, jpeg in enumerate(crops):
+            path = face_crop_path(catalog.data_dir, photo_hash, k)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(jpeg)
+                os.replace(tmp, path)
+
+    def after_batch(self, catalog: Any, photo_ids: list[int]) -> None:
+        """Cluster the faces of these photos into existing or new people."""
+        from index.people import recluster
+
+        catalog.record_model("face", self.model_id, self.analyzer.dim)
+        recluster(catalog, self.settings, self.model_id, photo_ids=photo_ids)
 
 
 def crop_face(

@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +26,7 @@ class FaceStage(Protocol):
     model_id: str
 
     def analyze(self, decoded: scan.Decoded) -> Any:
-        """Detect and embed the faces of one decoded photo (main thread)."""
+        """Detect and embed the faces of one decoded photo (in a decode worker: thread-safe)."""
 
     def store(self, catalog: Catalog, photo_id: int, faces: Any) -> None:
         """Write one photo's faces (inside the batch transaction)."""
@@ -85,6 +86,7 @@ class _Done:
     digest: str | None = None
     decoded: scan.Decoded | None = None
     pixels: Any = None  # CLIP input tensor, prepared in the worker
+    faces: Any = None  # the face stage's analysis, made in the worker too
     error: str | None = None
     vanished: bool = False  # deleted since the walk: reported, never recorded
     moved_from: int | None = None  # photo id whose file this is, under a new name
@@ -122,6 +124,8 @@ class Indexer:
         found, problems = scan.walk(root, exclude=(self.data_dir,))
         report.problems = [(path_text(p.path), p.reason) for p in problems]
         clip_ok = self._clip_ready(report)
+        if clip_ok:
+            self._record_verdict(self.clip.int8_verdict())
 
         known = self.catalog.photos_under(report.root)
         missing_vec = (
@@ -168,10 +172,11 @@ class Indexer:
         gone_ids = {row["id"] for row in gone_rows}
         processed = 0
         progress(0, len(work), "indexing")
-        for done_batch in self._read_ahead(work, gone):
-            self._commit(done_batch, report, gone_ids)
-            processed += len(done_batch)
-            progress(processed, len(work), "indexing")
+        with _single_threaded_torch(faces_on):
+            for done_batch in self._read_ahead(work, gone):
+                self._commit(done_batch, report, gone_ids)
+                processed += len(done_batch)
+                progress(processed, len(work), "indexing")
         if self._calibration:  # fewer photos than the sample size: check on what there was
             self._calibrate()
         if clip_ok:
@@ -238,18 +243,17 @@ class Indexer:
                     decoded.image, thumb, self.settings.thumb_size, self.settings.jpeg_quality
                 )
             pixels = self.clip.preprocess(decoded.image) if work.need_clip else None
-            return _Done(work, digest, decoded=decoded, pixels=pixels)
+            # Faces here, in the worker, from the same decode: they run while the main thread
+            # has CLIP encode the previous batch, so both cores stay busy.
+            faces = self.faces.analyze(decoded) if self.faces and work.need_faces else None
+            return _Done(work, digest, decoded=decoded, pixels=pixels, faces=faces)
         except scan.Unreadable as err:
             return _Done(work, error=str(err), vanished=isinstance(err, scan.Vanished))
 
     def _commit(self, batch: list[_Done], report: IndexReport, gone_ids: set[int]) -> None:
         """Models on the batch, then one transaction for all of it."""
         vectors = self._embed(batch)
-        faces = {
-            i: self.faces.analyze(d.decoded)
-            for i, d in enumerate(batch)
-            if d.decoded is not None and d.work.need_faces
-        }
+        faces = {i: d.faces for i, d in enumerate(batch) if d.faces is not None}
         with self.catalog.transaction():
             if vectors:
                 dim = int(next(iter(vectors.values()))[0].shape[0])
@@ -328,10 +332,36 @@ class Indexer:
 
         verdict = self.clip.calibrate(torch.stack(self._calibration))
         self._calibration = []
-        if verdict is not None:
+        self._record_verdict(verdict)
+
+    def _record_verdict(self, verdict: encoders.Verdict | None) -> None:
+        """Keep the int8 verdict in the catalog too: it decides which vectors share an index."""
+        key = int8_meta_key(self.clip.spec)
+        if verdict is not None and self.catalog.meta(key) != verdict_text(verdict):
             with self.catalog.transaction():
-                self.catalog.set_meta(int8_meta_key(self.clip.spec), verdict_text(verdict))
+                self.catalog.set_meta(key, verdict_text(verdict))
                 self.catalog.bump_generation("images")
+
+
+@contextmanager
+def _single_threaded_torch(on: bool) -> Iterator[None]:
+    """With faces on, each decode worker runs the face models on one core of its own.
+
+    Two photos analysed side by side keep two cores busy with no idle gaps between small
+    ops; torch's own intra-op threads on top would oversubscribe the cores (three
+    threads per core, spinning), which costs several times the work.
+    """
+    if not on:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def int8_meta_key(spec: str) -> str:

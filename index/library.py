@@ -90,7 +90,7 @@ class Library(PeopleMixin):
         if not self._faces_enabled:
             return None
         if self._face_stage is None:
-            from index.people import FaceIndexing
+            from index.faces import FaceIndexing
 
             self._face_stage = FaceIndexing(self.settings)
         return self._face_stage

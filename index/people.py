@@ -1,16 +1,14 @@
 """The people of one library: clusters of its faces as the user sees, names and fixes them.
 
 Which faces are one person is decided by `index.clustering` (arrays in, a ClusterResult
-out). This module feeds it from the catalog and writes its decisions back: `FaceIndexing`
-(the indexer's face stage) clusters each new batch, and `PeopleMixin` (the people half of
-`Library`) lists, names, renames, merges and corrects people. A face the user assigned or
-rejected is locked, so clustering never moves it again.
+out). This module feeds it from the catalog and writes its decisions back: the indexer's
+face stage (`index.faces.FaceIndexing`) clusters each new batch through `recluster`, and
+`PeopleMixin` (the people half of `Library`) lists, names, renames, merges and corrects
+people. A face the user assigned or rejected is locked, so clustering never moves it again.
 """
 
 from __future__ import annotations
 
-import io
-import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -145,64 +143,6 @@ def _name_char(c: str) -> bool:
     return unicodedata.category(c)[0] in "LM" or c in " '’‘-‐.·"
 
 
-class FaceIndexing:
-    """The indexer's face stage: detect and embed, store faces and crops, cluster each batch."""
-
-    def __init__(self, settings: Settings, embedder: str | None = None):
-        from index.faces import FaceAnalyzer
-
-        self.settings = settings
-        self.analyzer = FaceAnalyzer(settings, embedder)
-        self.model_id = self.analyzer.embedder_id
-
-    def analyze(self, decoded: Any) -> tuple[str, list, list[bytes]]:
-        """Faces of one decoded photo plus a JPEG crop of each (photo hash, faces, crops)."""
-        faces = self.analyzer.analyze(decoded.image, decoded.scale)
-        crops = []
-        for face in faces:
-            buf = io.BytesIO()
-            self.analyzer.crop(decoded.image, face, scale=decoded.scale).save(
-                buf, "JPEG", quality=self.settings.jpeg_quality
-            )
-            crops.append(buf.getvalue())
-        return decoded.hash, faces, crops
-
-    def store(self, catalog: Any, photo_id: int, analysed: tuple[str, list, list[bytes]]) -> None:
-        """Write one photo's faces to the catalog and their crops next to the thumbnails."""
-        photo_hash, faces, crops = analysed
-        rows = [
-            {"box": f.box, "landmarks": f.landmarks, "score": f.score, "vector": f.vector}
-            for f in faces
-        ]
-        # Faces found again (e.g. re-embedded with another face model) keep what the user
-        # said about them: the person, who decided it, and refusals.
-        old = catalog.faces_of_photo(photo_id)
-        refused = catalog.rejections(f["id"] for f in old) if old else {}
-        ids = catalog.put_faces(photo_id, self.model_id, rows)
-        for new_id, prev in zip(
-            ids, same_faces([f.box for f in faces], old, self.settings.face_same_box), strict=True
-        ):
-            if prev is None:
-                continue
-            for person in refused.get(prev["id"], []):
-                catalog.reject_face(new_id, person)
-            catalog.assign_faces(
-                [(new_id, prev["person_id"], prev["distance"])], source=prev["source"]
-            )
-        for k, jpeg in enumerate(crops):
-            path = face_crop_path(catalog.data_dir, photo_hash, k)
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(jpeg)
-                os.replace(tmp, path)
-
-    def after_batch(self, catalog: Any, photo_ids: list[int]) -> None:
-        """Cluster the faces of these photos into existing or new people."""
-        catalog.record_model("face", self.model_id, self.analyzer.dim)
-        recluster(catalog, self.settings, self.model_id, photo_ids=photo_ids)
-
-
 def same_faces(boxes: list[Box], old: list[dict], min_iou: float = 0.5) -> list[dict | None]:
     """For each new box, the old face it is (best overlap above `min_iou`), each used once."""
     out: list[dict | None] = []
@@ -307,9 +247,11 @@ class PeopleMixin:
         recorded = self.catalog.model("face")
         return recorded["spec"] if recorded else self._face_indexing().model_id
 
-    def _face_indexing(self) -> FaceIndexing:
+    def _face_indexing(self) -> Any:
         stage = self.face_stage() if hasattr(self, "face_stage") else None
         if stage is None:
+            from index.faces import FaceIndexing
+
             stage = getattr(self, "_people_stage", None) or FaceIndexing(self.settings)
             self._people_stage = stage
         return stage

@@ -56,7 +56,10 @@ class Settings(BaseSettings):
     upload_max_pixels: Count = 100_000_000  # ... and one with more pixels before it is decoded
     thumb_size: Count = 512  # longest side of cached thumbnails, px
     jpeg_quality: Annotated[int, Field(ge=1, le=95)] = 85  # thumbnails and face crops (1-95)
-    face_image_size: Count = 1280  # longest side of the copy MTCNN sees, px
+    face_image_size: Count = 1280  # longest side of the copy face vectors and crops come from, px
+    # Longest side of the copy MTCNN searches, px: its pyramid costs with the square of this.
+    # At 800 a face needs ~1/40 of the photo's longest side (100 px of 4000) to be found.
+    face_detect_size: Count = 800
 
     # --- CLIP encoder backends (index/encoders.py) ---
     # "auto" is the faster of ONNX Runtime and OpenVINO as measured (README); "torch" exports nothing

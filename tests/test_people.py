@@ -11,9 +11,9 @@ from face_photos import analyze, analyze_eval, eval_faces_dir, eval_photo, side_
 
 from index.clustering import NO_PERSON, ClusterResult, FaceSet, assign_new_faces, cluster_all
 from index.errors import CatalogError, InvalidInput, NotFound
-from index.faces import EMBEDDERS, DlibEmbedder
+from index.faces import EMBEDDERS, DlibEmbedder, FaceIndexing
 from index.library import Library
-from index.people import FaceIndexing, recluster
+from index.people import recluster
 from index.settings import Settings
 
 S = Settings()

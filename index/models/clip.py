@@ -188,6 +188,11 @@ class ClipModel:
         self.load()
         return self._exported is not None and self._exported.needs_calibration()
 
+    def int8_verdict(self) -> encoders.Verdict | None:
+        """The int8 self-check kept beside the export (None: not checked, or no export)."""
+        self.load()
+        return self._exported.verdict() if self._exported is not None else None
+
     def calibrate(self, batch: torch.Tensor) -> encoders.Verdict | None:
         """Check int8 against fp32 on these preprocessed photos; keep it only if it holds."""
         self.load()
