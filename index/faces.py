@@ -203,6 +203,16 @@ class FaceAnalyzer:
         self._local = threading.local()
 
     @property
+    def loaded(self) -> bool:
+        """Whether this thread holds a face model in memory yet."""
+        embedder_models = getattr(self.embedder, "_local", None)
+        return (
+            getattr(self._local, "mtcnn", None) is not None
+            or getattr(embedder_models, "models", None) is not None
+            or getattr(self.embedder, "_model", None) is not None
+        )
+
+    @property
     def embedder_id(self) -> str:
         """The face model's name as recorded in the catalog, e.g. "dlib_resnet_v1"."""
         return self.embedder.id

@@ -45,8 +45,10 @@ def iou(a, b) -> float:
 
 def test_analyzer_loads_nothing_until_used():
     fa = FaceAnalyzer(Settings())
-    assert fa._mtcnn is None and fa.embedder._models is None
+    assert not fa.loaded
     assert fa.embedder_id == "dlib_resnet_v1" and fa.dim == 128
+    fa.analyze(Image.new("RGB", (64, 64)))
+    assert fa.loaded
 
 
 def test_a_portrait_gives_one_face_with_a_128_d_vector_and_five_landmarks():
