@@ -17,7 +17,7 @@ from typing import Any
 from assistant.answers import face_pictures, hit, person_by_number
 from assistant.context import Confirm, Context
 from assistant.replies import Md, Reply, plural
-from index.errors import Conflict, InvalidInput
+from index.errors import Conflict, InvalidInput, NotFound
 
 _PERSON_REF = re.compile(r"(?:person|number|no\.?|#)\s*(\d+)", re.IGNORECASE)
 
@@ -140,6 +140,8 @@ def name_person(ctx: Context, args: dict) -> Reply:
         return _merge(ctx, person_id, label, name, name)
     try:
         result = ctx.library.name_person(person_id, name, check=True, expected_name=seen)
+    except NotFound:
+        return Reply(ctx.words.say("people", "gone", label=label), intent="usage")
     except Conflict as err:
         current = err.current
         if current is None or current.lower() == name.lower():
@@ -285,7 +287,13 @@ def _merge(ctx: Context, a: int | str, a_label: str, b: int | str, b_label: str)
         change = ctx.words.plain("changes", "merged", a=a_label, b=b_label)
         return changed(ctx, text, [change])
 
-    gap = ctx.library.people_gap(a, b)
+    try:
+        gap = ctx.library.people_gap(a, b)
+    except NotFound:
+        if not isinstance(a, int) and not isinstance(b, int):
+            raise
+        gone = a_label if isinstance(a, int) else b_label
+        return Reply(ctx.words.say("people", "gone", label=gone), intent="usage")
     if far_apart(ctx, gap):
         question = ctx.words.say("people", "merge_far", a=a_label, b=b_label, **gap_words(ctx, gap))
         return ask(ctx, question, go)

@@ -291,3 +291,12 @@ def test_real_faces_of_two_people_are_further_apart_than_one_persons(real_librar
     assert f"{real_library.face_gap(alex, 'Zoe'):.2f}" in asked.text
     chat.respond("no")
     assert [(p.id, p.face_count) for p in real_library.people()] == before
+
+
+def test_a_group_merged_away_by_another_session_is_said_plainly(assistant, lib):
+    one, two = assistant.new_session(), assistant.new_session()
+    one.respond("who do you know?")
+    two.respond("who do you know?")
+    one.respond("merge person 2 into Bob")
+    reply = two.respond("person 2 is Dan")
+    assert "isn't there any more" in reply.text and ("name_person", 4, "Dan") not in lib.calls

@@ -207,7 +207,7 @@ class FakeLibrary:
         return _Naming(pid, self.people_by_id[pid].name, n, n)
 
     def name_person(self, person_id: int, name: str, check=False, expected_name=None) -> _Naming:
-        current = self.people_by_id[person_id].name
+        current = self.people_by_id[self._id_of(person_id)].name
         if check and current != expected_name:
             raise Conflict(f"person {person_id} was named {current} meanwhile.", current)
         self.calls.append(("name_person", person_id, name))
