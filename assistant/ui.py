@@ -117,6 +117,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "500")
     ui = assistant.words.replies["ui"]  # the page's fixed labels, from prompts/replies.toml
+    guest = assistant.read_only
     with gr.Blocks(title=ui["title"]) as demo:
         conversation = gr.State(None)  # this session's Conversation, made when the page loads
         history = gr.State(list)
@@ -134,7 +135,8 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                     elem_id="pir-input",
                     file_types=["image"],
                     file_count="single",
-                    placeholder=ui["input_placeholder"],
+                    # A guest on a read-only link is not invited to name anyone.
+                    placeholder=ui["input_placeholder_guest" if guest else "input_placeholder"],
                     show_label=False,
                     submit_btn=True,
                 )
