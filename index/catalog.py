@@ -9,33 +9,16 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypedDict
 
 import numpy as np
 
 from index.errors import CatalogError
+from index.types import Face, Person, Photo
 
 CATALOG_NAME = "catalog.sqlite"
 
 
-class PhotoRow(TypedDict):
-    """One photo as stored; `status` is 'ok' or 'skipped' (then `error` says why)."""
-
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    hash: str | None
-    width: int | None
-    height: int | None
-    taken_at: str | None
-    taken_source: str | None
-    lat: float | None
-    lon: float | None
-    place: str | None
-    status: str
-    error: str | None
-    faces_model: str | None
+PhotoRow = Photo  # the name callers have used
 
 
 # Each step upgrades the schema by one version; never edit a step that has shipped.
@@ -259,27 +242,27 @@ class Catalog:
 
     # --- photos ---
 
-    def photo_by_path(self, path: str) -> PhotoRow | None:
+    def photo_by_path(self, path: str) -> Photo | None:
         """The photo stored under this exact path text."""
         row = self.conn.execute("SELECT * FROM photos WHERE path=?", (path,)).fetchone()
         return dict(row) if row else None  # type: ignore[return-value]
 
-    def photo(self, photo_id: int) -> PhotoRow | None:
+    def photo(self, photo_id: int) -> Photo | None:
         """The photo with this id."""
         row = self.conn.execute("SELECT * FROM photos WHERE id=?", (photo_id,)).fetchone()
         return dict(row) if row else None  # type: ignore[return-value]
 
-    def photos(self, ids: Iterable[int]) -> dict[int, PhotoRow]:
+    def photos(self, ids: Iterable[int]) -> dict[int, Photo]:
         """Photos by id, for a batch of ids."""
         ids = list(ids)
-        out: dict[int, PhotoRow] = {}
+        out: dict[int, Photo] = {}
         for chunk in _chunks(ids, 900):
             marks = _marks(chunk)
             for row in self.conn.execute(f"SELECT * FROM photos WHERE id IN ({marks})", chunk):
                 out[row["id"]] = dict(row)  # type: ignore[assignment]
         return out
 
-    def photos_under(self, root: str) -> dict[str, PhotoRow]:
+    def photos_under(self, root: str) -> dict[str, Photo]:
         """Every photo whose path lies under the folder `root`, by path."""
         prefix = root.rstrip("/") + "/"
         rows = self.conn.execute(
@@ -287,14 +270,14 @@ class Catalog:
         )
         return {r["path"]: dict(r) for r in rows}  # type: ignore[misc]
 
-    def photos_by_hash(self, digest: str) -> list[PhotoRow]:
+    def photos_by_hash(self, digest: str) -> list[Photo]:
         """Photos with this content hash (a moved file keeps its hash)."""
         rows = self.conn.execute(
             "SELECT * FROM photos WHERE hash=? AND status='ok'", (digest,)
         ).fetchall()
         return [dict(r) for r in rows]  # type: ignore[misc]
 
-    def find_photos(self, fragment: str, limit: int = 10) -> list[PhotoRow]:
+    def find_photos(self, fragment: str, limit: int = 10) -> list[Photo]:
         """Photos whose path ends with `fragment` (a file name or a relative path)."""
         rows = self.conn.execute(
             "SELECT * FROM photos WHERE status='ok' AND (path=? OR path LIKE ? ESCAPE '\\') "
@@ -417,7 +400,7 @@ class Catalog:
 
     def photos_missing_vectors(
         self, model: str, root: str | None = None, backends: Sequence[str] | None = None
-    ) -> list[PhotoRow]:
+    ) -> list[Photo]:
         """Photos that have no vector from `model` (e.g. indexed while it was unavailable),
         or only one made by a backend outside `backends`."""
         where, args = _backend_filter(backends)
@@ -579,29 +562,31 @@ class Catalog:
         cur.row_factory = None
         return cur.execute(sql, args).fetchall()
 
-    def faces_in_photos(self, photo_ids: Iterable[int]) -> list[dict]:
-        """Every face of these photos with its person's name, ordered by photo then left to right:
-        photo_id, face_id, person_id, name, source, distance, score, box."""
-        out = []
+    def faces_in_photos(self, photo_ids: Iterable[int]) -> list[Face]:
+        """Every face of these photos with its person's name, ordered by photo then left to right
+        (without vectors or landmarks, which a result list does not need)."""
+        out: list[Face] = []
         for chunk in _chunks(list(photo_ids), 900):
             rows = self.conn.execute(
-                "SELECT f.photo_id, f.id, f.person_id, pe.name, f.source, f.distance, f.score, "
-                "f.x1, f.y1, f.x2, f.y2 FROM faces f LEFT JOIN people pe ON pe.id=f.person_id "
+                "SELECT f.photo_id, f.id, f.idx, f.person_id, pe.name, f.source, f.distance, "
+                "f.score, f.x1, f.y1, f.x2, f.y2 FROM faces f "
+                "LEFT JOIN people pe ON pe.id=f.person_id "
                 f"WHERE f.photo_id IN ({_marks(chunk)}) ORDER BY f.photo_id, f.idx, f.id",
                 chunk,
             )
             for r in rows:
                 out.append(
-                    {
-                        "photo_id": r[0],
-                        "face_id": r[1],
-                        "person_id": r[2],
-                        "name": r[3],
-                        "source": r[4],
-                        "distance": r[5],
-                        "score": r[6],
-                        "box": (r[7], r[8], r[9], r[10]),
-                    }
+                    Face(
+                        id=r[1],
+                        photo_id=r[0],
+                        idx=r[2],
+                        box=(r[8], r[9], r[10], r[11]),
+                        person_id=r[3],
+                        person_name=r[4],
+                        source=r[5],
+                        distance=r[6],
+                        score=r[7],
+                    )
                 )
         return out
 
@@ -644,7 +629,7 @@ class Catalog:
             "locked": np.fromiter((r[4] == "user" or bool(r[5]) for r in rows), bool, n),
         }
 
-    def faces_of_photo(self, photo_id: int) -> list[dict]:
+    def faces_of_photo(self, photo_id: int) -> list[Face]:
         """A photo's faces in stored order (left to right), with their person's name."""
         rows = self.conn.execute(
             "SELECT f.*, pe.name AS person_name FROM faces f "
@@ -653,9 +638,9 @@ class Catalog:
         ).fetchall()
         return [_face_dict(r) for r in rows]
 
-    def faces_by_id(self, ids: Iterable[int]) -> dict[int, dict]:
+    def faces_by_id(self, ids: Iterable[int]) -> dict[int, Face]:
         """Faces by id, with their photo's hash and their person's name."""
-        out: dict[int, dict] = {}
+        out: dict[int, Face] = {}
         for chunk in _chunks(list(ids), 900):
             marks = _marks(chunk)
             for r in self.conn.execute(
@@ -667,7 +652,7 @@ class Catalog:
                 out[r["id"]] = _face_dict(r)
         return out
 
-    def faces_of_person(self, person_id: int) -> list[dict]:
+    def faces_of_person(self, person_id: int) -> list[Face]:
         """Every face of a person, with its photo id and source."""
         rows = self.conn.execute(
             "SELECT f.*, NULL AS person_name FROM faces f WHERE f.person_id=? ORDER BY f.id",
@@ -717,19 +702,19 @@ class Catalog:
         )
         return int(cur.lastrowid)
 
-    def person(self, person_id: int) -> dict | None:
+    def person(self, person_id: int) -> Person | None:
         """One person: id, name (None when unnamed)."""
         row = self.conn.execute("SELECT id, name FROM people WHERE id=?", (person_id,)).fetchone()
-        return dict(row) if row else None
+        return Person(id=row["id"], name=row["name"]) if row else None
 
-    def person_by_name(self, name: str) -> dict | None:
+    def person_by_name(self, name: str) -> Person | None:
         """The person with this name or alias, in any case."""
         row = self.conn.execute(
             "SELECT id, name FROM people WHERE name=? UNION "
             "SELECT p.id, p.name FROM aliases a JOIN people p ON p.id=a.person_id WHERE a.alias=?",
             (name, name),
         ).fetchone()
-        return dict(row) if row else None
+        return Person(id=row["id"], name=row["name"]) if row else None
 
     def set_person_name(self, person_id: int, name: str | None) -> None:
         """Name, rename or un-name a person."""
@@ -798,8 +783,8 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _face_dict(row: sqlite3.Row) -> dict:
-    """A face row as a dict: box as a tuple, landmarks decoded, vector as float32."""
+def _face_dict(row: sqlite3.Row) -> Face:
+    """A face row as a `Face`: box as a tuple, landmarks decoded, vector as float32."""
     d = dict(row)
     d["box"] = (d.pop("x1"), d.pop("y1"), d.pop("x2"), d.pop("y2"))
     d["landmarks"] = json.loads(d["landmarks"]) if d.get("landmarks") else []

@@ -1,4 +1,9 @@
-"""The front door of `index/`: open a data dir, index folders, search, manage people."""
+"""The front door of `index/`: open a data dir, index folders, search, manage people.
+
+`Library` composes its rooms and delegates to them; none of them holds a reference back:
+the `Catalog` (SQLite), the CLIP model, the image `VectorStore`, `People` (names and faces)
+and the `Searcher` (queries to hits).
+"""
 
 from __future__ import annotations
 
@@ -10,22 +15,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import scan
-from index.catalog import Catalog, PhotoRow, path_text
-from index.errors import CatalogError, InvalidInput, NotFound
+from index import explain, photos, scan
+from index.catalog import Catalog, path_text
+from index.errors import CatalogError, InvalidInput
+from index.faces import FaceIndexing
 from index.indexer import FaceStage, Indexer, IndexReport, Progress, accepted_backends
 from index.models import ClipModel
-from index.people import PeopleMixin
-from index.search import Searcher
+from index.people import FaceInfo, NamingResult, People, PersonInfo
+from index.search import Like, Searcher, TextVectors, load_templates
 from index.settings import DEFAULT_CLIP, Settings, default_data_dir
-from index.types import Query, SearchResult
+from index.types import Photo, Query, SearchResult
 from index.vectors import VectorStore
 
 if TYPE_CHECKING:
     from PIL import Image
 
 
-class Library(PeopleMixin):
+class Library:
     """One photo library: its catalog, its models (loaded lazily) and its vector indexes."""
 
     def __init__(
@@ -54,11 +60,26 @@ class Library(PeopleMixin):
         self.images = VectorStore(self.data_dir, "images", self.settings)
         self._images_built = float("-inf")  # when image_index last made sure it was current
         self._faces_enabled = faces
-        self._face_stage: FaceStage | None = None
+        self._faces: FaceIndexing | None = None  # made on first use (see _face_indexing)
         # Writes (index, people edits) take it; reads do not, so threads sharing one Library
         # serialise their own calls (the chat's Assistant.lock).
         self._lock = threading.RLock()
-        self._searcher: Searcher | None = None
+        self.roster = People(self.catalog, self.settings, self._lock, self._face_indexing)
+
+    @property
+    def clip(self) -> ClipModel:
+        """The CLIP model (weights load on first use)."""
+        return self._clip
+
+    @clip.setter
+    def clip(self, model: ClipModel) -> None:
+        # Libraries may share one loaded model (one copy of the weights); the searcher's text
+        # encoder follows whichever model the library uses.
+        self._clip = model
+        text = TextVectors(model, load_templates(), self.settings.text_cache_size)
+        self.searcher = Searcher(
+            self.catalog, self.image_index, text, self.settings, model=model.spec
+        )
 
     def sibling(self) -> Library:
         """Another Library on this data dir with its own catalog connection (for a thread),
@@ -74,26 +95,25 @@ class Library(PeopleMixin):
 
     def model_mismatch(self) -> str | None:
         """A message when the requested CLIP model differs from the one the vectors came from."""
-        models = {m: n for m, n in self.catalog.vector_models().items() if m != self.clip.spec}
-        if not models:
-            return None
-        old = ", ".join(f"{m} ({n} photos)" for m, n in models.items())
-        return (
-            f"This library's image vectors were made with {old}, not {self.clip.spec}. "
-            "Vectors of two models are never mixed: run `python app.py index FOLDER "
-            f"--clip {self.clip.spec} --reembed` to re-embed every photo with the new model, "
-            "or leave out --clip to keep the old one."
-        )
+        return explain.clip_mismatch(self.catalog.vector_models(), self.clip.spec)
+
+    def face_model_mismatch(self) -> str | None:
+        """A message when the configured face model is not the one the faces were made with."""
+        return self.roster.face_model_mismatch()
+
+    def face_model(self) -> str:
+        """The face model of this library's faces (recorded), else the configured one."""
+        return self.roster.face_model()
 
     def face_stage(self) -> FaceStage | None:
         """The face detector + clusterer used while indexing (None when faces are off)."""
-        if not self._faces_enabled:
-            return None
-        if self._face_stage is None:
-            from index.faces import FaceIndexing
+        return self._face_indexing() if self._faces_enabled else None
 
-            self._face_stage = FaceIndexing(self.settings)
-        return self._face_stage
+    def _face_indexing(self) -> FaceIndexing:
+        # Made on first use: an unknown face model is reported when faces are needed.
+        if self._faces is None:
+            self._faces = FaceIndexing(self.settings)
+        return self._faces
 
     def text_model_problem(self) -> str | None:
         """Why searching by description cannot work here (a cheap look, no weights loaded)."""
@@ -157,17 +177,23 @@ class Library(PeopleMixin):
 
     def search(self, query: Query) -> SearchResult:
         """Photos matching a parsed query, best first, each with its reasons."""
-        return self._search().search(query)
+        like = self._like(self.resolve_photo(query.like_photo)) if query.like_photo else None
+        return self.searcher.search(query, like)
 
     def search_like(
         self, ref: str | Path | Image.Image, limit: int | None = None, text: str = ""
     ) -> SearchResult:
         """Photos that look like a library photo (never itself), an image file or an upload."""
-        if isinstance(ref, str | Path) and not self._is_library_photo(ref) and os.path.isfile(ref):
+        if isinstance(ref, str | Path):
+            if photos.is_library_photo(self.catalog, ref) or not os.path.isfile(ref):
+                row = self.resolve_photo(ref)
+                query = Query(raw=str(ref), text=text, limit=limit, like_photo=row["path"])
+                return self.searcher.search(query, self._like(row))
             # A photo from outside the library: use its pixels.
-            name = path_text(Path(ref).name)
-            return self._search().search_like(self._open_image(ref), limit, text, name=name)
-        return self._search().search_like(ref, limit, text)
+            return self._search_pixels(
+                self._open_image(ref), limit, text, path_text(Path(ref).name)
+            )
+        return self._search_pixels(ref, limit, text, "the uploaded photo")
 
     def open_upload(self, path: str | Path) -> Image.Image:
         """The pixels of a photo a user uploaded, reduced as when indexing.
@@ -194,12 +220,15 @@ class Library(PeopleMixin):
         except scan.Unreadable as err:
             raise InvalidInput(f"I can't use that file as a photo: {err}.") from err
 
-    def _is_library_photo(self, ref: str | Path) -> bool:
-        try:
-            self.resolve_photo(ref)
-        except NotFound:
-            return False
-        return True
+    def _like(self, row: Photo) -> Like:
+        """A library photo as an example: its vector, its name, and itself left out."""
+        return Like(self.photo_vector(row), Path(row["path"]).name, row["id"])
+
+    def _search_pixels(
+        self, image: Image.Image, limit: int | None, text: str, name: str
+    ) -> SearchResult:
+        query = Query(raw=f"({name})", text=text, limit=limit)
+        return self.searcher.search(query, Like(self.clip.encode_images([image])[0], name))
 
     def _open_image(self, path: str | Path) -> Image.Image:
         """The pixels of an image file (reduced as when indexing); refuses non-images clearly."""
@@ -212,48 +241,28 @@ class Library(PeopleMixin):
 
     def photo_info(self, photo_id: int) -> dict:
         """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
-        return self._search().photo_info(photo_id)
-
-    def _search(self) -> Searcher:
-        if self._searcher is None:
-            self._searcher = Searcher(self)
-        return self._searcher
+        return self.searcher.photo_info(photo_id)
 
     # --- looking things up ---
 
-    def resolve_photo(self, ref: str | Path) -> PhotoRow:
+    def resolve_photo(self, ref: str | Path) -> Photo:
         """A photo of the library from a path (absolute or relative) or a unique file name."""
-        # path_text: a name that is not valid UTF-8 is looked up as the catalog writes it.
-        shown = path_text(ref)
-        text = path_text(os.path.realpath(ref)) if os.path.exists(ref) else shown
-        row = self.catalog.photo_by_path(text)
-        if row is not None and row["status"] == "ok":
-            return row
-        matches = self.catalog.find_photos(shown.lstrip("./"))
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise NotFound(f"{shown} is not a photo in this library (see `python app.py stats`).")
-        names = ", ".join(m["path"] for m in matches[:5])
-        raise NotFound(f"{shown} matches several photos ({names}); give more of the path.")
+        return photos.resolve_photo(self.catalog, ref)
 
     def names_in_photos(self, photo_ids: list[int]) -> dict[int, list[str]]:
         """Every named person of each photo, left to right (for a photo's larger view)."""
         out: dict[int, list[str]] = {}
         for f in self.catalog.faces_in_photos(photo_ids):
             names = out.setdefault(f["photo_id"], [])
-            if f["name"] and f["name"] not in names:
-                names.append(f["name"])
+            if f["person_name"] and f["person_name"] not in names:
+                names.append(f["person_name"])
         return out
 
-    def thumbnail(self, row: PhotoRow) -> str | None:
+    def thumbnail(self, row: Photo) -> str | None:
         """The cached thumbnail file of a photo, if there is one."""
-        if not row.get("hash"):
-            return None
-        path = scan.thumbnail_path(self.data_dir, row["hash"])
-        return str(path) if path.exists() else None
+        return photos.thumbnail(self.data_dir, row)
 
-    def photo_vector(self, row: PhotoRow) -> np.ndarray:
+    def photo_vector(self, row: Photo) -> np.ndarray:
         """The CLIP vector of a library photo (computed now if it has none yet)."""
         vec = self.catalog.image_vector(row["id"], self.clip.spec)
         if vec is None:
@@ -283,6 +292,69 @@ class Library(PeopleMixin):
             "data_dir": str(self.data_dir),
             "skipped_files": [{"path": p, "reason": r} for p, r in self.catalog.skipped()],
         }
+
+    # --- people (the work lives in index/people.py) ---
+
+    def people(self) -> list[PersonInfo]:
+        """Named people first (by name), then unnamed clusters, largest first."""
+        return self.roster.people()
+
+    def people_names(self) -> dict[str, list[str]]:
+        """Named people and their aliases (what the query parser recognises)."""
+        return self.roster.people_names()
+
+    def photo_faces(self, ref: str | Path | int) -> list[FaceInfo]:
+        """The faces of one library photo, left to right."""
+        return self.roster.photo_faces(ref)
+
+    def who_is(self, image: Image.Image) -> list[FaceInfo]:
+        """Faces of an uploaded photo, each matched to the nearest known person within distance."""
+        return self.roster.who_is(image)
+
+    def name_face(self, ref: str | Path | int, name: str, face: int | None = None) -> NamingResult:
+        """Name the person in a photo (face = 1-based, left to right) and its whole cluster."""
+        return self.roster.name_face(ref, name, face)
+
+    def check_name(self, name: str) -> str:
+        """A name as it would be stored; InvalidInput with the reason when it cannot be one."""
+        return self.roster.check_name(name)
+
+    def name_person(
+        self, person_id: int, name: str, check: bool = False, expected_name: str | None = None
+    ) -> NamingResult:
+        """Give a person (e.g. an unnamed cluster, "person 7") a name, or a new one; with
+        `check`, only if it is still called `expected_name` (else Conflict)."""
+        return self.roster.name_person(person_id, name, check, expected_name)
+
+    def rename(self, old: str | int, new: str) -> NamingResult:
+        """Rename a person (by id, name, alias or "person N")."""
+        return self.roster.rename(old, new)
+
+    def merge(self, a: str | int, b: str | int) -> NamingResult:
+        """Merge person `a` into person `b`: a's faces, name (as an alias) and aliases go to b."""
+        return self.roster.merge(a, b)
+
+    def add_alias(self, name: str, alias: str) -> None:
+        """Another name for a person ("Bob" = "Robert")."""
+        self.roster.add_alias(name, alias)
+
+    def forget(self, name: str | int) -> None:
+        """Forget a person: the name, aliases and every assignment go; the faces re-cluster."""
+        self.roster.forget(name)
+
+    def people_gap(self, a: str | int, b: str | int) -> float | None:
+        """Distance between the closest faces of two people (None when either has none)."""
+        return self.roster.people_gap(a, b)
+
+    def face_gap(self, ref: str | Path | int, name: str, face: int | None = None) -> float | None:
+        """How far a photo's face (and its unnamed group) is from the faces of person `name`."""
+        return self.roster.face_gap(ref, name, face)
+
+    def unassign(self, ref: str | Path | int, name: str) -> None:
+        """ "That is not Alice in this photo": take the face off the person, for good."""
+        self.roster.unassign(ref, name)
+
+    # --- closing ---
 
     def close(self) -> None:
         """Release the catalog."""

@@ -3,7 +3,7 @@
 Which faces are one person is decided by `index.clustering` (arrays in, a ClusterResult
 out). This module feeds it from the catalog and writes its decisions back: the indexer's
 face stage (`index.faces.FaceIndexing`) clusters each new batch through `recluster`, and
-`PeopleMixin` (the people half of `Library`) lists, names, renames, merges and corrects
+`People` (which `Library` holds and delegates to) lists, names, renames, merges and corrects
 people. A face the user assigned or rejected is locked, so clustering never moves it again.
 """
 
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from index import photos
 from index.clustering import (
     NO_PERSON,
     ClusterResult,
@@ -30,8 +31,10 @@ from index.clustering import (
 )
 from index.errors import Conflict, InvalidInput, NotFound
 from index.settings import Settings
+from index.types import Box, Face, Person, Photo
 
-Box = tuple[float, float, float, float]
+if TYPE_CHECKING:
+    from index.faces import FaceIndexing
 
 # How an unnamed cluster is labelled and referred to: "person 7" (also "Person #7", "person7").
 # The one pattern for that label; `fullmatch` it against a whole name.
@@ -143,7 +146,7 @@ def _name_char(c: str) -> bool:
     return unicodedata.category(c)[0] in "LM" or c in " '’‘-‐.·"
 
 
-def same_faces(boxes: list[Box], old: list[dict], min_iou: float = 0.5) -> list[dict | None]:
+def same_faces(boxes: list[Box], old: list[Face], min_iou: float = 0.5) -> list[Face | None]:
     """For each new box, the old face it is (best overlap above `min_iou`), each used once."""
     out: list[dict | None] = []
     used: set[int] = set()
@@ -215,23 +218,32 @@ def apply_clustering(catalog: Any, result: ClusterResult) -> None:
     catalog.delete_empty_people()
 
 
-class PeopleMixin:
-    """The people half of `Library`'s front door: list, name, rename, merge, forget, who is this.
+class People:
+    """The people of one library: list, name, rename, merge, alias, forget, unassign, who is this.
 
-    Expects `catalog`, `settings`, `data_dir`, `read_only`, `resolve_photo` and `face_stage`
-    from the Library it is mixed into.
+    Built from plain parts: the catalog, the settings, the library's writer lock, and
+    `face_model`, which gives the face stage (made on first use: it knows the face model's id
+    and finds faces in an uploaded photo).
     """
 
-    catalog: Any
-    settings: Settings
-    data_dir: Path
+    def __init__(
+        self,
+        catalog: Any,
+        settings: Settings,
+        lock: AbstractContextManager,
+        face_model: Callable[[], FaceIndexing],
+    ):
+        self.catalog = catalog
+        self.settings = settings
+        self._lock = lock
+        self._face_model = face_model
 
     # --- reading ---
 
     def face_model_mismatch(self) -> str | None:
         """A message when the configured face model is not the one the faces were made with."""
         recorded = self.catalog.model("face")
-        wanted = self._face_indexing().model_id
+        wanted = self._face_model().model_id
         if recorded is None or recorded["spec"] == wanted:
             return None
         return (
@@ -245,16 +257,7 @@ class PeopleMixin:
     def face_model(self) -> str:
         """The face model of this library's faces (recorded), else the configured one."""
         recorded = self.catalog.model("face")
-        return recorded["spec"] if recorded else self._face_indexing().model_id
-
-    def _face_indexing(self) -> Any:
-        stage = self.face_stage() if hasattr(self, "face_stage") else None
-        if stage is None:
-            from index.faces import FaceIndexing
-
-            stage = getattr(self, "_people_stage", None) or FaceIndexing(self.settings)
-            self._people_stage = stage
-        return stage
+        return recorded["spec"] if recorded else self._face_model().model_id
 
     def people(self) -> list[PersonInfo]:
         """Named people first (by name), then unnamed clusters, largest first."""
@@ -294,7 +297,7 @@ class PeopleMixin:
         """Faces of an uploaded photo, each matched to the nearest known person within distance."""
         from PIL import ImageOps
 
-        faces = self._face_indexing().analyzer.analyze_photo(ImageOps.exif_transpose(image))
+        faces = self._face_model().analyzer.analyze_photo(ImageOps.exif_transpose(image))
         if not faces:
             return []
         known = catalog_faces(self.catalog, self.face_model())
@@ -370,7 +373,7 @@ class PeopleMixin:
         """
         name = clean_name(name)
         with self._write():
-            person = self._person(person_id)
+            person = self.find(person_id)
             if check and person["name"] != expected_name:
                 raise Conflict(
                     f"{person_label(person_id)} was named {person['name']} meanwhile.",
@@ -384,7 +387,7 @@ class PeopleMixin:
         """Rename a person (by name, alias or "person N")."""
         new = clean_name(new)
         with self._write():
-            person = self._person(old)
+            person = self.find(old)
             self._check_free(new, person["id"])
             self.catalog.set_person_name(person["id"], new)
             return self._named(person["id"])
@@ -392,7 +395,7 @@ class PeopleMixin:
     def merge(self, a: str | int, b: str | int) -> NamingResult:
         """Merge person `a` into person `b`: a's faces, name (as an alias) and aliases go to b."""
         with self._write():
-            pa, pb = self._person(a), self._person(b)
+            pa, pb = self.find(a), self.find(b)
             if pa["id"] == pb["id"]:
                 raise InvalidInput(f"{a} and {b} are already the same person.")
             self._move_all(pa["id"], pb["id"])
@@ -407,14 +410,14 @@ class PeopleMixin:
         """Another name for a person ("Bob" = "Robert")."""
         alias = clean_name(alias)
         with self._write():
-            person = self._person(name)
+            person = self.find(name)
             self._check_free(alias, person["id"])
             self.catalog.add_alias(person["id"], alias)
 
     def forget(self, name: str | int) -> None:
         """Forget a person: the name, aliases and every assignment go; the faces re-cluster."""
         with self._write():
-            person = self._person(name)
+            person = self.find(name)
             freed = [f["id"] for f in self.catalog.faces_of_person(person["id"])]
             self.catalog.delete_person(person["id"])
             if freed:
@@ -424,7 +427,7 @@ class PeopleMixin:
         """ "That is not Alice in this photo": take the face off the person, for good."""
         photo = self._photo(ref)
         with self._write():
-            person = self._person(name)
+            person = self.find(name)
             faces = [
                 f
                 for f in self.catalog.faces_of_photo(photo["id"])
@@ -441,18 +444,14 @@ class PeopleMixin:
     @contextmanager
     def _write(self) -> Iterator[None]:
         """One transaction, under the library's writer lock."""
-        with getattr(self, "_lock", None) or nullcontext(), self.catalog.transaction():
+        with self._lock, self.catalog.transaction():
             yield
 
-    def _photo(self, ref: str | Path | int) -> dict:
-        if isinstance(ref, int):
-            photo = self.catalog.photo(ref)
-            if photo is None or photo["status"] != "ok":
-                raise NotFound(f"There is no photo {ref} in this library.")
-            return photo
-        return self.resolve_photo(ref)
+    def _photo(self, ref: str | Path | int) -> Photo:
+        return photos.photo_by_ref(self.catalog, ref)
 
-    def _person(self, ref: str | int) -> dict:
+    def find(self, ref: str | int) -> Person:
+        """A person by id, name, alias or "person N" label; NotFound says who is known."""
         text = " ".join(str(ref).split())
         label_id = ref if isinstance(ref, int) else labelled_person(text)
         person = (
@@ -466,7 +465,7 @@ class PeopleMixin:
             raise NotFound(f'Nobody called "{shorten(text)}" is in this library.{hint}')
         return person
 
-    def _label(self, person: dict) -> str:
+    def _label(self, person: Person) -> str:
         return person["name"] or person_label(person["id"])
 
     def _check_free(self, name: str, person_id: int) -> None:
@@ -492,7 +491,7 @@ class PeopleMixin:
                 [(i, p, d) for i, p, d, s in moves if s == source], source=source
             )
 
-    def _assign_by_user(self, face: dict, person_id: int) -> None:
+    def _assign_by_user(self, face: Face, person_id: int) -> None:
         """The user's word: this face is that person (and no other face of its photo is)."""
         for other in self.catalog.faces_of_photo(face["photo_id"]):
             if other["id"] != face["id"] and other["person_id"] == person_id:
@@ -512,7 +511,7 @@ class PeopleMixin:
     def people_gap(self, a: str | int, b: str | int) -> float | None:
         """Distance between the closest faces of two people (None when either has none)."""
         faces = catalog_faces(self.catalog, self.face_model())
-        pa, pb = self._person(a)["id"], self._person(b)["id"]
+        pa, pb = self.find(a)["id"], self.find(b)["id"]
         return _closest(faces.vectors[faces.persons == pa], faces.vectors[faces.persons == pb])
 
     def face_gap(self, ref: str | Path | int, name: str, face: int | None = None) -> float | None:
@@ -555,14 +554,14 @@ class PeopleMixin:
             joined=joined,
         )
 
-    def _describe(self, face: dict, k: int) -> str:
-        who = face.get("person_name") or (
+    def _describe(self, face: Face, k: int) -> str:
+        who = face["person_name"] or (
             person_label(face["person_id"]) if face["person_id"] else "unknown"
         )
         return f"face {k}: {who}"
 
-    def _face_info(self, face: dict, photo_hash: str | None) -> FaceInfo:
-        label = face.get("person_name") or (
+    def _face_info(self, face: Face, photo_hash: str | None) -> FaceInfo:
+        label = face["person_name"] or (
             person_label(face["person_id"]) if face["person_id"] else None
         )
         return FaceInfo(
@@ -579,7 +578,7 @@ class PeopleMixin:
         """The cached crop file of face `idx` of a photo, if there is one."""
         if not photo_hash:
             return None
-        path = face_crop_path(self.data_dir, photo_hash, idx)
+        path = face_crop_path(self.catalog.data_dir, photo_hash, idx)
         return str(path) if path.exists() else None
 
 

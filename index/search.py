@@ -12,62 +12,37 @@
    query against its own similarity to a sample of the library, so the cut is the same
    whatever a model's absolute score scale; a query that matches nothing returns nothing.
 5. Every hit says why: the faces that matched (with distances), the description's
-   similarity, the date and place that passed the filters.
+   similarity, the date and place that passed the filters (worded by `index.explain`).
+
+A `Searcher` is built from plain parts (the catalog, a way to get the current image index,
+a text encoder, the settings) and holds no reference to the `Library`.
 """
 
 from __future__ import annotations
 
 import threading
-import tomllib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.errors import NotFound
+from index import photos
+from index.catalog import Catalog
+from index.errors import ModelUnavailable, NotFound
+from index.explain import describe, hit_reasons, names_and, no_vectors, note, phrase, short
 from index.people import labelled_person, person_label
-from index.settings import Settings
-from index.types import Hit, PersonMatch, Query, SearchResult
-from index.vectors import normalise
+from index.settings import PROMPTS_DIR, Settings
+from index.types import Face, Hit, PersonMatch, Query, SearchResult
+from index.vectors import VectorStore, normalise
 
 if TYPE_CHECKING:
-    from PIL import Image
-
-    from index.library import Library
     from index.models import ClipModel
 
-PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
-TEMPLATES_FILE = PROMPTS / "clip_templates.txt"
-WORDS_FILE = PROMPTS / "search.toml"
-
-
-# --- words ---
-
-
-@cache
-def words() -> dict[str, dict[str, str]]:
-    """The notes and reasons of prompts/search.toml."""
-    return tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))
-
-
-def note(key: str, **kw) -> str:
-    """A user-facing note from prompts/search.toml, filled in."""
-    return words()["notes"][key].format(**kw)
-
-
-def reason(key: str, **kw) -> str:
-    """A hit's reason from prompts/search.toml, filled in."""
-    return words()["reasons"][key].format(**kw)
-
-
-def phrase(key: str, **kw) -> str:
-    """A piece of the filters put in words (prompts/search.toml [describe]), filled in."""
-    return words()["describe"][key].format(**kw)
+TEMPLATES_FILE = PROMPTS_DIR / "clip_templates.txt"
 
 
 def load_templates(path: Path = TEMPLATES_FILE) -> tuple[str, ...]:
@@ -211,8 +186,8 @@ class _People:
 
 
 @dataclass(frozen=True)
-class _Like:
-    """A query vector taken from a photo, and the photo not to return."""
+class Like:
+    """A query vector taken from a photo ("photos like this"), and the photo not to return."""
 
     vector: np.ndarray
     name: str
@@ -220,54 +195,42 @@ class _Like:
 
 
 class Searcher:
-    """Runs queries against one library (see the module docstring)."""
+    """Runs queries against one library's catalog and image index (see the module docstring)."""
 
-    def __init__(self, library: Library, text_vectors: Callable[[str], np.ndarray] | None = None):
-        """`text_vectors` replaces the CLIP text encoder (tests give fixed vectors)."""
-        self.lib = library
-        self.settings = library.settings
-        self.text_vectors = text_vectors or TextVectors(
-            library.clip, load_templates(), library.settings.text_cache_size
-        )
+    def __init__(
+        self,
+        catalog: Catalog,
+        image_index: Callable[[], VectorStore],
+        encode_text: Callable[[str], np.ndarray],
+        settings: Settings,
+        model: str,
+    ):
+        """`image_index()` gives the current FAISS store; `encode_text` turns a description
+        into a vector and raises ModelUnavailable when it cannot (tests give fixed vectors);
+        `model` is the CLIP spec whose vectors are searched (named when there are none)."""
+        self.catalog = catalog
+        self.image_index = image_index
+        self.encode_text = encode_text
+        self.settings = settings
+        self.model = model
 
     # --- public ---
 
-    def search(self, query: Query) -> SearchResult:
-        """Photos matching a parsed query, best first, each with its reasons."""
-        like = None
-        if query.like_photo:
-            row = self.lib.resolve_photo(query.like_photo)
-            like = _Like(self.lib.photo_vector(row), Path(row["path"]).name, row["id"])
-        return self._run(query, like)
-
-    def search_like(
-        self,
-        ref: str | Path | Image.Image,
-        limit: int | None = None,
-        text: str = "",
-        name: str = "the uploaded photo",
-    ) -> SearchResult:
-        """Photos that look like a library photo (never itself) or an image (`name` says which)."""
-        if isinstance(ref, str | Path):
-            row = self.lib.resolve_photo(ref)
-            query = Query(raw=str(ref), text=text, limit=limit, like_photo=row["path"])
-            like = _Like(self.lib.photo_vector(row), Path(row["path"]).name, row["id"])
-        else:
-            query = Query(raw=f"({name})", text=text, limit=limit)
-            like = _Like(self.lib.clip.encode_images([ref])[0], name)
+    def search(self, query: Query, like: Like | None = None) -> SearchResult:
+        """Photos matching a parsed query (and looking like `like`), best first, with reasons."""
         return self._run(query, like)
 
     def photo_info(self, photo_id: int) -> dict:
         """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
-        row = self.lib.catalog.photo(int(photo_id))
+        row = self.catalog.photo(int(photo_id))
         if row is None or row["status"] != "ok":
             raise NotFound(f"There is no photo {photo_id} in this library.")
-        faces = self.lib.catalog.faces_in_photos([row["id"]])
+        faces = self.catalog.faces_in_photos([row["id"]])
         people = [
             {
-                "name": f["name"] or person_label(f["person_id"]),
+                "name": f["person_name"] or person_label(f["person_id"]),
                 "person_id": f["person_id"],
-                "face_id": f["face_id"],
+                "face_id": f["id"],
                 "index": i,
                 "box": f["box"],
             }
@@ -277,7 +240,7 @@ class Searcher:
         return {
             "id": row["id"],
             "path": row["path"],
-            "thumbnail": self.lib.thumbnail(row),
+            "thumbnail": photos.thumbnail(self.catalog.data_dir, row),
             "taken_at": row["taken_at"],
             "taken_source": row["taken_source"],
             "place": row["place"],
@@ -289,7 +252,7 @@ class Searcher:
 
     # --- steps ---
 
-    def _run(self, query: Query, like: _Like | None) -> SearchResult:
+    def _run(self, query: Query, like: Like | None) -> SearchResult:
         limit = self._limit(query.limit)
         text = query.text.strip() if _has_words(query.text) else ""
         filtered = bool(query.has_people or query.unknown_names or query.dates or query.places)
@@ -307,7 +270,7 @@ class Searcher:
             )
         places = None
         if query.places:
-            places = self.lib.catalog.matching_places(query.places)
+            places = self.catalog.matching_places(query.places)
             if not places:
                 what = phrase("or").join(query.places)
                 return SearchResult(query, notes=(*notes, note("unknown_place", place=what)))
@@ -317,7 +280,7 @@ class Searcher:
         notes += vector_notes
         candidates = None
         if filters:
-            candidates = self.lib.catalog.filter_photos(
+            candidates = self.catalog.filter_photos(
                 people.all_of,
                 people.any_of,
                 people.none_of,
@@ -345,7 +308,7 @@ class Searcher:
         if problem:
             notes.append(problem)
         elif len(ids) == 0:
-            what = _short(like.name if like is not None else text)
+            what = short(like.name if like is not None else text)
             if candidates is None:
                 notes.append(note("no_good_matches", text=what))
             else:
@@ -360,7 +323,7 @@ class Searcher:
 
     def _resolve_people(self, query: Query) -> _People:
         """Names to ids; unknown or contradictory people stop the search with a note."""
-        catalog = self.lib.catalog
+        catalog = self.catalog
         notes: list[str] = []
         names: dict[int, str] = {}
         unknown: list[str] = list(query.unknown_names)
@@ -393,35 +356,37 @@ class Searcher:
         if any_of and set(any_of) <= set(none_of):
             clash += [pid for pid in any_of if pid not in clash]
         if clash:
-            listed = _and([names[pid] for pid in clash])
+            listed = names_and([names[pid] for pid in clash])
             return _People(notes=(*notes, note("contradiction", names=listed)), stop=True)
         any_of = tuple(pid for pid in any_of if pid not in none_of)
         return _People(all_of, any_of, none_of, names, tuple(notes))
 
     def _person_id(self, name: str) -> int | None:
-        person = self.lib.catalog.person_by_name(name.strip())
+        person = self.catalog.person_by_name(name.strip())
         if person is not None:
             return int(person["id"])
         label_id = labelled_person(name)  # "person 7": an unnamed cluster, by its label
-        if label_id is not None and self.lib.catalog.person_display_names([label_id]):
+        if label_id is not None and self.catalog.person_display_names([label_id]):
             return label_id
         return None
 
     def _query_vector(
-        self, text: str, like: _Like | None, has_filters: bool
+        self, text: str, like: Like | None, has_filters: bool
     ) -> tuple[np.ndarray | None, list[str]]:
         """The CLIP vector to rank by (photo, description, or both), or None with why."""
         notes: list[str] = []
         text_vec = None
         if text:
-            clip = self.lib.clip
-            if not clip.is_available():
+            try:
+                text_vec = self.encode_text(text)
+            except ModelUnavailable as err:
                 key = "needs_clip_ranked" if (has_filters or like) else "needs_clip"
-                notes.append(note(key, error=clip.load_error))
-            elif len(self.lib.image_index()) == 0:
-                notes.append(self._no_vectors_note())
+                notes.append(note(key, error=str(err)))
             else:
-                text_vec = self.text_vectors(text)
+                store = self.image_index()
+                if len(store) == 0:
+                    notes.append(no_vectors(self.catalog.vector_models(), self.model))
+                    text_vec = None
         if like is None:
             return text_vec, notes
         vec = (
@@ -432,12 +397,13 @@ class Searcher:
         return vec, notes
 
     def _rank_by_vector(
-        self, vector: np.ndarray, candidates: np.ndarray | None, like: _Like | None, limit: int
+        self, vector: np.ndarray, candidates: np.ndarray | None, like: Like | None, limit: int
     ) -> tuple[np.ndarray, np.ndarray, int, str | None]:
         """(ids, scores) of the matches, best first; how many photos were ranked; a note."""
-        store = self.lib.image_index()
+        store = self.image_index()
         if len(store) == 0:
-            return np.zeros(0, np.int64), np.zeros(0), 0, self._no_vectors_note()
+            note_ = no_vectors(self.catalog.vector_models(), self.model)
+            return np.zeros(0, np.int64), np.zeros(0), 0, note_
         k = max(limit, self.settings.search_candidates) + (1 if like else 0)
         ids, scores = store.search(vector, k, allowed=candidates)
         if like is not None and like.exclude is not None:
@@ -448,19 +414,13 @@ class Searcher:
         total = len(candidates) if candidates is not None else len(store)
         return ids[:n], scores[:n], total, None
 
-    def _no_vectors_note(self) -> str:
-        mismatch = self.lib.model_mismatch()
-        if mismatch:
-            return note("model_mismatch", message=mismatch)
-        return note("no_vectors", model=self.lib.clip.spec)
-
     def _rank_without_text(
         self, candidates: np.ndarray, people: _People, limit: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Candidates (newest first) ranked by face match confidence, then date."""
         if not people.wanted:
             return candidates[:limit], np.ones(min(limit, len(candidates)))
-        faces = self.lib.catalog.faces_of_people(people.wanted)
+        faces = self.catalog.faces_of_people(people.wanted)
         conf = face_confidence(faces["distance"], faces["width"], faces["score"], self.settings)
         photo_conf = photo_confidence(
             candidates, faces["photo_id"], faces["person_id"], conf, people.all_of, people.any_of
@@ -475,49 +435,35 @@ class Searcher:
         query: Query,
         people: _People,
         text: str,
-        like: _Like | None,
+        like: Like | None,
     ) -> tuple[Hit, ...]:
         """Hits with their reasons, in the order given."""
         if len(ids) == 0:
             return ()
         ids = [int(i) for i in ids]
-        rows = self.lib.catalog.photos(ids)
-        faces: dict[int, list[dict]] = {}
-        for f in self.lib.catalog.faces_in_photos(ids) if people.wanted else []:
+        rows = self.catalog.photos(ids)
+        faces: dict[int, list[Face]] = {}
+        for f in self.catalog.faces_in_photos(ids) if people.wanted else []:
             faces.setdefault(f["photo_id"], []).append(f)
         hits = []
         for photo_id, score in zip(ids, scores, strict=True):
             row = rows.get(photo_id)
             if row is None:
                 continue  # removed since the index was built
-            matches = _person_matches(faces.get(photo_id, []), people)
-            why = [_person_reason(m, faces.get(photo_id, [])) for m in matches]
-            if like is not None and text:
-                why.append(reason("like_text", name=like.name, text=text, score=float(score)))
-            elif like is not None:
-                why.append(reason("like", name=like.name, score=float(score)))
-            elif text:
-                why.append(reason("text", text=text, score=float(score)))
-            if query.dates is not None and row["taken_at"]:
-                date = row["taken_at"][:10]
-                label = query.dates.label
-                why.append(
-                    reason("date_in", date=date, label=label)
-                    if label
-                    else reason("date", date=date)
-                )
-            if query.places and row["place"]:
-                why.append(reason("place", place=row["place"]))
+            here = faces.get(photo_id, [])
+            matches = _person_matches(here, people)
+            like_name = like.name if like is not None else None
+            why = hit_reasons(row, matches, here, query, float(score), text, like_name)
             hits.append(
                 Hit(
                     photo_id=photo_id,
                     path=row["path"],
                     score=float(score),
                     people=tuple(matches),
-                    reasons=tuple(why),
+                    reasons=why,
                     taken_at=row["taken_at"],
                     place=row["place"],
-                    thumbnail=self.lib.thumbnail(row),
+                    thumbnail=photos.thumbnail(self.catalog.data_dir, row),
                 )
             )
         return tuple(hits)
@@ -526,7 +472,7 @@ class Searcher:
 # --- small helpers ---
 
 
-def _person_matches(faces: list[dict], people: _People) -> list[PersonMatch]:
+def _person_matches(faces: list[Face], people: _People) -> list[PersonMatch]:
     """For each wanted person in the photo, their closest face."""
     best: dict[int, dict] = {}
     for f in faces:
@@ -538,8 +484,8 @@ def _person_matches(faces: list[dict], people: _People) -> list[PersonMatch]:
     return [
         PersonMatch(
             person_id=pid,
-            name=people.names.get(pid) or best[pid]["name"] or person_label(pid),
-            face_id=best[pid]["face_id"],
+            name=people.names.get(pid) or best[pid]["person_name"] or person_label(pid),
+            face_id=best[pid]["id"],
             distance=_distance(best[pid]),
             box=tuple(float(v) for v in best[pid]["box"]),
         )
@@ -548,45 +494,13 @@ def _person_matches(faces: list[dict], people: _People) -> list[PersonMatch]:
     ]
 
 
-def _person_reason(match: PersonMatch, faces: list[dict]) -> str:
-    index = next(i for i, f in enumerate(faces, start=1) if f["face_id"] == match.face_id)
-    face = faces[index - 1]
-    if face["source"] == "user":
-        return reason("person_user", name=match.name, index=index)
-    return reason("person", name=match.name, index=index, distance=match.distance)
-
-
-def _distance(face: dict) -> float:
+def _distance(face: Face) -> float:
     return 0.0 if face["source"] == "user" else float(face["distance"] or 0.0)
 
 
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + phrase("and") + names[-1]
-
-
 def _describe(query: Query, people: _People) -> str:
-    """The filters in words, for notes: "Alice and Bob, summer 2019, in Paris"."""
-    either = phrase("or")
-    parts = []
-    if people.all_of:
-        who = _and([people.names[p] for p in people.all_of])
-        parts.append(phrase("only", who=who) if query.only else who)
-    if people.any_of:
-        parts.append(either.join(people.names[p] for p in people.any_of))
-    if people.none_of:
-        parts.append(phrase("without", who=either.join(people.names[p] for p in people.none_of)))
-    if query.dates is not None:
-        d = query.dates
-        span = phrase("dates", start=d.start.date().isoformat(), end=d.end.date().isoformat())
-        parts.append(d.label or span)
-    if query.places:
-        parts.append(phrase("places", places=either.join(query.places)))
-    return ", ".join(parts) or phrase("anything")
-
-
-def _short(text: str, limit: int = 60) -> str:
-    """The start of a long text, for quoting it back to the user."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """The filters of a query in words, for notes."""
+    return describe(query, people.names, people.all_of, people.any_of, people.none_of)
 
 
 def _has_words(text: str) -> bool:

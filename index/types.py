@@ -1,9 +1,57 @@
-"""Plain data that crosses module boundaries: queries in, hits out."""
+"""Plain data that crosses module boundaries: catalog rows, queries in, hits out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NotRequired, TypedDict
+
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in the photo's own pixels
+
+
+class Photo(TypedDict):
+    """One photo as stored; `status` is 'ok' or 'skipped' (then `error` says why)."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str | None
+    width: int | None
+    height: int | None
+    taken_at: str | None
+    taken_source: str | None
+    lat: float | None
+    lon: float | None
+    place: str | None
+    status: str
+    error: str | None
+    faces_model: str | None
+
+
+class Face(TypedDict):
+    """One face as the catalog gives it, whichever query asked: the one face shape."""
+
+    id: int
+    photo_id: int
+    idx: int  # 0-based position in its photo, left to right
+    box: Box
+    person_id: int | None
+    person_name: str | None  # the person's name; None when unnamed or unassigned
+    source: str  # who decided the person: "auto" (clustering) or "user"
+    distance: float | None  # to the person's faces when the clustering assigned it
+    score: float  # the detector's confidence
+    landmarks: NotRequired[list]  # five (x, y) points: eyes, nose, mouth corners
+    vector: NotRequired[Any]  # the face vector (numpy float32), when the query reads it
+    model: NotRequired[str]  # the face model that made the vector
+    photo_hash: NotRequired[str | None]  # its photo's content hash (for the crop file)
+
+
+class Person(TypedDict):
+    """One person: a name, or None for a cluster nobody has named yet ("person 7")."""
+
+    id: int
+    name: str | None
 
 
 @dataclass(frozen=True)

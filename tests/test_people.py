@@ -330,7 +330,7 @@ def lib(indexed, tmp_path):
 
 
 def person_photos_of(lib: Library, name: str) -> set[str]:
-    person = lib._person(name)
+    person = lib.roster.find(name)
     return {
         Path(lib.catalog.photo(f["photo_id"])["path"]).name
         for f in lib.catalog.faces_of_person(person["id"])

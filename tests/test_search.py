@@ -285,9 +285,12 @@ def fixed_text(**vectors: np.ndarray):
 
 
 @pytest.fixture
-def searcher(tmp_path: Path, tiny_clip_spec: str) -> Searcher:
+def searcher(tmp_path: Path, tiny_clip_spec: str) -> Library:
+    """The family library, its searcher built with fixed text vectors (no back-reference)."""
     lib, _ = family(tmp_path, clip=tiny_clip_spec)
-    yield Searcher(lib, fixed_text(beach=axis(BEACH), snow=axis(SNOW), nothing=axis(DIM - 1)))
+    text = fixed_text(beach=axis(BEACH), snow=axis(SNOW), nothing=axis(DIM - 1))
+    lib.searcher = Searcher(lib.catalog, lib.image_index, text, lib.settings, lib.clip.spec)
+    yield lib
     lib.close()
 
 

@@ -1,0 +1,56 @@
+"""Finding a library photo from what a user typed (a path, a relative path, a unique file
+name or an id), and the files cached for it (its thumbnail)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from index import scan
+from index.catalog import Catalog, path_text
+from index.errors import NotFound
+from index.types import Photo
+
+
+def resolve_photo(catalog: Catalog, ref: str | Path) -> Photo:
+    """A photo of the library from a path (absolute or relative) or a unique file name."""
+    # path_text: a name that is not valid UTF-8 is looked up as the catalog writes it.
+    shown = path_text(ref)
+    text = path_text(os.path.realpath(ref)) if os.path.exists(ref) else shown
+    row = catalog.photo_by_path(text)
+    if row is not None and row["status"] == "ok":
+        return row
+    matches = catalog.find_photos(shown.lstrip("./"))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFound(f"{shown} is not a photo in this library (see `python app.py stats`).")
+    names = ", ".join(m["path"] for m in matches[:5])
+    raise NotFound(f"{shown} matches several photos ({names}); give more of the path.")
+
+
+def photo_by_ref(catalog: Catalog, ref: str | Path | int) -> Photo:
+    """A photo by catalog id (an int) or as `resolve_photo` finds it."""
+    if isinstance(ref, int):
+        photo = catalog.photo(ref)
+        if photo is None or photo["status"] != "ok":
+            raise NotFound(f"There is no photo {ref} in this library.")
+        return photo
+    return resolve_photo(catalog, ref)
+
+
+def is_library_photo(catalog: Catalog, ref: str | Path) -> bool:
+    """Whether `ref` names a photo of the library (rather than some other file)."""
+    try:
+        resolve_photo(catalog, ref)
+    except NotFound:
+        return False
+    return True
+
+
+def thumbnail(data_dir: Path, row: Photo) -> str | None:
+    """The cached thumbnail file of a photo, if there is one."""
+    if not row.get("hash"):
+        return None
+    path = scan.thumbnail_path(data_dir, row["hash"])
+    return str(path) if path.exists() else None
