@@ -315,12 +315,43 @@ COMMANDS = {
 }
 
 
+def command_given(argv: list[str], parser: argparse.ArgumentParser) -> str | None:
+    """The command word of `argv`: its first word that is neither a flag nor a flag's value.
+
+    So `app.py --library people` serves a folder called "people" rather than listing people.
+    """
+    takes_value = set()
+    for action in parser._actions:  # the top level's flags, then every command's
+        subparsers = action.choices.values() if isinstance(action.choices, dict) else ()
+        for sub in [parser, *subparsers]:
+            for a in sub._actions:
+                if a.option_strings and a.nargs != 0:
+                    takes_value.update(a.option_strings)
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--":
+            return None
+        elif word.startswith("-"):
+            skip = word in takes_value  # "--data=D" carries its own value
+        else:
+            return word
+    return None
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line; without a command word, `serve` (`python app.py [flags]`)."""
+    parser = build_parser()
+    word = command_given(argv, parser)
+    if word not in COMMANDS and not (word is None and {"-h", "--help"} & set(argv)):
+        argv = ["serve", *argv]
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors print a message to stderr and exit non-zero."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not set(argv) & (set(COMMANDS) | {"-h", "--help"}):
-        argv = ["serve", *argv]  # `python app.py [serve flags]` serves
-    args = build_parser().parse_args(argv)
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
     command = args.command
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     # Arguments and file names that are not valid UTF-8 reach Python as lone surrogates;

@@ -55,10 +55,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, eval_dir
 
-DEFAULT_PHOTOS = ROOT.parent / "shared" / "eval" / "public" / "faces"
+DEFAULT_PHOTOS = eval_dir("faces")
 # Folder of the public faces library -> the name a user would give that person.
 PEOPLE = {"colin_powell": "Colin Powell", "angelina": "Angelina"}
 FIRST_QUERY = "a man in a suit"
@@ -480,7 +479,7 @@ def main() -> None:
     if not args.photos.is_dir():
         sys.exit(f"no photos at {args.photos}; pass --photos DIR")
 
-    from tests.tiny_models import save_random_vit_b_32
+    from index.random_clip import save_random_vit_b_32
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="pir-chat-bench-") as tmp:

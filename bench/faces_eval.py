@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import numpy as np
+from _common import eval_dir
 
 from index.clustering import FaceSet, assign_new_faces, cluster_all
 from index.library import Library
@@ -85,7 +80,7 @@ def clustering_timing(settings: Settings, n_existing=10_000, n_new_photos=100, s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "eval" / "public" / "faces"))
+    ap.add_argument("--photos", default=str(eval_dir("faces")))
     args = ap.parse_args()
     src = Path(args.photos)
     settings = Settings.from_env()

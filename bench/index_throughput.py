@@ -19,19 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import numpy as np
+from _common import eval_dir
 
 from index import encoders, scan
 from index.library import Library
 from index.models import ClipModel
+from index.random_clip import save_random_vit_b_32
 from index.settings import Settings
-from tests.tiny_models import save_random_vit_b_32
 
-DEFAULT_PHOTOS = ROOT.parent / "shared" / "eval" / "public" / "captions" / "images"
+DEFAULT_PHOTOS = eval_dir("captions/images")
 QUERIES = ["a dog on the beach", "birthday cake with candles", "snowy mountains at sunset"]
 
 

@@ -29,11 +29,9 @@ import time
 from functools import partial
 from pathlib import Path
 
+import _common  # noqa: F401 - puts the project on the import path
 import numpy as np
 import psutil
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from index.library import Library  # noqa: E402
 from index.search import Searcher, TextVectors, load_templates  # noqa: E402
@@ -282,7 +280,7 @@ def main() -> None:
     settings = Settings.from_env()
     results = {}
     with tempfile.TemporaryDirectory(prefix="pir-bench-") as tmp:
-        from tests.tiny_models import save_random_vit_b_32
+        from index.random_clip import save_random_vit_b_32
 
         spec = save_random_vit_b_32(Path(tmp) / "vit-b-32")
         for n in args.n:

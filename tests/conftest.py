@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,17 @@ os.environ.setdefault("PIR_CLIP_BACKEND", "torch")
 
 
 # --- tiny random CLIP models (tests/tiny_models.py): plumbing and shapes only, never meaning ---
+
+
+# --- the evaluation photos (tests/eval_photos.py): a separate set; tests skip without them ---
+
+
+@pytest.fixture(scope="session")
+def eval_faces() -> Path:
+    """The public face photos of the evaluation set (PIR_EVAL_DIR); skips when absent."""
+    from eval_photos import eval_dir
+
+    return eval_dir("faces")
 
 
 @pytest.fixture(scope="session")

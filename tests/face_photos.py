@@ -1,7 +1,7 @@
 """Real face photos for the face and people tests: the public eval set, decoded like the indexer.
 
-The eval photos live outside the repository (../shared/eval/public/faces); tests that
-need them skip with a clear reason when it is absent (a user's clone has no ../shared).
+The eval photos live outside the repository (see tests/eval_photos.py); tests that need
+them skip with a clear reason when they are absent.
 """
 
 from __future__ import annotations
@@ -9,22 +9,19 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import pytest
+from eval_photos import eval_dir
 from PIL import Image, ImageOps
 
 from index.faces import DetectedFace, FaceAnalyzer
 from index.scan import decode
 from index.settings import Settings
 
-EVAL_FACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "eval" / "public" / "faces"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
 def eval_faces_dir() -> Path:
     """The public eval face folder, or skip the calling test when it is not there."""
-    if not EVAL_FACES.is_dir():
-        pytest.skip(f"real face photos not found at {EVAL_FACES.resolve()} (eval data absent)")
-    return EVAL_FACES
+    return eval_dir("faces")
 
 
 def eval_photo(rel: str) -> Image.Image:

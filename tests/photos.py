@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "public" / "faces"
-
 
 def noise_photo(
     path: Path,

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "eval" / "public" / "faces"
-PHOTOS = {  # copied name -> source, relative to FACES
+PHOTOS = {  # copied name -> source, relative to the evaluation face photos
     "kit/1.jpg": "kit_harington/1.jpg",
     "kit/2.jpg": "kit_harington/2.jpg",
     "kit/3.jpg": "kit_harington/3.jpg",
@@ -187,16 +186,14 @@ BAD_QUERIES = {
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory, tiny_clip_spec: str) -> dict:
+def cli(tmp_path_factory: pytest.TempPathFactory, tiny_clip_spec: str, eval_faces: Path) -> dict:
     """The library indexed by `index`, then the results of every command of `steps`."""
-    if not FACES.is_dir():
-        pytest.skip(f"the public face photos are not at {FACES}")
     root = tmp_path_factory.mktemp("cli")
     lib, data = root / "photos", root / "data"
     for name, source in PHOTOS.items():
         (lib / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(FACES / source, lib / name)
-    shutil.copy(FACES / "kit_harington" / "2.jpg", root / "outside.jpg")
+        shutil.copy(eval_faces / source, lib / name)
+    shutil.copy(eval_faces / "kit_harington" / "2.jpg", root / "outside.jpg")
     (root / "notes.jpg").write_text("not a photo")
     index = run_cli(["index", str(lib), "--clip", tiny_clip_spec], data)
     results = run_batch(steps(lib, data, tiny_clip_spec), data)
@@ -403,7 +400,8 @@ def test_search_like_takes_a_library_photo_or_any_image_file(cli):
         assert r[key]["rc"] == 0, r[key]
         doc = json.loads(r[key]["out"])
         assert "kit/2.jpg" not in hits(r["like_library"], cli["lib"])  # never the photo itself
-        assert doc["hits"] or doc["notes"]
+        # Too few photos to judge a match "not good": the most alike are always shown.
+        assert doc["hits"], (key, doc["notes"])
     assert json.loads(r["like_library"]["out"])["query"]["like_photo"].endswith("kit/2.jpg")
 
 
@@ -438,3 +436,13 @@ def test_app_without_a_command_serves_with_the_flags_given(monkeypatch):
         True,
     )
     assert (bare.command, bare.port) == ("serve", 7860)
+
+
+def test_a_library_folder_named_like_a_command_is_served():
+    import app
+
+    for argv in (["--library", "people"], ["--library=people"], ["serve", "--library", "people"]):
+        args = app.parse_args(argv)
+        assert (args.command, args.library) == ("serve", "people"), argv
+    assert app.parse_args(["--data", "people", "people"]).command == "people"
+    assert app.parse_args(["search", "people"]).text == "people"

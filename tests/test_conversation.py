@@ -555,14 +555,10 @@ def test_no_library_says_how_to_add_one():
 
 # --- the same dialogue against a real library: public face photos, tiny random CLIP ---
 
-FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "public" / "faces"
-
 
 @pytest.fixture(scope="module")
-def real_library(tmp_path_factory):
+def real_library(tmp_path_factory, eval_faces):
     """A real Library of 7 public photos (two people, one photo without faces), indexed once."""
-    if not FACES.is_dir():
-        pytest.skip(f"public face photos not found at {FACES}")
     import shutil
 
     from tiny_models import save_tiny_open_clip
@@ -574,7 +570,7 @@ def real_library(tmp_path_factory):
     picks += [("alex_lacamoire", "1.jpg"), ("alex_lacamoire", "2.jpg")]
     picks += [("_nofaces", "dlib_dog.jpg")]
     for person, name in picks:
-        shutil.copyfile(FACES / person / name, folder / f"{person}_{name}")
+        shutil.copyfile(eval_faces / person / name, folder / f"{person}_{name}")
     spec = save_tiny_open_clip(tmp_path_factory.mktemp("clip"))
     lib = Library(tmp_path_factory.mktemp("data"), clip=spec)
     lib.index(folder)
@@ -601,5 +597,6 @@ def test_text_search_on_a_real_library_returns_numbered_photos(real_library):
     chat = Assistant(real_library, now=NOW).new_session()
     reply = chat.respond("a dog on the grass")  # random weights: plumbing only, no meaning
     assert reply.intent == "search"
+    assert reply.photos, reply.text  # too few photos to judge a match poor: some are shown
     assert [p.number for p in reply.photos] == list(range(1, len(reply.photos) + 1))
     assert all(Path(p.image).exists() for p in reply.photos)

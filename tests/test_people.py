@@ -514,3 +514,32 @@ def test_locked_faces_among_the_new_ones_are_not_moved_either():
     new = f.set([said], persons={said: 9}, locked={said})
     existing = f.set(alice, persons=dict.fromkeys(alice, 7))
     assert said not in mentioned(assign_new_faces(new, existing, S))
+
+
+# --- photos that ship with the repository (demo/photos): these run on any clone ---
+
+
+@pytest.mark.slow
+def test_naming_marie_curie_in_one_copy_of_a_portrait_names_her_in_the_other(
+    tmp_path, tiny_clip_spec
+):
+    import shutil
+
+    from index.types import Query
+
+    demo = Path(__file__).resolve().parents[1] / "demo" / "photos"
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("portrait.jpg", "portrait-orientation-6.jpg", "denali.webp"):
+        shutil.copy(demo / name, folder / name)
+    with Library(tmp_path / "data", clip=tiny_clip_spec) as lib:
+        lib.index(folder)
+        faces = lib.photo_faces("portrait.jpg")
+        marie = max(faces, key=lambda f: f.box[3] - f.box[1])  # the largest face is hers
+        result = lib.name_face("portrait.jpg", "Marie Curie", face=marie.index)
+        assert (result.faces, result.photos) == (2, 2)  # the rotated copy came with her
+        found = lib.search(Query(people_all=("Marie Curie",)))
+        assert sorted(Path(h.path).name for h in found.hits) == [
+            "portrait-orientation-6.jpg",
+            "portrait.jpg",
+        ]

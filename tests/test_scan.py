@@ -144,21 +144,18 @@ def test_non_utf8_file_names_are_found(tmp_path):
     assert os.fsencode(found[0].path) == raw
 
 
-CAPTION_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared/eval/public/captions/images"
-
-
 @pytest.mark.parametrize("size", [SETTINGS.face_image_size, SETTINGS.thumb_size])
 def test_draft_decoding_keeps_image_vectors_close_to_the_full_decode(
     tmp_path, tiny_clip_spec, size
 ):
     """The fast path (JPEG draft at reduced scale) against the exact reference decode."""
-    if not CAPTION_PHOTOS.is_dir():
-        pytest.skip(f"real photos not found at {CAPTION_PHOTOS} (../shared/eval is absent)")
+    from eval_photos import eval_dir
+
     from index.models import ClipModel
 
     model = ClipModel(tiny_clip_spec)
     fast, exact = [], []
-    for src in sorted(CAPTION_PHOTOS.iterdir())[:6]:
+    for src in sorted(eval_dir("captions/images").iterdir())[:6]:
         big = tmp_path / f"{src.stem}.jpg"  # camera-sized, so the draft path is taken
         with Image.open(src) as img:
             img.convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(big, quality=92)

@@ -1,0 +1,24 @@
+"""What the benchmarks share: the project on the import path and where the evaluation photos are.
+
+Each script does `from _common import ROOT, eval_dir` first (scripts run as
+`python bench/NAME.py`, so this folder is on the path), then imports the project.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model download can stall a measurement
+
+RESULTS = ROOT / "bench" / "results"  # the JSON of runs the README quotes
+DEFAULT_EVAL_DIR = ROOT.parent / "shared" / "eval" / "public"
+
+
+def eval_dir(sub: str = "") -> Path:
+    """The evaluation photos (PIR_EVAL_DIR, default ../shared/eval/public), or `sub` inside."""
+    return Path(os.environ.get("PIR_EVAL_DIR") or DEFAULT_EVAL_DIR).expanduser() / sub
