@@ -45,31 +45,27 @@ def test_settings_are_frozen():
         Settings().batch_size = 1  # type: ignore[misc]
 
 
-def test_cli_refuses_a_bad_setting_in_one_line(tmp_path):
-    env = {**os.environ, "PIR_DATA": str(tmp_path), "PIR_BATCH_SIZE": "abc"}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), "stats"],
+def app(*args: str, data: Path, **env: str) -> subprocess.CompletedProcess:
+    """`python app.py ARGS` in its own process, with these environment variables added."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PIR_DATA": str(data), **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_cli_refuses_a_bad_setting_in_one_line(tmp_path):
+    done = app("stats", data=tmp_path, PIR_BATCH_SIZE="abc")
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert lines == ["error: PIR_BATCH_SIZE='abc' cannot be used: give a whole number, at least 1."]
 
 
 def test_serve_refuses_a_bad_setting_before_starting(tmp_path):
-    env = {**os.environ, "PIR_DATA": str(tmp_path), "PIR_CHAT_PAGE_SIZE": "0"}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), "serve", "--port", "1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = app("serve", "--port", "1", data=tmp_path, PIR_CHAT_PAGE_SIZE="0")
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith("error: PIR_CHAT_PAGE_SIZE='0'")
     assert "Traceback" not in done.stderr
