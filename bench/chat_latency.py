@@ -1,6 +1,7 @@
 """Chat latency: from `app.py serve` to the page, then the first and later chat queries.
 
-    python bench/chat_latency.py [--photos ../shared/eval/public/faces] [--no-http]
+    python bench/chat_latency.py [--photos DIR] [--no-http]   (DIR: the evaluation face photos,
+    by default $PIR_EVAL_DIR/faces, see bench/_common.py)
 
 Uses the real ViT-B-32 architecture with random weights (same compute as trained ones, no
 meaning: timings are real, rankings are not). Steps, each in the way a user meets them:

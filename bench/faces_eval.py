@@ -1,6 +1,7 @@
 """Faces and people, evaluated as a user would meet them: name once, then search.
 
-    python bench/faces_eval.py [--photos ../shared/eval/public/faces]
+    python bench/faces_eval.py [--photos DIR]   (DIR: the evaluation face photos, by default
+    $PIR_EVAL_DIR/faces, see bench/_common.py)
 
 
 Copies the photos into one flat folder with neutral names (the tool never sees folder

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index import photos
+from index.catalog import Catalog
 from index.clustering import (
     NO_PERSON,
     ClusterResult,
@@ -228,7 +229,7 @@ class People:
 
     def __init__(
         self,
-        catalog: Any,
+        catalog: Catalog,
         settings: Settings,
         lock: AbstractContextManager,
         face_model: Callable[[], FaceIndexing],
