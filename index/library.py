@@ -21,10 +21,10 @@ from index.errors import CatalogError, InvalidInput
 from index.faces import FaceIndexing
 from index.indexer import FaceStage, Indexer, IndexReport, Progress, accepted_backends
 from index.models import ClipModel
-from index.people import FaceInfo, NamingResult, People, PersonInfo
+from index.people import People
 from index.search import Like, Searcher, TextVectors, load_templates
 from index.settings import DEFAULT_CLIP, Settings, default_data_dir
-from index.types import Photo, Query, SearchResult
+from index.types import FaceInfo, NamingResult, PersonInfo, Photo, Query, SearchResult
 from index.vectors import VectorStore
 
 if TYPE_CHECKING:

@@ -9,11 +9,8 @@ people. A face the user assigned or rejected is locked, so clustering never move
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,120 +28,17 @@ from index.clustering import (
     neighbours,
 )
 from index.errors import Conflict, InvalidInput, NotFound
+from index.person_names import clean_name, labelled_person, person_label, shorten
 from index.settings import Settings
-from index.types import Box, Face, Person, Photo
+from index.types import Box, Face, FaceInfo, NamingResult, Person, PersonInfo, Photo
 
 if TYPE_CHECKING:
     from index.faces import FaceIndexing
-
-# How an unnamed cluster is labelled and referred to: "person 7" (also "Person #7", "person7").
-# The one pattern for that label; `fullmatch` it against a whole name.
-PERSON_LABEL = re.compile(r"person\s*#?\s*(\d+)", re.IGNORECASE)
-MAX_NAME = 60
-
-
-def person_label(person_id: int) -> str:
-    """The label of an unnamed cluster, as shown and as accepted back: "person 7"."""
-    return f"person {person_id}"
-
-
-def labelled_person(text: str) -> int | None:
-    """The person id a "person 7" label names, or None when `text` is not such a label."""
-    m = PERSON_LABEL.fullmatch(" ".join(str(text).split()))
-    return int(m.group(1)) if m else None
-
-
-@dataclass(frozen=True)
-class PersonInfo:
-    """A person as the UI and the command line show it."""
-
-    id: int
-    name: str | None  # None for an unnamed cluster
-    label: str  # the name, or "person 7"
-    photo_count: int
-    face_count: int
-    crop: str | None  # a face crop thumbnail
-    aliases: tuple[str, ...] = ()
-
-    def to_json(self) -> dict:
-        """JSON-ready data for `people --json`."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "label": self.label,
-            "photos": self.photo_count,
-            "faces": self.face_count,
-            "aliases": list(self.aliases),
-            "crop": self.crop,
-        }
-
-
-@dataclass(frozen=True)
-class FaceInfo:
-    """One face of a photo, left to right, and whom it belongs to."""
-
-    face_id: int | None  # None for a face of an uploaded photo
-    index: int  # 1-based, left to right
-    box: tuple[float, float, float, float]
-    person_id: int | None
-    label: str | None  # the person's name or "person 7"; None when unassigned
-    distance: float | None
-    crop: str | None
-
-
-@dataclass(frozen=True)
-class NamingResult:
-    """What naming did: the person, how many faces and photos it has now, how many joined."""
-
-    person_id: int
-    name: str
-    faces: int
-    photos: int
-    joined: int  # faces that joined on their own, being close to the named ones
 
 
 def face_crop_path(data_dir: Path, photo_hash: str, idx: int) -> Path:
     """Where the crop of face `idx` of content `photo_hash` lives (survives moves)."""
     return Path(data_dir) / "faces" / photo_hash[:2] / f"{photo_hash}_{idx}.jpg"
-
-
-def shorten(text: str, limit: int = MAX_NAME) -> str:
-    """Text as it may be quoted back to the user: at most `limit` characters."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def clean_name(name: str) -> str:
-    """A person's name as stored: trimmed, inner spaces collapsed; refuses unusable names."""
-    if not isinstance(name, str):
-        raise InvalidInput("A name must be text.")
-    text = unicodedata.normalize("NFC", name).strip()
-    if not text:
-        raise InvalidInput("A name cannot be empty.")
-    # Checked before spaces are collapsed: a tab or line break inside a name is a mistake.
-    if any(unicodedata.category(c).startswith("C") for c in text):
-        raise InvalidInput(
-            "A name cannot contain control characters (tabs, line breaks, escapes) or bytes "
-            "that are not text."
-        )
-    text = " ".join(text.split())
-    if len(text) > MAX_NAME:
-        raise InvalidInput(f"That name is too long ({MAX_NAME} at most).")
-    if labelled_person(text) is not None:
-        raise InvalidInput(f'"{text}" is how unnamed people are labelled; choose a real name.')
-    bad = [c for c in text if not _name_char(c)]
-    if bad:
-        raise InvalidInput(
-            f'"{text}" cannot be a name: "{bad[0]}" is not allowed (names are letters of any '
-            "script, spaces, apostrophes, hyphens and periods)."
-        )
-    if not any(unicodedata.category(c).startswith("L") for c in text):
-        raise InvalidInput(f'"{text}" cannot be a name: a name needs letters.')
-    return text
-
-
-def _name_char(c: str) -> bool:
-    """Letters of any script (with their accents), spaces, apostrophes, hyphens, periods."""
-    return unicodedata.category(c)[0] in "LM" or c in " '’‘-‐.·"
 
 
 def same_faces(boxes: list[Box], old: list[Face], min_iou: float = 0.5) -> list[Face | None]:

@@ -34,7 +34,7 @@ from index import photos
 from index.catalog import Catalog
 from index.errors import ModelUnavailable, NotFound
 from index.explain import describe, hit_reasons, names_and, no_vectors, note, phrase, short
-from index.people import labelled_person, person_label
+from index.person_names import labelled_person, person_label
 from index.settings import PROMPTS_DIR, Settings
 from index.types import Face, Hit, PersonMatch, Query, SearchResult
 from index.vectors import VectorStore, normalise

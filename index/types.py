@@ -146,3 +146,55 @@ class SearchResult:
     hits: tuple[Hit, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)  # user-facing remarks
     total_candidates: int | None = None
+
+
+# --- people, as the UI and the command line show them ---
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    """A person as the UI and the command line show it."""
+
+    id: int
+    name: str | None  # None for an unnamed cluster
+    label: str  # the name, or "person 7"
+    photo_count: int
+    face_count: int
+    crop: str | None  # a face crop thumbnail
+    aliases: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        """JSON-ready data for `people --json`."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "label": self.label,
+            "photos": self.photo_count,
+            "faces": self.face_count,
+            "aliases": list(self.aliases),
+            "crop": self.crop,
+        }
+
+
+@dataclass(frozen=True)
+class FaceInfo:
+    """One face of a photo, left to right, and whom it belongs to."""
+
+    face_id: int | None  # None for a face of an uploaded photo
+    index: int  # 1-based, left to right
+    box: Box
+    person_id: int | None
+    label: str | None  # the person's name or "person 7"; None when unassigned
+    distance: float | None
+    crop: str | None
+
+
+@dataclass(frozen=True)
+class NamingResult:
+    """What naming did: the person, how many faces and photos it has now, how many joined."""
+
+    person_id: int
+    name: str
+    faces: int
+    photos: int
+    joined: int  # faces that joined on their own, being close to the named ones
