@@ -87,6 +87,19 @@ def reply_message(reply: Reply) -> dict:
     return {"role": "assistant", "content": "\n\n".join(p for p in parts if p)}
 
 
+def window(chat: list[dict], assistant: Assistant) -> list[dict]:
+    """The last `chat_window` messages, under a note that earlier ones are no longer shown.
+
+    The browser redraws every message of the chat on every answer: keeping a fixed number
+    keeps the 100th answer as quick as the 10th (and the session's memory bounded).
+    """
+    keep = assistant.settings.chat_window
+    if len(chat) <= keep:
+        return chat
+    note = {"role": "assistant", "content": assistant.words.say("ui", "earlier_hidden")}
+    return [note, *chat[-(keep - 1) :]]
+
+
 def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple[str, str]]:
     """The side panel: named people first, then unnamed groups under this session's numbers."""
     lib = assistant.library
@@ -116,6 +129,10 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
     # record and summarise rarely (it only feeds Gradio's monitoring page).
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "500")
+    # Gradio's "run history" copies every answer (the whole chat each time, up to 100 runs)
+    # into the browser's localStorage after each one: the page slowed down with every turn,
+    # and a shared link left people's photo conversations in the browser. Off.
+    os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
     ui = assistant.words.replies["ui"]  # the page's fixed labels, from prompts/replies.toml
     guest = assistant.read_only
     with gr.Blocks(title=ui["title"]) as demo:
@@ -127,6 +144,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                 status = gr.Markdown(assistant.library_note(), elem_id="pir-status")
                 chatbot = gr.Chatbot(
                     elem_id="pir-chat",
+                    latex_delimiters=[],  # photo answers hold no formulas: skip the scan
                     height=620,
                     show_label=False,
                     placeholder=ui["chat_placeholder"],
@@ -177,7 +195,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                 chat = [*chat, {"role": "user", "content": escape(text)}]
             if upload:
                 chat = [*chat, {"role": "user", "content": {"path": upload}}]
-            chat = [*chat, reply_message(reply)]
+            chat = window([*chat, reply_message(reply)], assistant)
             panel = people_tiles(assistant, convo) if reply.people_changed else gr.skip()
             log.info(
                 "chat turn %d: %s in %.3f s (cpu %.3f s)",

@@ -25,6 +25,9 @@ meaning: timings are real, rankings are not). Steps, each in the way a user meet
    `concurrent_over_solo`), and once more back to back with no pause at all, a stress figure
    (`back_to_back_p95_s`, `back_to_back_over_solo`); `errors` counts failed answers.
 
+6. the 60 messages once more in a real browser (Debian chromium driven by Playwright, when
+   installed), from pressing Enter to the answer drawn: `browser_growth`.
+
 `--trust-only` skips steps 3 and the gradio_client queries of step 2.
 
 With random weights most text-only queries end in "no good matches" (the tail cut finds no
@@ -348,7 +351,9 @@ def long_and_concurrent(url: str, log: Path, pid: int, year: int, sessions: int 
 
     concurrent = together(PAUSE_S)
     back_to_back = together((0.0, 0.0))
+    browser = in_browser(url, messages)
     return {
+        "browser": browser,
         "messages": messages,
         "e2e": e2e,
         "server": server,
@@ -359,6 +364,48 @@ def long_and_concurrent(url: str, log: Path, pid: int, year: int, sessions: int 
         "errors": len(failures),
         "failures": failures[:5],
     }
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def in_browser(url: str, messages: list[str]) -> list[float] | None:
+    """Seconds per answer in chromium: from Enter until the answer is drawn (None: no browser)."""
+    if not Path(CHROMIUM).exists():
+        return None
+    from playwright.sync_api import sync_playwright
+
+    last_answer = (
+        "() => { const rows = document.querySelectorAll('#pir-chat .message-row.bot-row');"
+        " return rows.length ? rows[rows.length - 1].innerText : '' }"
+    )
+    drawn = (
+        "before => { const rows = document.querySelectorAll('#pir-chat .message-row.bot-row');"
+        " return rows.length && rows[rows.length - 1].innerText !== before"
+        " && !document.querySelector('#pir-chat .pending') }"
+    )
+    seconds = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#pir-input textarea")
+        for text in messages:
+            before = page.evaluate(last_answer)
+            page.locator("#pir-input textarea").fill(text)
+            t = time.perf_counter()
+            page.keyboard.press("Enter")
+            page.wait_for_function(drawn, arg=before, timeout=120_000)
+            seconds.append(time.perf_counter() - t)
+        browser.close()
+    return seconds
 
 
 def median(values: list[float]) -> float:
@@ -446,6 +493,18 @@ def trust_figures(trust: dict) -> dict:
         figures["back_to_back_over_solo"] = round(
             figures["back_to_back_p95_s"] / figures["solo_p95_s"], 2
         )
+    browser = trust["browser"]
+    if browser:
+        print("the 60 messages in chromium (Enter -> answer drawn)")
+        for k in range(0, len(browser), 6):
+            print(
+                f"  messages {k + 1:2d}-{k + 6:2d}: "
+                + ", ".join(f"{x:.2f}" for x in browser[k : k + 6])
+            )
+        b_first, b_last = median(browser[:6]), median(browser[-6:])
+        figures["browser_first6_median_s"] = round(b_first, 3)
+        figures["browser_last6_median_s"] = round(b_last, 3)
+        figures["browser_growth"] = round(b_last / b_first, 2)
     figures["errors"] = trust["errors"]
     for failure in trust["failures"]:
         print(f"  failed: {failure}")

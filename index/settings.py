@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     search_default_limit: Count = 24
     chat_page_size: Count = 12  # photos per chat answer; "more" shows the next page
     chat_max_message: Count = 2000  # characters read from one chat message; the rest is ignored
+    # Messages kept on the page: the browser redraws all of them on every answer, so a longer
+    # window makes every answer slower in a long conversation.
+    chat_window: Count = 40
     search_rel_cut: Share = 0.70  # keep hits scoring at least this share of the best gap
     # Gaps and z are measured against the query's similarity to a sample of the library, so
     # the cut does not depend on a model's absolute score scale.

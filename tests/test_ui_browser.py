@@ -173,6 +173,9 @@ def test_clicking_a_photo_in_the_chat_shows_it_larger_with_every_named_person(se
     info = page.locator("#pir-info").inner_text()
     assert "2019-07-01" in info and "Alice, Bob" in info and "Why it matched" in info
     assert page.locator("#pir-photo img").count() == 1
+    # Nothing of the conversation is copied into the browser's storage (Gradio's run history).
+    stored = page.evaluate("() => Object.keys(localStorage).filter(k => k.includes('history'))")
+    assert stored == []
     page.close()
 
 
