@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
+from index.catalog import CATALOG_NAME, damaged_message
 from index.errors import PirError
 
 
@@ -47,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("folder")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.add_argument("--reembed", action="store_true", help="re-embed with a different --clip model")
+    s.add_argument(
+        "--retry-skipped", action="store_true", help="read every skipped file again, changed or not"
+    )
 
     s = sub.add_parser("search", parents=[common], help="search the library")
     s.add_argument("text", nargs="?", default="")
@@ -64,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("people", parents=[common], help="list people and unnamed face groups")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--export", metavar="FILE", help="save names and their faces to FILE")
+    s.add_argument("--import", dest="import_file", metavar="FILE", help="give names back from FILE")
 
     s = sub.add_parser("name", parents=[common], help="name the person in a photo")
     s.add_argument("photo")
@@ -100,12 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def open_library(args: argparse.Namespace, read_only: bool = False):
-    """The Library chosen by --data / PIR_DATA and --clip (a context manager that closes it)."""
+def open_library(args: argparse.Namespace, read_only: bool = False, rebuild: bool = False):
+    """The Library chosen by --data / PIR_DATA and --clip (a context manager that closes it).
+
+    `rebuild` (indexing only): a catalog lost from a data dir that held one is made anew, and
+    the whole catalog is checked for damage before more is written into it.
+    """
     from index.library import Library
 
     return Library(
-        args.data, clip=args.clip, read_only=read_only, faces=not getattr(args, "no_faces", False)
+        args.data,
+        clip=args.clip,
+        read_only=read_only,
+        faces=not getattr(args, "no_faces", False),
+        rebuild=rebuild,
+        verify=rebuild,
     )
 
 
@@ -126,8 +142,13 @@ def cmd_index(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        with open_library(args) as lib:
-            report = lib.index(args.folder, progress=progress, reembed=args.reembed)
+        with open_library(args, rebuild=True) as lib:
+            report = lib.index(
+                args.folder,
+                progress=progress,
+                reembed=args.reembed,
+                retry_skipped=args.retry_skipped,
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -139,6 +160,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{report.moved} moved, {report.removed} removed, {report.unchanged} unchanged, "
         f"{len(report.skipped)} skipped."
     )
+    if report.retried:
+        print(f"  skipped files read again: {report.retried}")
+    if report.redated:
+        print(
+            f"  photos dated by their XMP, name or folder instead of the file time: {report.redated}"
+        )
     if report.embedded or report.faces_done:
         print(
             f"  CLIP vectors made: {report.embedded}; photos checked for faces: {report.faces_done}"
@@ -184,6 +211,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.explain:
             for reason in hit.reasons:
                 print(f"       - {reason}")
+            if hit.taken_at:
+                print(f"       date: {hit.taken_at.replace('T', ' ')} ({hit.date_note})")
     return 0
 
 
@@ -221,7 +250,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    """List named people with photo counts, then unnamed face groups by size."""
+    """List named people with photo counts, then unnamed face groups by size; or export or
+    import them (people.json format)."""
+    if args.export or args.import_file:
+        with open_library(args) as lib:
+            if args.export:
+                lib.export_people(args.export)
+                print(f"Saved the people to {args.export}.")
+            if args.import_file:
+                print(lib.import_people(args.import_file).summary())
+        return 0
     with open_library(args) as lib:
         people = lib.people()
     if args.json:
@@ -364,9 +402,19 @@ def main(argv: list[str] | None = None) -> int:
     except PirError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as err:  # damage deeper than the checks at opening reach
+        print(f"error: {damaged_message(_catalog_path(args), str(err))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; run the same command again to continue.", file=sys.stderr)
         return 130
+
+
+def _catalog_path(args: argparse.Namespace) -> Path:
+    from index.settings import default_data_dir
+
+    data_dir = Path(args.data).expanduser() if getattr(args, "data", None) else default_data_dir()
+    return data_dir / CATALOG_NAME
 
 
 if __name__ == "__main__":

@@ -116,7 +116,8 @@ def hit_picture(number: int, hit: Hit, words: Words, names: list[str] | None = N
     )
     lines = [words.say("picture", "title", number=number, file=file)]
     if hit.taken_at:
-        lines.append(words.say("picture", "date", date=hit.taken_at.replace("T", " ")))
+        date_text = hit.taken_at.replace("T", " ")
+        lines.append(words.say("picture", "date", date=date_text, source=hit.date_note))
     if hit.place:
         lines.append(words.say("picture", "place", place=hit.place))
     if names:

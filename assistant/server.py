@@ -1,8 +1,8 @@
 """Serving the chat: which library, who may log in, which files the web server may hand out.
 
 The rules that keep a shared link safe live here: a shared link always has a password, every
-route needs a login when there is one, and only the library's photos and its thumbnail and
-face-crop caches are reachable by URL.
+route needs a login when there is one, and only catalogued photos, their thumbnails and face
+crops are reachable by URL (`PhotoGate`): no other file of the library folder or data dir.
 """
 
 from __future__ import annotations
@@ -76,6 +76,67 @@ def served_paths(data_dir: Path, roots: list[Path]) -> tuple[list[str], list[str
     ]
     blocked += [str(p.resolve()) for p in data_dir.glob("*.faiss")]
     return allowed, blocked
+
+
+# Every URL through which Gradio hands out a file from disk: /gradio_api/file=PATH.
+FILE_ROUTE = "/file="
+REFUSED_PATH = "/pir-refused/not-served"  # no such file: Gradio answers 401 or 403 for it
+
+
+class PhotoGate:
+    """ASGI middleware: Gradio's file route hands out only what `Library.servable_file`
+    allows (catalogued photos, their thumbnails and face crops) and Gradio's own cache
+    (copies of what the chat showed, and uploads). Checked at every request, so a file that
+    appears in the library folder after start is refused as well.
+
+    A refused path is swapped for one that does not exist before Gradio sees the request, so
+    Gradio's own login check still answers first (401 without a login, 403 with one) and a
+    visitor without a login cannot even learn whether a path is a photo.
+    """
+
+    def __init__(self, app, data_dir: Path):
+        self.app = app
+        self.data_dir = Path(data_dir)
+        self._library = None
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and FILE_ROUTE in scope["path"]:
+            prefix, _, wanted = scope["path"].partition(FILE_ROUTE)
+            if not wanted.startswith(("http://", "https://")) and not self.allows(wanted):
+                refused = prefix + FILE_ROUTE + REFUSED_PATH
+                scope = {**scope, "path": refused, "raw_path": refused.encode()}
+        await self.app(scope, receive, send)
+
+    def allows(self, path: str) -> bool:
+        """Whether a file may be handed out (see the class docstring)."""
+        path = os.path.abspath(path)
+        for cache in gradio_caches():
+            if path.startswith(cache.rstrip("/") + "/") and not os.path.islink(path):
+                return True
+        with self._lock:  # one connection of its own, shared by the server's threads
+            library = self._open()
+            return library is not None and library.servable_file(path)
+
+    def _open(self):
+        if self._library is None:
+            from index.library import Library
+
+            try:
+                self._library = Library(self.data_dir, read_only=True, faces=False)
+            except PirError:
+                return None  # no catalog yet (indexing has not written one): nothing to serve
+        return self._library
+
+
+def gradio_caches() -> list[str]:
+    """Folders Gradio writes itself: its upload/output cache and its examples cache."""
+    import gradio.utils
+
+    return [
+        os.path.abspath(gradio.utils.get_upload_folder()),
+        os.path.abspath(gradio.utils.get_cache_folder()),
+    ]
 
 
 def prepare_demo(data_dir: Path) -> Path:
@@ -152,6 +213,8 @@ def index_in_background(
 
 def serve(args: Namespace) -> int:
     """Start the chat: index --library in the background, launch Gradio, block until stopped."""
+    from starlette.middleware import Middleware
+
     from assistant.ui import CSS, build_ui
     from index.library import Library
 
@@ -159,12 +222,18 @@ def serve(args: Namespace) -> int:
     # One line per chat turn (intent, seconds, CPU seconds) and the model's how-to go here.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_TEMP_DIR", str(p.data_dir / "gradio-cache"))
-    has_catalog = (p.data_dir / "catalog.sqlite").exists()
+    has_catalog = Library.exists_at(p.data_dir)
     library = None
     if has_catalog or p.library_dir is not None:
         writable = p.library_dir is not None or not args.read_only
+        # A damaged or lost catalog stops here, before anything is served.
         library = Library(
-            p.data_dir, clip=args.clip, read_only=not writable, faces=not args.no_faces
+            p.data_dir,
+            clip=args.clip,
+            read_only=not writable,
+            faces=not args.no_faces,
+            rebuild=p.library_dir is not None,
+            verify=True,
         )
     assistant = Assistant(library, read_only=args.read_only)
     if p.library_dir is not None:
@@ -184,6 +253,7 @@ def serve(args: Namespace) -> int:
         auth=p.auth,
         allowed_paths=p.allowed_paths,
         blocked_paths=p.blocked_paths,
+        app_kwargs={"middleware": [Middleware(PhotoGate, data_dir=p.data_dir)]},
         prevent_thread_lock=True,
         show_error=False,
         quiet=True,

@@ -13,9 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import CatalogError
+from index.storage import write_failed
 from index.types import Face, Person, Photo
 
 CATALOG_NAME = "catalog.sqlite"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# Files a data dir holds once it has indexed something: with these and no catalog, the
+# catalog was lost, and an empty new one would silently look like an empty library.
+LIBRARY_TRACES = ("thumbs", "people.json", "images.faiss", "faces")
 
 
 PhotoRow = Photo  # the name callers have used
@@ -97,6 +102,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE image_vectors ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch';
     """,
+    # 4: the inode change time, so a skipped file made readable again (chmod) is retried;
+    # every date says where it came from (exif, xmp, filename, folder or file)
+    """
+    ALTER TABLE photos ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0;
+    UPDATE photos SET taken_source='file' WHERE taken_at IS NOT NULL AND taken_source IS NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -120,14 +131,50 @@ def blob_to_vec(blob: bytes) -> np.ndarray:
 class Catalog:
     """The SQLite catalog of one data dir: schema, migrations and every query."""
 
-    def __init__(self, data_dir: Path, read_only: bool = False):
+    def __init__(self, data_dir: Path, read_only: bool = False, rebuild: bool = False):
+        """Open (or create) the catalog of `data_dir`.
+
+        A damaged catalog is refused with `CatalogError`. A missing one where the data dir
+        shows a library existed is refused too, unless `rebuild` (indexing makes it anew; then
+        `self.rebuilt` says what was found instead).
+        """
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / CATALOG_NAME
         self.read_only = read_only
+        self.rebuilt: list[str] = []  # traces of a lost catalog, when it was made anew
+        self._check_file(rebuild)
         self.conn = self._connect()
         self._ensure_version()
 
     # --- opening and schema ---
+
+    def _check_file(self, rebuild: bool) -> None:
+        """Refuse a damaged catalog, and a lost one unless rebuilding, before SQLite sees it."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        except OSError as err:
+            raise CatalogError(f"Cannot read the catalog {self.path}: {err.strerror}.") from err
+        if size:
+            problem = _header_problem(self.path, size)
+            if problem:
+                raise CatalogError(damaged_message(self.path, problem))
+            return
+        traces = library_traces(self.data_dir)
+        if not traces:
+            return  # a new library
+        state = "missing" if size is None else "empty (0 bytes)"
+        if not rebuild:
+            raise CatalogError(
+                f"The catalog {self.path} is {state}, but {self.data_dir} held a library "
+                f"({', '.join(traces)} are there). Nothing was recreated. If the catalog was "
+                "moved, put it back; to rebuild it, run `python app.py index FOLDER` (people's "
+                "names come back from people.json)."
+            )
+        self.rebuilt = traces
+        if size == 0:
+            self.path.unlink()  # SQLite would take a 0-byte file as a new empty database
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -153,7 +200,16 @@ class Catalog:
                 f"Cannot write the library's data dir {self.data_dir}: permission denied. "
                 "Choose a writable folder with --data DIR or PIR_DATA."
             ) from err
-        except (sqlite3.OperationalError, OSError) as err:
+        except sqlite3.OperationalError as err:
+            if _is_write_error(err):
+                raise write_failed(self.path, err) from err
+            raise CatalogError(
+                f"Cannot open the catalog {self.path}: {err}. "
+                "Choose a writable folder with --data DIR or PIR_DATA."
+            ) from err
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(damaged_message(self.path, str(err))) from err
+        except OSError as err:
             raise CatalogError(
                 f"Cannot open the catalog {self.path}: {err}. "
                 "Choose a writable folder with --data DIR or PIR_DATA."
@@ -166,10 +222,10 @@ class Catalog:
         """Upgrade step by step; refuse a catalog written by a newer program."""
         try:
             version = self._version()
+            # Reading the schema touches the first page, where the table list lives.
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as err:
-            raise CatalogError(
-                f"{self.path} is not a readable catalog ({err}). Move it away and re-index."
-            ) from err
+            raise CatalogError(damaged_message(self.path, str(err))) from err
         if version > SCHEMA_VERSION:
             raise CatalogError(
                 f"The catalog {self.path} was written by a newer version of this program "
@@ -186,10 +242,14 @@ class Catalog:
                     self.conn.executescript("BEGIN;" + MIGRATIONS[step])
                     self.conn.execute(f"PRAGMA user_version = {step + 1}")
             except sqlite3.OperationalError as err:
+                if _is_write_error(err):
+                    raise write_failed(self.path, err) from err
                 raise CatalogError(
                     f"Cannot write the catalog {self.path}: {err}. "
                     "Choose a writable folder with --data DIR or PIR_DATA."
                 ) from err
+            except sqlite3.DatabaseError as err:
+                raise CatalogError(damaged_message(self.path, str(err))) from err
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
@@ -200,8 +260,26 @@ class Catalog:
         """One atomic unit of work: everything inside commits together or not at all."""
         if self.read_only:
             raise CatalogError("This library is open read-only; changes are not allowed.")
-        with self.conn:
-            yield self.conn
+        try:
+            with self.conn:
+                yield self.conn
+        except sqlite3.OperationalError as err:
+            if _is_write_error(err):  # rolled back: the next run does this work again
+                raise write_failed(self.path, err) from err
+            raise
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(damaged_message(self.path, str(err))) from err
+
+    def verify(self) -> None:
+        """Read every page once (PRAGMA quick_check): refuse a damaged catalog before serving
+        it or writing more into it. Seconds on a large library, so not on every command."""
+        try:
+            rows = self.conn.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(damaged_message(self.path, str(err))) from err
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        if problems:
+            raise CatalogError(damaged_message(self.path, "; ".join(problems)))
 
     # --- meta and models ---
 
@@ -290,9 +368,9 @@ class Catalog:
         """Insert or replace the photo at row['path']; returns its id (kept on update)."""
         cols = [
             "path", "path_raw", "size", "mtime_ns", "hash", "width", "height", "taken_at",
-            "taken_source", "lat", "lon", "place", "status", "error",
+            "taken_source", "lat", "lon", "place", "status", "error", "ctime_ns",
         ]  # fmt: skip
-        values = [row.get(c) for c in cols] + [time.time()]
+        values = [row.get(c) for c in cols[:-1]] + [row.get("ctime_ns") or 0, time.time()]
         existing = self.conn.execute(
             "SELECT id FROM photos WHERE path=?", (row["path"],)
         ).fetchone()
@@ -309,16 +387,26 @@ class Catalog:
         )
         return int(cur.lastrowid)
 
-    def move_photo(self, photo_id: int, path: str, path_raw: bytes, mtime_ns: int) -> None:
+    def move_photo(
+        self, photo_id: int, path: str, path_raw: bytes, mtime_ns: int, ctime_ns: int = 0
+    ) -> None:
         """Give a photo a new path (renamed or moved), keeping its vectors and faces."""
         self.conn.execute(
-            "UPDATE photos SET path=?, path_raw=?, mtime_ns=? WHERE id=?",
-            (path, path_raw, mtime_ns, photo_id),
+            "UPDATE photos SET path=?, path_raw=?, mtime_ns=?, ctime_ns=? WHERE id=?",
+            (path, path_raw, mtime_ns, ctime_ns, photo_id),
         )
 
-    def touch_photo(self, photo_id: int, mtime_ns: int) -> None:
-        """Record a new mtime for a file whose content did not change."""
-        self.conn.execute("UPDATE photos SET mtime_ns=? WHERE id=?", (mtime_ns, photo_id))
+    def touch_photo(self, photo_id: int, mtime_ns: int, ctime_ns: int = 0) -> None:
+        """Record new file times for a file whose content did not change."""
+        self.conn.execute(
+            "UPDATE photos SET mtime_ns=?, ctime_ns=? WHERE id=?", (mtime_ns, ctime_ns, photo_id)
+        )
+
+    def set_photo_date(self, photo_id: int, taken_at: str | None, source: str) -> None:
+        """Record a photo's capture time and where it came from (exif, xmp, filename, ...)."""
+        self.conn.execute(
+            "UPDATE photos SET taken_at=?, taken_source=? WHERE id=?", (taken_at, source, photo_id)
+        )
 
     def delete_photos(self, ids: Sequence[int]) -> None:
         """Remove photos (their vectors and faces go with them)."""
@@ -755,6 +843,46 @@ class Catalog:
             out.setdefault(r[0], []).append(r[1])
         return out
 
+    def named_faces(self) -> list[dict]:
+        """Every face of a named person as a fingerprint: person_id, name, photo_hash, box,
+        source (for people.json)."""
+        rows = self.conn.execute(
+            "SELECT pe.id, pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2, f.source FROM faces f "
+            "JOIN people pe ON pe.id=f.person_id JOIN photos ph ON ph.id=f.photo_id "
+            "WHERE pe.name IS NOT NULL AND ph.hash IS NOT NULL ORDER BY pe.name, ph.hash, f.idx"
+        ).fetchall()
+        return [
+            {"person_id": r[0], "name": r[1], "photo_hash": r[2], "box": tuple(r[3:7]),
+             "source": r[7]}
+            for r in rows
+        ]  # fmt: skip
+
+    def named_rejections(self) -> list[dict]:
+        """Every "not this person" the user said about a face: name, photo_hash, box."""
+        rows = self.conn.execute(
+            "SELECT pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2 FROM face_rejections r "
+            "JOIN people pe ON pe.id=r.person_id JOIN faces f ON f.id=r.face_id "
+            "JOIN photos ph ON ph.id=f.photo_id WHERE pe.name IS NOT NULL ORDER BY pe.name"
+        ).fetchall()
+        return [{"name": r[0], "photo_hash": r[1], "box": tuple(r[2:6])} for r in rows]
+
+    def faces_of_hashes(self, hashes: Iterable[str]) -> dict[str, list[dict]]:
+        """Faces of the photos with these content hashes, by hash: face_id, box, person_id,
+        source."""
+        out: dict[str, list[dict]] = {}
+        for chunk in _chunks(sorted(set(hashes)), 900):
+            rows = self.conn.execute(
+                "SELECT ph.hash, f.id, f.x1, f.y1, f.x2, f.y2, f.person_id, f.source FROM faces f "
+                f"JOIN photos ph ON ph.id=f.photo_id WHERE ph.status='ok' AND ph.hash IN "
+                f"({_marks(chunk)})",
+                chunk,
+            )
+            for r in rows:
+                out.setdefault(r[0], []).append(
+                    {"face_id": r[1], "box": tuple(r[2:6]), "person_id": r[6], "source": r[7]}
+                )
+        return out
+
     def people_summary(self) -> list[dict]:
         """Every person with faces or a name: id, name, face and photo counts, best face id."""
         rows = self.conn.execute(
@@ -772,6 +900,52 @@ def _backend_filter(backends: Sequence[str] | None) -> tuple[str, list[str]]:
     if backends is None:
         return "", []
     return f" AND v.backend IN ({_marks(backends)})", list(backends)
+
+
+def library_traces(data_dir: Path) -> list[str]:
+    """Files in `data_dir` that show a library was indexed there (whatever the catalog says)."""
+    return [name for name in LIBRARY_TRACES if (Path(data_dir) / name).exists()]
+
+
+def damaged_message(path: Path, what: str) -> str:
+    """The one message for a catalog that cannot be read: which file, what, what to do."""
+    return (
+        f"The catalog {path} is damaged: {what}. Your photos are untouched. Move the damaged "
+        f"file away (e.g. `mv {path} {path}.damaged`), then run `python app.py index FOLDER` "
+        "to rebuild it; people's names come back from people.json beside it."
+    )
+
+
+def _header_problem(path: Path, size: int) -> str | None:
+    """What is wrong with a catalog file's SQLite header, or None when it looks whole."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except OSError as err:
+        return f"it cannot be read ({err.strerror})"
+    if not head.startswith(SQLITE_MAGIC):
+        return "it is not an SQLite database (its first bytes are garbage or another file)"
+    if len(head) < 100:
+        return f"it is cut short ({size} bytes)"
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    # The page count in the header is valid when its change counter matches (SQLite >= 3.7).
+    valid = head[24:28] == head[92:96] and pages > 0
+    if page_size < 512 or page_size & (page_size - 1):
+        return "its header is garbage (impossible page size)"
+    wal = Path(f"{path}-wal")
+    # With a write-ahead log, a checkpoint cut short (a full disk) may leave the file shorter
+    # than its header says while the log still holds every page: SQLite reads them there.
+    pending = wal.exists() and wal.stat().st_size > 0
+    if valid and size < pages * page_size and not pending:
+        return f"it is truncated ({size:,} of {pages * page_size:,} bytes)"
+    return None
+
+
+def _is_write_error(err: sqlite3.Error) -> bool:
+    text = str(err).lower()
+    return "full" in text or "disk i/o" in text or "readonly" in text
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -27,3 +27,7 @@ class Conflict(PirError):
     def __init__(self, message: str, current: str | None):
         super().__init__(message)
         self.current = current
+
+
+class WriteFailed(PirError):
+    """A file in the data dir could not be written (disk full, read-only, permissions)."""

@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from functools import cache
 
+from index.dates import UNCERTAIN
 from index.settings import PROMPTS_DIR
 from index.types import Face, PersonMatch, Photo, Query
 
@@ -80,12 +81,22 @@ def hit_reasons(
     if query.dates is not None and row["taken_at"]:
         date = row["taken_at"][:10]
         label = query.dates.label
+        source = date_note(row["taken_at"], row["taken_source"])
         why.append(
-            reason("date_in", date=date, label=label) if label else reason("date", date=date)
+            reason("date_in", date=date, label=label, source=source)
+            if label
+            else reason("date", date=date, source=source)
         )
     if query.places and row["place"]:
         why.append(reason("place", place=row["place"]))
     return tuple(why)
+
+
+def date_note(taken_at: str | None, source: str | None) -> str:
+    """Where a photo's date came from, in words ("from the file name"); "" when undated."""
+    if not taken_at:
+        return ""
+    return words()["date_sources"].get(source or UNCERTAIN, "")
 
 
 def person_reason(match: PersonMatch, faces: Sequence[Face]) -> str:

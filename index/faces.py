@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from index import storage
 from index.errors import ModelUnavailable
 from index.settings import Settings
 
@@ -367,11 +368,8 @@ class FaceIndexing:
             )
         for k, jpeg in enumerate(crops):
             path = face_crop_path(catalog.data_dir, photo_hash, k)
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(jpeg)
-                os.replace(tmp, path)
+            if not path.exists():  # whole or not at all; a full disk is one clear line
+                storage.atomic_write_bytes(path, jpeg)
 
     def after_batch(self, catalog: Any, photo_ids: list[int]) -> None:
         """Cluster the faces of these photos into existing or new people."""

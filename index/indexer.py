@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from index import encoders, scan
+from index import dates, encoders, scan
 from index.catalog import Catalog, path_text
 from index.errors import InvalidInput
 from index.models import ClipModel
@@ -45,6 +45,8 @@ class IndexReport:
     moved: int = 0
     removed: int = 0
     unchanged: int = 0
+    retried: int = 0  # files skipped before, read again (changed, or --retry-skipped)
+    redated: int = 0  # photos dated by file time before, now by XMP, name or folder
     embedded: int = 0  # photos that got a CLIP vector this run
     faces_done: int = 0  # photos whose faces were analysed this run
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
@@ -60,6 +62,8 @@ class IndexReport:
             "moved": self.moved,
             "removed": self.removed,
             "unchanged": self.unchanged,
+            "retried": self.retried,
+            "redated": self.redated,
             "embedded": self.embedded,
             "faces_done": self.faces_done,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
@@ -73,7 +77,7 @@ class _Work:
     """One file that needs reading: new, changed, or missing a vector or faces."""
 
     found: scan.FoundFile
-    kind: str  # "new" | "changed" | "fill"
+    kind: str  # "new" | "changed" | "retry" (skipped before) | "fill"
     photo_id: int | None = None
     old_hash: str | None = None
     need_clip: bool = True
@@ -111,9 +115,16 @@ class Indexer:
         self._gone_lock = threading.Lock()
         self._calibration: list[Any] = []  # CLIP inputs of the first photos, for the int8 check
 
-    def run(self, folder: Path, progress: Progress | None = None) -> IndexReport:
-        """Index `folder` incrementally; safe to kill at any moment and run again."""
+    def run(
+        self, folder: Path, progress: Progress | None = None, retry_skipped: bool = False
+    ) -> IndexReport:
+        """Index `folder` incrementally; safe to kill at any moment and run again.
+
+        A file skipped before is read again when its size or times change (a chmod changes
+        its ctime) and, with `retry_skipped`, in any case.
+        """
         root = Path(os.path.realpath(folder))
+        self._root = str(root)
         if not root.is_dir():
             raise InvalidInput(f"{folder} is not a folder. Give the folder that holds your photos.")
         if not os.access(root, os.R_OK | os.X_OK):
@@ -121,8 +132,10 @@ class Indexer:
         report = IndexReport(root=path_text(root))
         progress = progress or (lambda done, total, what: None)
         progress(0, 0, "scanning folders")
-        found, problems = scan.walk(root, exclude=(self.data_dir,))
+        walked = scan.walk(root, exclude=(self.data_dir,))
+        found, problems = walked.found, walked.unreadable
         report.problems = [(path_text(p.path), p.reason) for p in problems]
+        report.skipped += [(path_text(p.path), p.reason) for p in walked.left_out]
         clip_ok = self._clip_ready(report)
         if clip_ok:
             self._record_verdict(self.clip.int8_verdict())
@@ -141,12 +154,23 @@ class Indexer:
         faces_on = self.faces is not None
         work: list[_Work] = []
         seen: set[str] = set()
+        redate: list[tuple[int, str, str]] = []
         for f in found:
             text = path_text(f.path)
             seen.add(text)
             row = known.get(text)
             if row is None:
                 work.append(_Work(f, "new", need_clip=clip_ok, need_faces=faces_on))
+            elif row["status"] != "ok":
+                touched = (row["size"], row["mtime_ns"], row["ctime_ns"]) != (
+                    f.size,
+                    f.mtime_ns,
+                    f.ctime_ns,
+                )
+                if touched or retry_skipped:
+                    work.append(_Work(f, "retry", row["id"], None, clip_ok, need_faces=faces_on))
+                else:  # still skipped: counted as skipped, with the reason recorded last time
+                    report.skipped.append((text, row["error"] or "skipped"))
             elif row["size"] != f.size or row["mtime_ns"] != f.mtime_ns:
                 work.append(
                     _Work(f, "changed", row["id"], row["hash"], clip_ok, need_faces=faces_on)
@@ -161,6 +185,15 @@ class Indexer:
                 work.append(fill)
             else:
                 report.unchanged += 1
+                if row["taken_source"] == dates.UNCERTAIN:  # dated by file time: look again
+                    found_date = scan.date_without_exif(f.path, self._root)
+                    if found_date is not None:
+                        redate.append((row["id"], *found_date))
+        if redate:
+            with self.catalog.transaction():
+                for photo_id, taken_at, source in redate:
+                    self.catalog.set_photo_date(photo_id, taken_at, source)
+            report.redated = len(redate)
         # A photo under a folder that could not be read is not gone, only out of sight.
         unreadable_dirs = tuple(path_text(p.path) + "/" for p in problems)
         gone_rows = [
@@ -237,6 +270,10 @@ class Indexer:
             # Faces need a detailed copy; CLIP and the thumbnail alone make do with much less.
             size = self.settings.face_image_size if work.need_faces else self.settings.thumb_size
             decoded = scan.decode(data, self.settings, digest, size)
+            if decoded.taken_at is None:
+                found_date = scan.date_without_exif(work.found.path, self._root)
+                if found_date is not None:
+                    decoded.taken_at, decoded.taken_source = found_date
             thumb = scan.thumbnail_path(self.data_dir, digest)
             if not thumb.exists():
                 scan.save_thumbnail(
@@ -262,18 +299,22 @@ class Indexer:
             for i, d in enumerate(batch):
                 f = d.work.found
                 text = path_text(f.path)
+                if d.work.kind == "retry":
+                    report.retried += 1
                 if d.error is not None:
                     if not d.vanished:
                         self.catalog.upsert_photo(_skipped_row(f, text, d.error))
                     report.skipped.append((text, d.error))
                     continue
                 if d.moved_from is not None:
-                    self.catalog.move_photo(d.moved_from, text, os.fsencode(f.path), f.mtime_ns)
+                    self.catalog.move_photo(
+                        d.moved_from, text, os.fsencode(f.path), f.mtime_ns, f.ctime_ns
+                    )
                     gone_ids.discard(d.moved_from)
                     report.moved += 1
                     continue
                 if d.same_content:
-                    self.catalog.touch_photo(d.work.photo_id, f.mtime_ns)
+                    self.catalog.touch_photo(d.work.photo_id, f.mtime_ns, f.ctime_ns)
                     report.unchanged += 1
                     continue
                 if d.work.kind == "fill":  # same content, only vectors or faces were missing
@@ -281,7 +322,9 @@ class Indexer:
                     report.unchanged += 1
                 else:
                     photo_id = self.catalog.upsert_photo(_photo_row(f, text, d.decoded))
-                    setattr(report, d.work.kind, getattr(report, d.work.kind) + 1)
+                    # A skipped file read at last is a photo new to the library.
+                    kind = "new" if d.work.kind == "retry" else d.work.kind
+                    setattr(report, kind, getattr(report, kind) + 1)
                 if i in vectors:
                     vec, backend = vectors[i]
                     self.catalog.put_image_vector(photo_id, self.clip.spec, vec, backend)
@@ -382,12 +425,17 @@ def accepted_backends(catalog: Catalog, clip: ClipModel) -> list[str]:
 
 
 def _photo_row(f: scan.FoundFile, text: str, d: scan.Decoded) -> dict:
-    taken_at, source = (d.taken_at, "exif") if d.taken_at else (scan.file_time(f.mtime_ns), "file")
+    taken_at, source = (
+        (d.taken_at, d.taken_source)
+        if d.taken_at
+        else (scan.file_time(f.mtime_ns), dates.UNCERTAIN)
+    )
     return {
         "path": text,
         "path_raw": os.fsencode(f.path),
         "size": f.size,
         "mtime_ns": f.mtime_ns,
+        "ctime_ns": f.ctime_ns,
         "hash": d.hash,
         "width": d.width,
         "height": d.height,
@@ -407,6 +455,7 @@ def _skipped_row(f: scan.FoundFile, text: str, reason: str) -> dict:
         "path_raw": os.fsencode(f.path),
         "size": f.size,
         "mtime_ns": f.mtime_ns,
+        "ctime_ns": f.ctime_ns,
         "status": "skipped",
         "error": reason,
     }

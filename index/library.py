@@ -8,6 +8,7 @@ and the `Searcher` (queries to hits).
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import explain, photos, scan
-from index.catalog import Catalog, path_text
+from index import explain, people_file, photos, scan
+from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
 from index.errors import CatalogError, InvalidInput
 from index.faces import FaceIndexing
 from index.indexer import FaceStage, Indexer, IndexReport, Progress, accepted_backends
@@ -41,11 +42,21 @@ class Library:
         settings: Settings | None = None,
         read_only: bool = False,
         faces: bool = True,
+        rebuild: bool = False,
+        verify: bool = False,
     ):
+        """`rebuild`: make a lost catalog anew (indexing); `verify`: read the whole catalog
+        once to refuse a damaged one (before serving or indexing)."""
         self.settings = settings or Settings.from_env()
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.read_only = read_only
-        self.catalog = Catalog(self.data_dir, read_only=read_only)
+        self.catalog = Catalog(self.data_dir, read_only=read_only, rebuild=rebuild)
+        if verify:
+            try:
+                self.catalog.verify()
+            except CatalogError:
+                self.catalog.close()
+                raise
         recorded = self.catalog.model("clip")
         self.clip_spec_requested = clip
         # An explicit but empty spec (--clip "") is a mistake to report, not the default.
@@ -91,6 +102,11 @@ class Library:
         other.clip = self.clip
         return other
 
+    @staticmethod
+    def exists_at(data_dir: Path | str) -> bool:
+        """Whether `data_dir` holds a library (its catalog, or traces of a lost one)."""
+        return (Path(data_dir) / CATALOG_NAME).exists() or bool(library_traces(Path(data_dir)))
+
     # --- models ---
 
     def model_mismatch(self) -> str | None:
@@ -130,7 +146,11 @@ class Library:
     # --- indexing ---
 
     def index(
-        self, folder: Path | str, progress: Progress | None = None, reembed: bool = False
+        self,
+        folder: Path | str,
+        progress: Progress | None = None,
+        reembed: bool = False,
+        retry_skipped: bool = False,
     ) -> IndexReport:
         """Index a folder incrementally (see `Indexer.run`)."""
         with self._lock:
@@ -142,10 +162,32 @@ class Library:
                     self.catalog.delete_vectors_not_of(self.clip.spec)
                     self.catalog.bump_generation("images")
             indexer = Indexer(self.catalog, self.settings, self.clip, self.face_stage())
-            report = indexer.run(Path(folder), progress)
+            report = indexer.run(Path(folder), progress, retry_skipped=retry_skipped)
+            if self.catalog.rebuilt:
+                report.notes.insert(
+                    0,
+                    f"The catalog {self.catalog.path} was missing although this data dir held "
+                    f"a library ({', '.join(self.catalog.rebuilt)}); it was made anew from the "
+                    "photos.",
+                )
+                self.catalog.rebuilt = []
+            restored = self.roster.restore_names()
+            if restored is not None:
+                report.notes.insert(0, restored.summary())
+            self.roster.save_file()
             if self.clip.is_available():
                 self.image_index(fresh=True)  # rebuild and save now, not at the first query
             return report
+
+    # --- people.json (the work lives in index/people.py and index/people_file.py) ---
+
+    def import_people(self, path: Path | str) -> people_file.RestoreReport:
+        """Give names back to the faces a people file fingerprints (`people --import`)."""
+        return self.roster.import_file(Path(path))
+
+    def export_people(self, path: Path | str) -> None:
+        """Write the people, their aliases and face fingerprints to a file (`people --export`)."""
+        self.roster.export_file(Path(path))
 
     # --- vectors ---
 
@@ -257,6 +299,30 @@ class Library:
             if f["person_name"] and f["person_name"] not in names:
                 names.append(f["person_name"])
         return out
+
+    def servable_file(self, path: str) -> bool:
+        """Whether the web server may hand out this file: a catalogued photo (by the path it
+        was catalogued under, still a regular file that does not lead elsewhere), or the
+        thumbnail or a face crop of one. Nothing else in the library or the data dir."""
+        path = os.path.abspath(path)
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return False
+        except OSError:
+            return False
+        digest = scan.cached_picture_hash(Path(os.path.abspath(self.data_dir)), path)
+        if digest is not None:  # written by us, never a link
+            return not os.path.islink(path) and bool(self.catalog.photos_by_hash(digest))
+        row = self.catalog.photo_by_path(path_text(path))
+        if row is None or row["status"] != "ok":
+            return False
+        real = os.path.realpath(path)
+        if real == path:
+            return True
+        # Reached through a link: only when the link's target is itself a catalogued photo
+        # (a file swapped for a link to /etc/passwd after indexing is refused).
+        target = self.catalog.photo_by_path(path_text(real))
+        return target is not None and target["status"] == "ok"
 
     def thumbnail(self, row: Photo) -> str | None:
         """The cached thumbnail file of a photo, if there is one."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index import photos
+from index import people_file, photos
 from index.catalog import Catalog
 from index.clustering import (
     NO_PERSON,
@@ -28,6 +28,7 @@ from index.clustering import (
     neighbours,
 )
 from index.errors import Conflict, InvalidInput, NotFound
+from index.people_file import box_iou
 from index.person_names import clean_name, labelled_person, person_label, shorten
 from index.settings import Settings
 from index.types import Box, Face, FaceInfo, NamingResult, Person, PersonInfo, Photo
@@ -57,15 +58,6 @@ def same_faces(boxes: list[Box], old: list[Face], min_iou: float = 0.5) -> list[
         else:
             out.append(None)
     return out
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def catalog_faces(catalog: Any, model: str) -> FaceSet:
@@ -334,13 +326,52 @@ class People:
                 self.catalog.reject_face(f["id"], person["id"])
             self.catalog.delete_empty_people()
 
+    # --- people.json (index/people_file.py) ---
+
+    def restore_names(self) -> people_file.RestoreReport | None:
+        """Names back from people.json when this catalog is new to it (lost and rebuilt),
+        and faces still waiting for their photo after such a restore; None if nothing to do."""
+        path = people_file.path_in(self.catalog.data_dir)
+        if people_file.needs_restore(self.catalog, path):
+            return self.import_file(path)
+        waiting = people_file.pending_of(path)
+        if waiting is not None:
+            report = self._restore(waiting)
+            return report if report.faces else None
+        return None
+
+    def import_file(self, path: Path) -> people_file.RestoreReport:
+        """Give names back to the faces a people file fingerprints (`people --import`)."""
+        return self._restore(people_file.load(Path(path)))
+
+    def export_file(self, path: Path) -> None:
+        """Write the people, their aliases and face fingerprints to a file (`people --export`)."""
+        people_file.export(self.catalog, Path(path))
+
+    def save_file(self) -> None:
+        """Bring people.json up to date (after indexing: the clustering moves faces too)."""
+        with self._lock:
+            people_file.save_after_change(self.catalog)
+
+    def _restore(self, doc: dict) -> people_file.RestoreReport:
+        with self._lock:
+            with self.catalog.transaction():
+                report = people_file.restore(
+                    self.catalog, doc, self.settings.face_same_box, clean=clean_name
+                )
+            people_file.save_after_change(self.catalog, pending=report.pending)
+        return report
+
     # --- helpers ---
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        """One transaction, under the library's writer lock."""
-        with self._lock, self.catalog.transaction():
-            yield
+        """One transaction, under the library's writer lock; then the safe copy of the
+        people beside the catalog (people.json) is brought up to date."""
+        with self._lock:
+            with self.catalog.transaction():
+                yield
+            people_file.save_after_change(self.catalog)
 
     def _photo(self, ref: str | Path | int) -> Photo:
         return photos.photo_by_ref(self.catalog, ref)

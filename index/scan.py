@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import stat
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from index import dates, storage
 from index.settings import Settings
 
 IMAGE_SUFFIXES = frozenset(
@@ -31,23 +33,6 @@ _heif_registered = False
 _geocode_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class FoundFile:
-    """A candidate photo found by the walk."""
-
-    path: str  # OS path (may hold surrogate escapes for undecodable names)
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class WalkProblem:
-    """Something the walk could not enter or read, and why."""
-
-    path: str
-    reason: str
-
-
 @dataclass
 class Decoded:
     """One photo read once: metadata plus an oriented RGB copy sized for the models."""
@@ -56,7 +41,7 @@ class Decoded:
     width: int  # original, after EXIF orientation
     height: int
     taken_at: str | None
-    taken_source: str  # "exif" or "file"
+    taken_source: str  # see index/dates.py: exif, xmp, filename, folder or file
     lat: float | None
     lon: float | None
     place: str | None  # reverse geocoded from lat/lon, offline
@@ -72,54 +57,198 @@ class Vanished(Unreadable):
     """The file was deleted between the walk and the read: nothing to record."""
 
 
-def walk(root: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[FoundFile], list[WalkProblem]]:
-    """Every image file under root (recursively), skipping hidden folders, loops and `exclude`."""
-    found: list[FoundFile] = []
-    problems: list[WalkProblem] = []
-    excluded = {_dir_key(p) for p in exclude if p.exists()}
-    seen_dirs: set[tuple[int, int]] = set()
-    stack = [str(root)]
-    while stack:
-        folder = stack.pop()
-        try:
-            key = _dir_key(Path(folder))
-        except OSError as err:
-            problems.append(WalkProblem(folder, f"cannot read folder: {err.strerror or err}"))
-            continue
-        if key in seen_dirs or key in excluded:
-            if key in seen_dirs:
-                problems.append(WalkProblem(folder, "folder already visited (symlink loop)"))
-            continue
-        seen_dirs.add(key)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as err:
-            problems.append(
-                WalkProblem(
-                    folder, f"cannot read folder: {err.strerror or err} (check permissions)"
-                )
-            )
-            continue
-        subdirs = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
+@dataclass(frozen=True)
+class FoundFile:
+    """A candidate photo found by the walk."""
+
+    path: str  # OS path (may hold surrogate escapes for undecodable names)
+    size: int
+    mtime_ns: int
+    ctime_ns: int = 0  # changes on chmod/chown too: a file made readable again is retried
+
+
+@dataclass(frozen=True)
+class WalkProblem:
+    """Something the walk could not enter or read, or chose to leave out, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class WalkResult:
+    """What one walk found: candidate photos, folders it could not read, entries left out."""
+
+    found: list[FoundFile]
+    unreadable: list[WalkProblem]  # photos catalogued under these are out of sight, not gone
+    left_out: list[WalkProblem]  # links leading outside, special files, duplicates
+
+
+# Kernel and device trees: never photos, and reading them can hang or leak other processes'
+# files (/proc/<pid>/cwd). Refused by path and by filesystem, so a bind mount is caught too.
+PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
+SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def walk(root: Path, exclude: tuple[Path, ...] = ()) -> WalkResult:
+    """Every image file under `root`, staying inside it.
+
+    Rules: hidden entries and `exclude` are passed over; a symlink is followed only when its
+    target resolves inside `root` (and not into an excluded folder), and each real file or
+    folder is taken once, under its own path before any link to it; /proc, /sys and /dev are
+    never entered; special files (FIFOs, devices, sockets) are never opened. Everything left
+    out is listed with its reason.
+    """
+    root_real = os.path.realpath(root)
+    result = WalkResult([], [], [])
+    walker = _Walker(root_real, exclude, result)
+    if _is_pseudo(root_real, walker.pseudo_devs):
+        result.left_out.append(WalkProblem(str(root), "a system folder, never indexed"))
+        return result
+    walker.folder(root_real)
+    # Links last: a real folder or file is taken under its own path, a link only adds what
+    # the plain tree does not reach (e.g. a folder inside a hidden one).
+    while walker.links:
+        link = walker.links.pop(0)
+        walker.follow(link)
+    return result
+
+
+class _Walker:
+    """The state of one walk: what was seen, links to follow afterwards."""
+
+    def __init__(self, root: str, exclude: tuple[Path, ...], result: WalkResult):
+        self.root = root
+        self.result = result
+        self.excluded = [os.path.realpath(p) for p in exclude]
+        self.pseudo_devs = set()
+        for p in PSEUDO_ROOTS:
             try:
-                if entry.is_dir(follow_symlinks=True):
-                    subdirs.append(entry.path)
-                elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-                    st = entry.stat(follow_symlinks=True)
-                    if stat.S_ISREG(st.st_mode):
-                        found.append(FoundFile(entry.path, st.st_size, st.st_mtime_ns))
+                self.pseudo_devs.add(os.stat(p).st_dev)
+            except OSError:
+                continue  # not on this system
+        self.seen: set[tuple[int, int]] = set()  # (dev, inode) of folders and files taken
+        self.links: list[str] = []
+
+    def left_out(self, path: str, reason: str) -> None:
+        self.result.left_out.append(WalkProblem(path, reason))
+
+    def folder(self, folder: str, real: str | None = None) -> None:
+        """Walk one folder tree without following links (those are queued)."""
+        stack = [folder]
+        while stack:
+            current = stack.pop()
+            try:
+                st = os.stat(current)
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
             except OSError as err:
-                problems.append(WalkProblem(entry.path, f"cannot read: {err.strerror or err}"))
-        stack.extend(reversed(subdirs))
-    return found, problems
+                self.result.unreadable.append(
+                    WalkProblem(
+                        current, f"cannot read folder: {err.strerror or err} (check permissions)"
+                    )
+                )
+                continue
+            if (st.st_dev, st.st_ino) in self.seen:
+                continue
+            self.seen.add((st.st_dev, st.st_ino))
+            subdirs = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_symlink():
+                        self.links.append(entry.path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        if self._enterable(entry.path, entry.stat(follow_symlinks=False)):
+                            subdirs.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False) and not _is_image_name(entry.name):
+                        continue  # a plain file that is not a photo: no stat needed
+                    else:
+                        self.file(entry.path, entry.stat(follow_symlinks=False))
+                except OSError as err:
+                    self.result.unreadable.append(
+                        WalkProblem(entry.path, f"cannot read: {err.strerror or err}")
+                    )
+            stack.extend(reversed(subdirs))
+
+    def _enterable(self, path: str, st: os.stat_result) -> bool:
+        real = os.path.realpath(path)
+        if any(_inside(real, ex) for ex in self.excluded):
+            return False  # the data dir: our own files, silently passed over
+        if _is_pseudo(real, self.pseudo_devs, st):
+            self.left_out(path, "a system folder (/proc, /sys or /dev), never indexed")
+            return False
+        return True
+
+    def file(self, path: str, st: os.stat_result, via: str | None = None) -> None:
+        """Take one file if it is a regular image file not taken before."""
+        shown = via or path
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((name for test, name in SPECIAL_KINDS if test(st.st_mode)), None)
+            if kind is not None:  # never opened: reading a FIFO or a device can hang forever
+                self.left_out(shown, f"not a regular file but {kind}; never opened")
+            return
+        if not _is_image_name(shown):
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen:
+            self.left_out(shown, "the same file is already indexed under another name (a link)")
+            return
+        self.seen.add(key)
+        self.result.found.append(FoundFile(shown, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+
+    def follow(self, link: str) -> None:
+        """A symlink: taken only when it resolves inside the library root."""
+        target = os.path.realpath(link)
+        if not _inside(target, self.root):
+            self.left_out(link, f"a symlink to {path_repr(target)}, outside the library folder")
+            return
+        if any(_inside(target, ex) for ex in self.excluded):
+            self.left_out(link, "a symlink into the program's data folder")
+            return
+        try:
+            st = os.stat(target)
+        except OSError as err:
+            self.left_out(link, f"a broken symlink ({err.strerror or err})")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if (st.st_dev, st.st_ino) in self.seen:
+                loop = _inside(os.path.realpath(os.path.dirname(link)), target)
+                why = "symlink loop" if loop else "a symlink to a folder indexed under its own path"
+                self.left_out(link, why)
+            elif self._enterable(link, st):
+                # Walk the target under the link's own name (what the user sees in the folder).
+                self.folder(link)
+        else:
+            self.file(target, st, via=link)
 
 
-def _dir_key(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
+def _is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _is_pseudo(real: str, pseudo_devs: set[int], st: os.stat_result | None = None) -> bool:
+    if any(_inside(real, p) for p in PSEUDO_ROOTS):
+        return True
+    try:
+        st = st or os.stat(real)
+    except OSError:
+        return False
+    return st.st_dev in pseudo_devs
+
+
+def path_repr(path: str) -> str:
+    """A path fit for a message (undecodable bytes as escapes)."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
 
 
 def file_hash(data: bytes) -> str:
@@ -180,7 +309,7 @@ def decode(
     if max(img.size) > target:
         img.thumbnail((target, target), Image.Resampling.BICUBIC)
     scale = max(width, height) / max(img.size)
-    taken_at, source = _taken_at(exif)
+    taken_at, source = _taken_at(exif, data)
     lat, lon = _gps(exif)
     return Decoded(
         hash=digest or file_hash(data),
@@ -222,15 +351,10 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def save_thumbnail(img: Image.Image, dest: Path, size: int, quality: int = 85) -> None:
-    """A JPEG thumbnail (longest side `size`), written atomically."""
+    """A JPEG thumbnail (longest side `size`), written whole or not at all (`WriteFailed`)."""
     thumb = img.copy()
     thumb.thumbnail((size, size), Image.Resampling.BICUBIC)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # One temp file per thread: two copies of one photo are decoded at once by the workers,
-    # and a shared temp name lets one thread's os.replace pull the file from under the other.
-    tmp = dest.with_name(f"{dest.name}.{threading.get_ident()}.tmp")
-    thumb.save(tmp, "JPEG", quality=quality)
-    os.replace(tmp, dest)
+    storage.atomic_write(dest, lambda tmp: thumb.save(tmp, "JPEG", quality=quality))
 
 
 def thumbnail_path(data_dir: Path, digest: str) -> Path:
@@ -238,12 +362,31 @@ def thumbnail_path(data_dir: Path, digest: str) -> Path:
     return data_dir / "thumbs" / digest[:2] / f"{digest}.jpg"
 
 
+CACHED_PICTURE = re.compile(
+    r"^([0-9a-f]{32})(?:_\d+)?\.jpg$"
+)  # thumbs/ab/<hash>.jpg, faces/ab/<hash>_<k>.jpg
+
+
+def cached_picture_hash(data_dir: Path, path: str) -> str | None:
+    """The photo hash a thumbnail or face-crop file belongs to; None for any other path."""
+    rel = Path(path).relative_to(data_dir) if path.startswith(f"{data_dir}/") else None
+    if rel is None or len(rel.parts) != 3 or rel.parts[0] not in ("thumbs", "faces"):
+        return None
+    m = CACHED_PICTURE.match(rel.parts[2])
+    if m is None or rel.parts[1] != m.group(1)[:2]:
+        return None
+    if rel.parts[0] == "thumbs" and "_" in rel.parts[2]:
+        return None
+    return m.group(1)
+
+
 def file_time(mtime_ns: int) -> str:
     """A file modification time as an ISO timestamp (the fallback capture time)."""
     return datetime.fromtimestamp(mtime_ns / 1e9).replace(microsecond=0).isoformat()
 
 
-def _taken_at(exif: Image.Exif) -> tuple[str | None, str]:
+def _taken_at(exif: Image.Exif, data: bytes) -> tuple[str | None, str]:
+    """The capture time the file itself states: EXIF, else its embedded XMP ("file": none)."""
     raw = None
     try:
         sub = exif.get_ifd(EXIF_IFD)
@@ -255,10 +398,33 @@ def _taken_at(exif: Image.Exif) -> tuple[str | None, str]:
         raw = raw.decode("ascii", errors="ignore")
     if isinstance(raw, str):
         try:
-            return datetime.strptime(raw.strip()[:19], "%Y:%m:%d %H:%M:%S").isoformat(), "exif"
+            when = datetime.strptime(raw.strip()[:19], "%Y:%m:%d %H:%M:%S")
         except ValueError:
-            pass
+            when = None  # "0000:00:00 00:00:00" and other placeholders
+        if when is not None and dates.plausible(when):
+            return when.isoformat(), "exif"
+    xmp = dates.embedded_xmp(data)
+    when = dates.from_xmp(xmp) if xmp else None
+    if when is not None:
+        return when.isoformat(), "xmp"
     return None, "file"
+
+
+def sidecar_xmp(path: str) -> bytes | None:
+    """The XMP sidecar of a photo (photo.jpg.xmp or photo.xmp), if it has one."""
+    for candidate in dates.sidecar_paths(path):
+        try:
+            with open(candidate, "rb") as f:
+                return f.read(dates.XMP_SCAN_BYTES)
+        except OSError:
+            continue  # no sidecar under this name
+    return None
+
+
+def date_without_exif(path: str, root: str) -> tuple[str, str] | None:
+    """(ISO date, source) from an XMP sidecar, the file name or the folders; None if none."""
+    found = dates.from_path(path, root, sidecar_xmp(path))
+    return (found[0].isoformat(), found[1]) if found else None
 
 
 def _gps(exif: Image.Exif) -> tuple[float | None, float | None]:

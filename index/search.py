@@ -30,10 +30,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import photos
+from index import dates, photos
 from index.catalog import Catalog
 from index.errors import ModelUnavailable, NotFound
-from index.explain import describe, hit_reasons, names_and, no_vectors, note, phrase, short
+from index.explain import (
+    date_note,
+    describe,
+    hit_reasons,
+    names_and,
+    no_vectors,
+    note,
+    phrase,
+    short,
+)
 from index.person_names import labelled_person, person_label
 from index.settings import PROMPTS_DIR, Settings
 from index.types import Face, Hit, PersonMatch, Query, SearchResult
@@ -127,6 +136,15 @@ def photo_confidence(
         np.maximum.at(best, order[pos[mask]], face_conf[mask])
         total += best
     return total / len(slots)
+
+
+def certain_first(
+    ids: np.ndarray, scores: np.ndarray, uncertain: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same ranking with the `uncertain` items moved after the others, each part in
+    its own order (a date query: photos dated only by their file time go last)."""
+    order = np.argsort(np.asarray(uncertain, dtype=bool), kind="stable")
+    return np.asarray(ids)[order], np.asarray(scores)[order]
 
 
 def rank_by_confidence(confidence: np.ndarray, bucket: float) -> np.ndarray:
@@ -243,6 +261,7 @@ class Searcher:
             "thumbnail": photos.thumbnail(self.catalog.data_dir, row),
             "taken_at": row["taken_at"],
             "taken_source": row["taken_source"],
+            "date_note": date_note(row["taken_at"], row["taken_source"]),
             "place": row["place"],
             "people": people,
             "faces": len(faces),
@@ -300,8 +319,11 @@ class Searcher:
         if vector is None:
             if candidates is None:  # nothing left to search by
                 return SearchResult(query, notes=tuple(notes) or (note("empty"),))
-            ids, scores = self._rank_without_text(candidates, people, limit)
-            hits = self._hits(ids, scores, query, people, text="", like=None)
+            # Ranked in full, so photos dated only by their file time can go after the rest
+            # before the list is cut.
+            ids, scores = self._rank_without_text(candidates, people, len(candidates))
+            ids, scores = self._certain_dates_first(ids, scores, query)
+            hits = self._hits(ids[:limit], scores[:limit], query, people, text="", like=None)
             return SearchResult(query, hits, tuple(notes), len(candidates))
 
         ids, scores, total, problem = self._rank_by_vector(vector, candidates, like, limit)
@@ -314,8 +336,24 @@ class Searcher:
             else:
                 among = _describe(query, people)
                 notes.append(note("no_good_matches_among", text=what, count=total, what=among))
+        ids, scores = self._certain_dates_first(ids, scores, query)
         hits = self._hits(ids, scores, query, people, text=text, like=like)
         return SearchResult(query, hits, tuple(notes), total)
+
+    def _certain_dates_first(
+        self, ids: np.ndarray, scores: np.ndarray, query: Query
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For a date query, photos whose date is only their file time go last."""
+        if query.dates is None or len(ids) == 0:
+            return ids, scores
+        rows = self.catalog.photos(int(i) for i in ids)
+        uncertain = np.array(
+            [
+                rows[int(i)]["taken_source"] == dates.UNCERTAIN if int(i) in rows else False
+                for i in ids
+            ]
+        )
+        return certain_first(ids, scores, uncertain)
 
     def _limit(self, asked: int | None) -> int:
         limit = asked if asked is not None else self.settings.search_default_limit
@@ -464,6 +502,8 @@ class Searcher:
                     taken_at=row["taken_at"],
                     place=row["place"],
                     thumbnail=photos.thumbnail(self.catalog.data_dir, row),
+                    taken_source=row["taken_source"] if row["taken_at"] else None,
+                    date_note=date_note(row["taken_at"], row["taken_source"]),
                 )
             )
         return tuple(hits)

@@ -27,6 +27,7 @@ class Photo(TypedDict):
     status: str
     error: str | None
     faces_model: str | None
+    ctime_ns: int  # inode change time: a skipped file made readable again is retried
 
 
 class Face(TypedDict):
@@ -122,6 +123,8 @@ class Hit:
     taken_at: str | None = None
     place: str | None = None
     thumbnail: str | None = None
+    taken_source: str | None = None  # exif, xmp, filename, folder or file (index/dates.py)
+    date_note: str = ""  # the source in words, e.g. "from the file name"
 
     def to_json(self) -> dict:
         """The hit as JSON-ready data, in the command line's documented shape."""
@@ -134,6 +137,7 @@ class Hit:
             ],
             "reasons": list(self.reasons),
             "taken_at": self.taken_at,
+            "taken_source": self.taken_source,
             "place": self.place,
         }
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from index import storage
+from index.errors import WriteFailed
 from index.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,8 @@ class VectorStore:
         if persist:
             try:
                 self.save()
-            except (OSError, RuntimeError) as err:  # FAISS reports write errors as RuntimeError
-                log.warning("kept the %s index in memory only: %s", self.index_path.name, err)
+            except WriteFailed as err:
+                log.warning("kept the %s index in memory only. %s", self.index_path.name, err)
 
     def build(self, ids: np.ndarray, vecs: np.ndarray, generation: int, model: str) -> None:
         """A fresh index over these vectors (normalised here, whatever the caller passed)."""
@@ -185,18 +187,19 @@ class VectorStore:
 
         if self.index is None:
             return
-        tmp = self.index_path.with_suffix(".faiss.tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, self.index_path)
         meta = {
             "generation": self.generation,
             "model": self.model,
             "count": len(self),
             "index_type": self.index_type,
         }
-        tmp_meta = self.meta_path.with_suffix(".json.tmp")
-        tmp_meta.write_text(json.dumps(meta))
-        os.replace(tmp_meta, self.meta_path)
+        # The sidecar goes first: an index without a matching sidecar is never loaded.
+        self.meta_path.unlink(missing_ok=True)
+        # Serialised in memory, then written by Python: a full disk is an OSError to report,
+        # not FAISS's generic RuntimeError.
+        data = faiss.serialize_index(self.index).tobytes()
+        storage.atomic_write_bytes(self.index_path, data)
+        storage.atomic_write_bytes(self.meta_path, json.dumps(meta).encode())
 
     def _load(self, generation: int, model: str, index_type: str) -> bool:
         import faiss

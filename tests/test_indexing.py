@@ -55,13 +55,13 @@ def test_awkward_folder_is_indexed_and_each_bad_file_has_a_reason(tmp_path, tiny
     lib = make_library(tmp_path / "data", tiny_clip_spec)
     report = lib.index(tmp_path / "photos")
     skipped = {Path(p).name: r for p, r in report.skipped}
-    assert set(skipped) == {"zero.jpg", "truncated.jpg", "notes.jpg", "bomb.png"}
+    assert set(skipped) == {"zero.jpg", "truncated.jpg", "notes.jpg", "bomb.png", "loop"}
+    assert "symlink loop" in skipped["loop"]
     assert "empty" in skipped["zero.jpg"] and "too large" in skipped["bomb.png"]
     good = len(files) - 4
     assert report.new == good and report.embedded == good
     stats = lib.stats()
     assert stats["photos"] == good and stats["skipped"] == 4 and stats["vectors"] == good
-    assert any("symlink loop" in reason for _, reason in report.problems)
     assert len(lib.image_index()) == good
 
 
@@ -295,6 +295,7 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
     with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
         conn.execute("DROP INDEX faces_person_photo")  # back to what schema 1 had
         conn.execute("ALTER TABLE image_vectors DROP COLUMN backend")  # (added by schema 3)
+        conn.execute("ALTER TABLE photos DROP COLUMN ctime_ns")  # (added by schema 4)
         conn.execute("PRAGMA user_version = 1")
     upgraded = Catalog(tmp_path / "data")
     assert upgraded.conn.execute("PRAGMA user_version").fetchone()[0] == (
@@ -346,3 +347,73 @@ def test_read_only_library_searches_without_writing_its_index(tmp_path, tiny_cli
     reader = Library(tmp_path / "data", clip=tiny_clip_spec, read_only=True, faces=False)
     assert len(reader.image_index()) == 3
     assert not (tmp_path / "data" / "images.faiss").exists()
+
+
+def test_a_file_fixed_after_being_skipped_is_indexed_on_the_next_run(tmp_path, tiny_clip_spec):
+    photos = photo_folder(tmp_path / "photos", n=2)
+    broken = photos / "later.jpg"
+    good = noise_photo(tmp_path / "good.jpg", seed=9).read_bytes()
+    broken.write_bytes(b"\0" * len(good))  # same size as the photo it will become
+    lib = make_library(tmp_path / "data", tiny_clip_spec)
+    first = lib.index(photos)
+    assert [Path(p).name for p, _ in first.skipped] == ["later.jpg"]
+    again = lib.index(photos)  # untouched: still skipped, and the summary says so
+    assert [Path(p).name for p, _ in again.skipped] == ["later.jpg"] and again.retried == 0
+    # Fixed in place with the same size and mtime: only the ctime tells (like a chmod).
+    st = broken.stat()
+    broken.write_bytes(good)
+    os.utime(broken, ns=(st.st_atime_ns, st.st_mtime_ns))
+    fixed = lib.index(photos)
+    assert fixed.retried == 1 and fixed.new == 1 and fixed.skipped == []
+    assert lib.stats()["photos"] == 3 and lib.stats()["skipped"] == 0
+
+
+def test_retry_skipped_reads_every_skipped_file_again(tmp_path, tiny_clip_spec, monkeypatch):
+    photos = photo_folder(tmp_path / "photos", n=1)
+    (photos / "bad.jpg").write_bytes(b"not a photo")
+    lib = make_library(tmp_path / "data", tiny_clip_spec)
+    lib.index(photos)
+    assert lib.index(photos).retried == 0
+    report = lib.index(photos, retry_skipped=True)
+    assert (
+        report.retried == 1 and len(report.skipped) == 1 and "not an image" in report.skipped[0][1]
+    )
+
+
+def test_photos_without_exif_are_dated_by_name_then_folder_then_file_time(tmp_path, tiny_clip_spec):
+    photos = tmp_path / "photos"
+    noise_photo(photos / "IMG_20190615_123045.jpg", seed=1)
+    noise_photo(photos / "2018-03-02 Paris" / "cat.jpg", seed=2)
+    noise_photo(photos / "misc" / "dog.jpg", seed=3)
+    noise_photo(photos / "misc" / "xmp.jpg", seed=4)
+    (photos / "misc" / "xmp.jpg.xmp").write_text(
+        '<x:xmpmeta><rdf:Description xmp:CreateDate="2015-05-05T10:00:00"/></x:xmpmeta>'
+    )
+    noise_photo(photos / "misc" / "exif.jpg", seed=5, taken=datetime(2012, 1, 2, 3, 4, 5))
+    lib = make_library(tmp_path / "data", tiny_clip_spec)
+    lib.index(photos)
+    got = {
+        Path(r["path"]).name: (r["taken_at"], r["taken_source"])
+        for r in lib.catalog.photos_under(str(photos.resolve())).values()
+    }
+    assert got["IMG_20190615_123045.jpg"] == ("2019-06-15T12:30:45", "filename")
+    assert got["cat.jpg"] == ("2018-03-02T00:00:00", "folder")
+    assert got["xmp.jpg"] == ("2015-05-05T10:00:00", "xmp")
+    assert got["exif.jpg"] == ("2012-01-02T03:04:05", "exif")
+    assert got["dog.jpg"][1] == "file"
+
+
+def test_photos_dated_by_file_time_before_get_a_better_date_on_the_next_run(
+    tmp_path, tiny_clip_spec
+):
+    photos = tmp_path / "photos"
+    noise_photo(photos / "2016" / "07" / "beach.jpg", seed=1)
+    lib = make_library(tmp_path / "data", tiny_clip_spec)
+    lib.index(photos)
+    (row,) = lib.catalog.photos_under(str(photos.resolve())).values()
+    with lib.catalog.transaction():  # as an older version of the program catalogued it
+        lib.catalog.set_photo_date(row["id"], "2026-11-30T10:00:00", "file")
+    report = lib.index(photos)
+    assert report.redated == 1
+    assert lib.catalog.photo(row["id"])["taken_at"] == "2016-07-01T00:00:00"
+    assert lib.index(photos).redated == 0

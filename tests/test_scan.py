@@ -103,18 +103,18 @@ def test_big_jpeg_is_decoded_at_reduced_scale(tmp_path):
 
 def test_walk_skips_hidden_folders_and_survives_symlink_loops(awkward):
     root = awkward["good"].parent
-    found, problems = scan.walk(root)
-    names = {Path(f.path).name for f in found}
+    walked = scan.walk(root)
+    names = {Path(f.path).name for f in walked.found}
     assert "secret.jpg" not in names
     assert {"good.jpg", "n.png", "anim.gif"} <= names
-    assert sum(1 for f in found if f.path.endswith("n.png")) == 1
-    assert any("symlink loop" in p.reason for p in problems)
+    assert sum(1 for f in walked.found if f.path.endswith("n.png")) == 1
+    assert any("symlink loop" in p.reason for p in walked.left_out)
 
 
 def test_walk_excludes_the_data_dir(tmp_path):
     noise_photo(tmp_path / "a.jpg")
     noise_photo(tmp_path / "data" / "thumbs" / "t.jpg")
-    found, _ = scan.walk(tmp_path, exclude=(tmp_path / "data",))
+    found = scan.walk(tmp_path, exclude=(tmp_path / "data",)).found
     assert [Path(f.path).name for f in found] == ["a.jpg"]
 
 
@@ -131,15 +131,15 @@ def test_walk_reports_an_unreadable_folder_and_goes_on(tmp_path, monkeypatch):
 
     # Tests run as root here, where chmod 000 does not stop reading: simulate the refusal.
     monkeypatch.setattr(scan.os, "scandir", scandir)
-    found, problems = scan.walk(tmp_path)
-    assert [Path(f.path).name for f in found] == ["a.jpg"]
-    assert problems and "Permission denied" in problems[0].reason
+    walked = scan.walk(tmp_path)
+    assert [Path(f.path).name for f in walked.found] == ["a.jpg"]
+    assert walked.unreadable and "Permission denied" in walked.unreadable[0].reason
 
 
 def test_non_utf8_file_names_are_found(tmp_path):
     raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")
     noise_photo(Path(os.fsdecode(raw)))
-    found, _ = scan.walk(tmp_path)
+    found = scan.walk(tmp_path).found
     assert len(found) == 1
     assert os.fsencode(found[0].path) == raw
 

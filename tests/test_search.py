@@ -263,7 +263,7 @@ def test_hits_explain_person_face_distance_date_and_place(fam):
     assert [p.name for p in hit.people] == ["Alice"]
     assert hit.people[0].distance == pytest.approx(0.30)
     assert "Alice (face 1, distance 0.30)" in hit.reasons
-    assert "taken 2019-07-01, in 2019" in hit.reasons
+    assert "taken 2019-07-01 (from the camera's EXIF), in 2019" in hit.reasons
     assert "in Paris, France" in hit.reasons
 
 

@@ -91,10 +91,23 @@ def open_server(tmp_path_factory, library, clip_spec):
 
 @pytest.fixture(scope="module")
 def locked_server(tmp_path_factory, library, clip_spec):
-    data = tmp_path_factory.mktemp("data-locked")
+    # The data dir inside the library folder, as a careless user would put it.
+    data = library / "pir-data"
+    (library / "notes.txt").write_text("my bank PIN is 1234\n")
+    (library / ".env").write_text("SECRET=1\n")
     proc, url = start(data, library, clip_spec, "--auth", "ann:s3cret", "--auth", "bob:pw2")
     yield url, data
     stop(proc)
+
+
+def eventually(get, status: int = 200, seconds: float = 60) -> httpx.Response:
+    """Repeat a request until it answers `status` (indexing runs in the background)."""
+    deadline = time.time() + seconds
+    while True:
+        response = get()
+        if response.status_code == status or time.time() > deadline:
+            return response
+        time.sleep(0.5)
 
 
 def test_files_outside_the_library_are_refused_without_auth(open_server, library):
@@ -103,18 +116,21 @@ def test_files_outside_the_library_are_refused_without_auth(open_server, library
         assert refused(httpx.get(url + path)), path
     assert refused(httpx.get(f"{url}/gradio_api/file={data / 'catalog.sqlite'}"))
     assert refused(httpx.get(f"{url}/gradio_api/file={ROOT / 'app.py'}"))
-    photo = httpx.get(f"{url}/gradio_api/file={library / 'red.jpg'}")
-    assert photo.status_code == 200  # the library itself is served
+    photo = eventually(lambda: httpx.get(f"{url}/gradio_api/file={library / 'red.jpg'}"))
+    assert photo.status_code == 200  # the library's photos are served
 
 
 def test_unauthenticated_requests_are_refused_everywhere(locked_server, library):
-    url, _data = locked_server
+    url, data = locked_server
     page = httpx.get(url + "/")
     assert "pir-chat" not in page.text  # only the login form, none of the app
     assert httpx.get(url + "/config").status_code == 401
     assert httpx.get(url + "/gradio_api/info").status_code == 401
     assert httpx.post(url + "/gradio_api/queue/join", json={}).status_code == 401
     assert httpx.get(f"{url}/gradio_api/file={library / 'red.jpg'}").status_code == 401
+    # Not a photo: the same 401, so a visitor cannot tell photos from other files.
+    assert httpx.get(f"{url}/gradio_api/file={library / 'notes.txt'}").status_code == 401
+    assert httpx.get(f"{url}/gradio_api/file={data / 'catalog.sqlite'}").status_code == 401
     for path in SECRET_PATHS:
         assert refused(httpx.get(url + path)), path
 
@@ -127,9 +143,40 @@ def test_logged_in_users_get_photos_but_never_other_files(locked_server, library
         ok = client.post("/login", data={"username": "bob", "password": "pw2"})
         assert ok.status_code == 200
         assert "pir-chat" in client.get("/").text
-        assert client.get(f"/gradio_api/file={library / 'red.jpg'}").status_code == 200
+        red = f"/gradio_api/file={library / 'red.jpg'}"
+        assert eventually(lambda: client.get(red)).status_code == 200
         for path in SECRET_PATHS:
             assert refused(client.get(path)), path
+
+
+def test_logged_in_users_get_only_catalogued_photos_thumbnails_and_crops(locked_server, library):
+    from index import scan
+
+    url, data = locked_server
+    late = library / "arrived-after-start.jpg"
+    Image.new("RGB", (64, 48), "green").save(late)
+    with httpx.Client(base_url=url) as client:
+        assert (
+            client.post("/login", data={"username": "ann", "password": "s3cret"}).status_code == 200
+        )
+        red = f"/gradio_api/file={library / 'red.jpg'}"
+        assert eventually(lambda: client.get(red)).status_code == 200
+        digest = scan.file_hash((library / "red.jpg").read_bytes())
+        thumb = scan.thumbnail_path(data, digest)
+        assert eventually(lambda: client.get(f"/gradio_api/file={thumb}")).status_code == 200
+        for path in (
+            library / "notes.txt",
+            library / ".env",
+            late,  # an image, but not catalogued
+            library / "red.jpg" / ".." / "notes.txt",
+            data / "catalog.sqlite",
+            data / "images.faiss",
+            data / "images.json",
+            data / "thumbs",
+        ):
+            response = client.get(f"/gradio_api/file={path}")
+            assert response.status_code in (403, 404), (path, response.status_code)
+            assert "PIN" not in response.text and "SECRET" not in response.text
 
 
 def test_share_without_auth_gets_a_generated_strong_password():

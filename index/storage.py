@@ -1,0 +1,95 @@
+"""Writing files in the data dir safely: whole or not at all, and a clear word when the disk
+is full. Every file the program writes beside the catalog (thumbnails, face crops, FAISS
+indexes, people.json) goes through here or follows the same temp-file + rename pattern."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from index.errors import WriteFailed
+
+FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def write_failed(path: Path | str, err: BaseException) -> WriteFailed:
+    """The user's message for a failed write of `path`: what happened and what to do."""
+    folder = Path(path).parent
+    code = getattr(err, "errno", None)
+    if code in FULL_ERRNOS or "full" in str(err).lower():
+        return WriteFailed(
+            f"Cannot write {path}: the disk is full ({free_space(folder)} free). Nothing was "
+            f"half-written. Free some space on the disk that holds {folder} (or choose another "
+            "--data DIR), then run the same command again to continue where it stopped."
+        )
+    if code == errno.EROFS:
+        why = "the disk is read-only"
+    elif code in (errno.EACCES, errno.EPERM):
+        why = "permission denied"
+    else:
+        why = getattr(err, "strerror", None) or str(err)
+    return WriteFailed(
+        f"Cannot write {path}: {why}. Nothing was half-written. Make {folder} writable "
+        "(or choose another --data DIR), then run the same command again to continue."
+    )
+
+
+def free_space(folder: Path) -> str:
+    """Free space on the disk holding `folder`, for messages ("1.2 MB")."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown space"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if free < 1024 or unit == "GB":
+            return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
+        free /= 1024
+    return f"{free:.1f} TB"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], durable: bool = False) -> None:
+    """Write `path` through a temp file beside it, then rename: readers see the old file or
+    the new one, never half of one. `write(tmp)` fills the temp file. With `durable`, the
+    data reaches the disk before the rename (for files that cannot be rebuilt).
+
+    Raises `WriteFailed` with the user's message; the temp file is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One temp name per thread: two threads writing one file must not share a temp.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        write(tmp)
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if durable:
+            _fsync_dir(path.parent)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise write_failed(path, err) from err
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = False) -> None:
+    """`atomic_write` of a bytes value."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data), durable=durable)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some filesystems cannot open folders; the rename itself still happened
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # fsync of a folder is unsupported on some filesystems: the rename stands
+    finally:
+        os.close(fd)
