@@ -1,7 +1,9 @@
 """Clustering: which faces are one person, decided by pure functions over arrays.
 
 In the spirit of Immich: a face is a *core* face when faces from at least
-`face_core_neighbours` other photos lie within `face_max_distance` of it. Core faces
+`face_core_neighbours` other photos lie within `face_max_distance` of it, or one face of
+another photo lies within the much closer `face_pair_distance` (two photos of one person
+make a person: a library holding someone twice should show them). Core faces
 within that distance of each other (or of a face that already has a person) form one
 person; other faces join the nearest person-bearing or core neighbour within the
 distance, or stay unassigned. Rules Immich lacks:
@@ -236,12 +238,15 @@ def _cluster(
     is_pending = np.zeros(len(pool), bool)
     is_pending[pending] = True
     core = np.zeros(len(pool), bool)
+    paired = np.zeros(len(pool), bool)
     for k, row in enumerate(pending):
         rows, dist = near[k]
         same_photo = pool.photos[rows] == pool.photos[row]
         twinned = bool(np.any(same_photo & (rows != row)))
         near[k] = (rows[~same_photo], dist[~same_photo])
-        core[row] = not twinned and len(np.unique(pool.photos[near[k][0]])) >= min_photos
+        crowded = len(np.unique(pool.photos[near[k][0]])) >= min_photos
+        paired[row] = bool(np.any(near[k][1] <= settings.face_pair_distance))
+        core[row] = not twinned and (crowded or paired[row])
 
     # Existing people involved get one node each, holding all their photos.
     comps = _Components()
@@ -303,12 +308,16 @@ def _cluster(
     joined: dict[int, int] = {}
     new_people: list[tuple[int, ...]] = []
     unassigned: list[int] = []
+
+    def big_enough(rows: list[int]) -> bool:
+        return len(rows) >= min_photos + 1 or (len(rows) >= 2 and bool(paired[rows].any()))
+
     for root, rows in members.items():
         person = comps.person[root]
         ids = [int(pool.ids[r]) for r in rows]
         if person != NO_PERSON:
             joined.update(dict.fromkeys(ids, person))
-        elif len(rows) >= min_photos + 1:
+        elif big_enough(rows):
             new_people.append(tuple(sorted(ids)))
         else:
             unassigned.extend(ids)  # too small to be somebody yet
@@ -319,7 +328,7 @@ def _cluster(
     # How close each placed face is to the rest of its person (search ranks by it).
     group_of: dict[int, Any] = {}
     for root, rows in members.items():
-        if comps.person[root] != NO_PERSON or len(rows) >= min_photos + 1:
+        if comps.person[root] != NO_PERSON or big_enough(rows):
             group_of.update(dict.fromkeys(rows, root))
     distances: dict[int, float] = {}
     for k, row in enumerate(pending):

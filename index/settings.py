@@ -76,12 +76,20 @@ class Settings(BaseSettings):
     face_min_score: Share = 0.90  # MTCNN probability below which a box is dropped
     face_max_distance: Positive = 0.55  # L2 distance for "same person" (dlib 128-d)
     face_core_neighbours: Whole = 2  # neighbours within distance for a core face
+    face_pair_distance: Weight = 0.4  # one neighbour this close also makes a core face
     face_embedder: str = "dlib"  # "dlib" or "vggface2"
     face_jitters: Whole = 0  # dlib re-samples per face vector; >1 is slower, barely better
     face_vggface2_path: str = ""  # VGGFace2 checkpoint; "" = torch hub cache, fetched on first use
     face_crop_size: Count = 160  # side of the face crops shown for people, px
     face_crop_margin: Weight = 0.25  # room around a face in its crop, as a share of the box side
     face_same_box: Share = 0.5  # box overlap (IoU) at which a re-detected face is the same face
+
+    # --- words in photos (OCR), a stage after CLIP and faces ---
+    ocr: bool = True  # read words in photos; PIR_OCR=0 or --no-ocr turns the stage off
+    ocr_gate_size: Count = 384  # px: text is looked for on a copy this small first...
+    ocr_detect_size: Count = 960  # ...and only where some was found, detected again at this size
+    ocr_image_size: Count = 1600  # px: the copy each line of text is read from
+    ocr_min_confidence: Share = 0.6  # lines read with less confidence are dropped
 
     # --- search ---
     search_candidates: Count = 200  # nearest neighbours fetched before cutting the tail
