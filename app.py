@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         flags.add_argument("--data", help="data dir (default: PIR_DATA or the user data dir)", **kw)
         flags.add_argument("--clip", help="CLIP model: NAME/TAG, local-dir:PATH or hf:ID", **kw)
         flags.add_argument("--no-faces", action="store_true", help="skip face detection", **kw)
+        flags.add_argument(
+            "--no-ocr", action="store_true", help="skip reading words in photos", **kw
+        )
         return flags
 
     common = common_flags(defaults=False)
@@ -122,38 +125,53 @@ def open_library(args: argparse.Namespace, read_only: bool = False, rebuild: boo
         faces=not getattr(args, "no_faces", False),
         rebuild=rebuild,
         verify=rebuild,
+        ocr=False if getattr(args, "no_ocr", False) else None,
     )
 
 
+class _ProgressBar:
+    """A tqdm bar made at the first report (a refused folder prints no empty bar)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit="photo", file=sys.stderr, dynamic_ncols=True)
+        if self.bar.total != total:
+            self.bar.reset(total=total)
+        self.bar.set_description(what)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.bar is not None:
+            self.bar.close()
+
+
 def cmd_index(args: argparse.Namespace) -> int:
-    """Index a folder with a progress bar and a closing summary."""
-    from tqdm import tqdm
-
-    bar = None  # made at the first progress report, so a refused folder prints no empty bar
-
-    def progress(done: int, total: int, what: str) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="photo", file=sys.stderr, dynamic_ncols=True)
-        if bar.total != total:
-            bar.reset(total=total)
-        bar.set_description(what)
-        bar.n = done
-        bar.refresh()
-
+    """Index a folder (CLIP and faces, then words in photos), each stage with its own bar."""
+    bar, words_bar = _ProgressBar(), _ProgressBar()
     try:
         with open_library(args, rebuild=True) as lib:
             report = lib.index(
                 args.folder,
-                progress=progress,
+                progress=bar,
                 reembed=args.reembed,
                 retry_skipped=args.retry_skipped,
             )
-    finally:
-        if bar is not None:
             bar.close()
+            text = lib.read_text(args.folder, progress=words_bar)
+    finally:
+        bar.close()
+        words_bar.close()
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        doc = report.to_json()
+        doc["text"] = text.to_json()
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
         return 0
     print(
         f"Indexed {report.root}: {report.new} new, {report.changed} changed, "
@@ -174,6 +192,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"  skipped {path}: {reason}")
     for path, reason in report.problems:
         print(f"  could not read {path}: {reason}")
+    if text.read:
+        print(f"  words read in {text.read} photos; text found in {text.with_text}")
     for note in report.notes:
         print(f"Note: {note}")
     return 0

@@ -108,6 +108,28 @@ MIGRATIONS: list[str] = [
     ALTER TABLE photos ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0;
     UPDATE photos SET taken_source='file' WHERE taken_at IS NOT NULL AND taken_source IS NULL;
     """,
+    # 5: words read in photos (OCR): lines with boxes, and a full-text index of each photo
+    """
+    CREATE TABLE photo_text (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        read_at REAL NOT NULL
+    );
+    CREATE TABLE text_lines (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photo_text(photo_id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL
+    );
+    CREATE INDEX text_lines_photo ON text_lines(photo_id);
+    -- rowid = photo id; `folded` is the photo's text after index.words.fold
+    CREATE VIRTUAL TABLE text_search USING fts5(folded, tokenize='unicode61');
+    CREATE TRIGGER photo_text_gone AFTER DELETE ON photo_text BEGIN
+        DELETE FROM text_search WHERE rowid=old.photo_id;
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -380,6 +402,7 @@ class Catalog:
             # The content changed: its old vectors and faces describe another picture.
             self.conn.execute("DELETE FROM image_vectors WHERE photo_id=?", (existing[0],))
             self.conn.execute("DELETE FROM faces WHERE photo_id=?", (existing[0],))
+            self.conn.execute("DELETE FROM photo_text WHERE photo_id=?", (existing[0],))
             return int(existing[0])
         marks = ",".join("?" * (len(cols) + 1))
         cur = self.conn.execute(
@@ -529,6 +552,78 @@ class Catalog:
         """Drop image vectors of any other model (before re-embedding with `model`)."""
         cur = self.conn.execute("DELETE FROM image_vectors WHERE model!=?", (model,))
         return cur.rowcount
+
+    # --- words read in photos ---
+
+    def photos_without_text(self, model: str, root: str | None = None) -> list[dict]:
+        """Readable photos (under `root`) whose words `model` has not read yet: id, path,
+        path_raw, hash; oldest first, so a resumed pass continues where it stopped."""
+        sql = (
+            "SELECT p.id, p.path, p.path_raw, p.hash FROM photos p LEFT JOIN photo_text t "
+            "ON t.photo_id=p.id AND t.model=? WHERE p.status='ok' AND t.photo_id IS NULL"
+        )
+        args: list = [model]
+        if root is not None:
+            prefix = root.rstrip("/") + "/"
+            sql += " AND substr(p.path, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        return [dict(r) for r in self.conn.execute(sql + " ORDER BY p.id", args)]
+
+    def put_text(
+        self, photo_id: int, digest: str, model: str, lines: Sequence[dict], folded: str
+    ) -> bool:
+        """Replace a photo's lines of text (text, confidence, box) and its searchable `folded`
+        text; False (nothing written) when the photo is gone or its content changed since."""
+        cur = self.conn.execute(
+            "INSERT OR REPLACE INTO photo_text(photo_id, model, read_at) "
+            "SELECT id, ?, ? FROM photos WHERE id=? AND hash=? AND status='ok'",
+            (model, time.time(), photo_id, digest),
+        )
+        if not cur.rowcount:
+            return False
+        self.conn.execute("DELETE FROM text_lines WHERE photo_id=?", (photo_id,))
+        self.conn.execute("DELETE FROM text_search WHERE rowid=?", (photo_id,))
+        self.conn.executemany(
+            "INSERT INTO text_lines(photo_id, idx, text, confidence, x1, y1, x2, y2) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+            [(photo_id, k, ln["text"], ln["confidence"], *ln["box"]) for k, ln in enumerate(lines)],
+        )
+        if folded:
+            self.conn.execute(
+                "INSERT INTO text_search(rowid, folded) VALUES(?, ?)", (photo_id, folded)
+            )
+        return True
+
+    def photos_with_text(self, match: str) -> list[int]:
+        """Ids of readable photos whose folded text matches an FTS5 `match`, best first."""
+        rows = self._tuples(
+            "SELECT s.rowid FROM text_search s JOIN photos p ON p.id=s.rowid "
+            "WHERE text_search MATCH ? AND p.status='ok' ORDER BY s.rank",
+            (match,),
+        )
+        return [int(r[0]) for r in rows]
+
+    def text_lines(self, photo_ids: Iterable[int]) -> dict[int, list[dict]]:
+        """Lines of text read in these photos, top to bottom: text, confidence, box."""
+        out: dict[int, list[dict]] = {}
+        for chunk in _chunks(list(photo_ids), 900):
+            rows = self._tuples(
+                "SELECT photo_id, text, confidence, x1, y1, x2, y2 FROM text_lines "
+                f"WHERE photo_id IN ({_marks(chunk)}) ORDER BY photo_id, idx",
+                chunk,
+            )
+            for r in rows:
+                line = {"text": r[1], "confidence": r[2], "box": (r[3], r[4], r[5], r[6])}
+                out.setdefault(r[0], []).append(line)
+        return out
+
+    def text_counts(self, model: str) -> dict[str, int]:
+        """Photos read by `model`, and how many of them hold some text."""
+        q = self.conn.execute
+        return {
+            "read": q("SELECT count(*) FROM photo_text WHERE model=?", (model,)).fetchone()[0],
+            "with_text": q("SELECT count(*) FROM text_search").fetchone()[0],
+        }
 
     # --- search filters ---
 

@@ -22,6 +22,7 @@ from index.errors import CatalogError, InvalidInput
 from index.faces import FaceIndexing
 from index.indexer import FaceStage, Indexer, IndexReport, Progress, accepted_backends
 from index.models import ClipModel
+from index.ocr import TextReader, TextReport, TextStage
 from index.people import People
 from index.search import Like, Searcher, TextVectors, load_templates
 from index.settings import DEFAULT_CLIP, Settings, default_data_dir
@@ -44,6 +45,7 @@ class Library:
         faces: bool = True,
         rebuild: bool = False,
         verify: bool = False,
+        ocr: bool | None = None,
     ):
         """`rebuild`: make a lost catalog anew (indexing); `verify`: read the whole catalog
         once to refuse a damaged one (before serving or indexing)."""
@@ -72,6 +74,8 @@ class Library:
         self._images_built = float("-inf")  # when image_index last made sure it was current
         self._faces_enabled = faces
         self._faces: FaceIndexing | None = None  # made on first use (see _face_indexing)
+        self.ocr_enabled = self.settings.ocr if ocr is None else ocr
+        self._text_reader: TextReader | None = None
         # Writes (index, people edits) take it; reads do not, so threads sharing one Library
         # serialise their own calls (the chat's Assistant.lock).
         self._lock = threading.RLock()
@@ -188,6 +192,27 @@ class Library:
     def export_people(self, path: Path | str) -> None:
         """Write the people, their aliases and face fingerprints to a file (`people --export`)."""
         self.roster.export_file(Path(path))
+
+    def read_text(
+        self,
+        folder: Path | str | None = None,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> TextReport:
+        """The words stage: read the text in photos (under `folder`) not read yet.
+
+        Runs after `index`, apart from it: CLIP, faces, dates and places are searchable
+        before it starts. Does nothing when OCR is off (`--no-ocr`, PIR_OCR=0).
+        """
+        if not self.ocr_enabled:
+            return TextReport()
+        root = path_text(os.path.realpath(folder)) if folder is not None else None
+        if self._text_reader is None:
+            self._text_reader = TextReader(self.settings)
+        with self._lock:
+            return TextStage(self.catalog, self.settings, self._text_reader).run(
+                root, progress, stop
+            )
 
     # --- vectors ---
 

@@ -1,0 +1,112 @@
+"""Words in photos: the folding both sides of a match share, real OCR on the demo photos,
+and the words stage in the catalog (incremental, resumable, forgetting what changed)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index import scan
+from index.library import Library
+from index.ocr import TextReader
+from index.settings import Settings
+from index.words import fold, phrase_query
+
+DEMO = Path(__file__).resolve().parent.parent / "demo" / "photos"
+
+
+def test_folding_ignores_case_accents_and_look_alike_characters():
+    assert fold("Café CRÈME") == fold("cafe creme")
+    assert fold("C0KE") == fold("coke")
+    assert fold("lPA") == fold("IPA") == fold("iPA")
+    assert fold("RODEO CLOWN iPA") == "rodeo clown lpa"
+    assert fold("Stra\u00dfe") == fold("strasse")
+
+
+def test_folding_splits_chinese_and_japanese_characters_into_tokens():
+    assert fold("一番搾り") == "一 番 搾 り"
+    assert '"一 番"' in phrase_query(["一番"])
+
+
+def test_a_phrase_query_requires_every_phrase_and_cannot_be_injected():
+    assert phrase_query(["rodeo clown", "IPA"]) == '"rodeo clown" AND "lpa"'
+    assert phrase_query(['say "hi" OR *']) == '"say hl or"'
+    assert phrase_query(["…", "  "]) is None
+
+
+@pytest.fixture(scope="module")
+def reader() -> TextReader:
+    return TextReader(Settings())
+
+
+def _read(reader: TextReader, name: str) -> list[dict]:
+    decoded = scan.decode((DEMO / name).read_bytes(), Settings(), size=1600)
+    return reader.read(decoded.image, decoded.scale)
+
+
+def test_the_beer_board_is_read_with_boxes_in_original_pixels(reader):
+    lines = _read(reader, "craft-beer.jpg")
+    words = fold(" ".join(line["text"] for line in lines))
+    assert "rodeo clown lpa" in words and "weekend warrlor" in words
+    width = scan.decode((DEMO / "craft-beer.jpg").read_bytes(), Settings()).width
+    for line in lines:
+        x1, y1, x2, y2 = line["box"]
+        assert 0 <= x1 < x2 <= width + 1 and y1 < y2
+        assert 0.6 <= line["confidence"] <= 1.0
+
+
+def test_a_photo_of_a_flower_has_no_words(reader):
+    assert _read(reader, "cyclamen_persicum.jpg") == []
+
+
+@pytest.fixture()
+def library(tmp_path: Path) -> Library:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("craft-beer.jpg", "cyclamen_persicum.jpg"):
+        shutil.copy(DEMO / name, folder / name)
+    lib = Library(tmp_path / "data", clip="local-dir:/nonexistent", faces=False)
+    lib.index(folder)
+    yield lib
+    lib.close()
+
+
+def _found(lib: Library, *phrases: str) -> set[str]:
+    ids = lib.catalog.photos_with_text(phrase_query(phrases))
+    return {Path(lib.catalog.photo(i)["path"]).name for i in ids}
+
+
+def test_the_words_stage_reads_each_photo_once_and_makes_it_searchable(library):
+    folder = Path(library.catalog.photos_under("/").popitem()[0]).parent
+    first = library.read_text(folder)
+    assert (first.read, first.with_text) == (2, 1)
+    assert _found(library, "rodeo clown") == {"craft-beer.jpg"}
+    assert _found(library, "RODEO", "weekend warrior") == {"craft-beer.jpg"}
+    assert _found(library, "rodeo clown", "cyclamen") == set()
+    again = library.read_text(folder)
+    assert again.read == 0  # resumable: what was read stays read
+
+
+def test_a_changed_or_deleted_photo_loses_its_words(library):
+    folder = Path(library.catalog.photos_under("/").popitem()[0]).parent
+    library.read_text(folder)
+    beer = folder / "craft-beer.jpg"
+    shutil.copy(DEMO / "mongolels.jpg", beer)  # same name, other picture
+    library.index(folder)
+    assert _found(library, "rodeo clown") == set()
+    assert library.read_text(folder).read == 1
+    beer.unlink()
+    library.index(folder)
+    counts = library.catalog.text_counts(library._text_reader.model_id)
+    assert counts == {"read": 1, "with_text": 0}
+
+
+def test_ocr_off_reads_nothing(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(DEMO / "craft-beer.jpg", folder)
+    with Library(tmp_path / "data", clip="local-dir:/nonexistent", faces=False, ocr=False) as lib:
+        lib.index(folder)
+        assert lib.read_text(folder).read == 0
