@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ import traceback
 from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.conversation import Assistant
 from index.errors import InvalidInput, PirError
@@ -26,16 +26,9 @@ from index.settings import default_data_dir
 # Folders inside a data dir that hold pictures meant for the browser (never the catalog):
 # scan.thumbnail_path and people.face_crop_path write there.
 SERVED_CACHES = ("thumbs", "faces")
-# Sample pictures that ship with Gradio itself: the demo library needs no download.
-DEMO_PICTURES = {  # file name in gradio/media_assets/images -> capture year for the demo
-    "cheetah.jpg": 2019,
-    "cheetah1.jpg": 2019,
-    "lion.jpg": 2020,
-    "tower.jpg": 2021,
-    "bus.png": 2022,
-    "groot.jpeg": 2023,
-    "avatar.png": 2023,
-}
+# Fifteen public-domain photos that ship with the repository (provenance in its SOURCES.md):
+# two people photographed twice, dates, a GPS position, words on signs and labels.
+DEMO_PHOTOS = Path(__file__).resolve().parent.parent / "demo" / "photos"
 
 
 @dataclass(frozen=True)
@@ -139,27 +132,13 @@ def gradio_caches() -> list[str]:
     ]
 
 
-def prepare_demo(data_dir: Path) -> Path:
-    """Copy Gradio's bundled sample pictures into a demo folder (dated by year); return it."""
-    import gradio
-
-    source = Path(gradio.__file__).parent / "media_assets" / "images"
-    folder = data_dir / "demo-photos"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, year in DEMO_PICTURES.items():
-        src, dest = source / name, folder / name
-        if src.exists() and not dest.exists():
-            shutil.copyfile(src, dest)
-            stamp = time.mktime((year, 6, 15, 12, 0, 0, 0, 0, -1))
-            os.utime(dest, (stamp, stamp))  # no EXIF: the file time dates the demo photo
-    return folder
-
-
 def plan(args: Namespace) -> ServePlan:
     """Work out data dir, library folder, logins and served paths from the command line."""
     if args.demo:
         data_dir = Path(args.data).expanduser() if args.data else default_data_dir() / "demo"
-        library_dir = prepare_demo(data_dir)
+        library_dir = DEMO_PHOTOS
+        if not library_dir.is_dir():
+            raise InvalidInput(f"The demo photos are missing ({library_dir}); restore demo/photos.")
     else:
         data_dir = Path(args.data).expanduser() if args.data else default_data_dir()
         library_dir = Path(args.library).expanduser().resolve() if args.library else None
@@ -172,28 +151,61 @@ def plan(args: Namespace) -> ServePlan:
 
 
 def index_in_background(
-    assistant: Assistant, folder: Path, clip_spec: str | None, faces: bool
+    assistant: Assistant,
+    folder: Path,
+    clip_spec: str | None,
+    faces: bool,
+    watch: bool = True,
 ) -> threading.Thread:
-    """Index `folder` in a thread with its own catalog connection; the chat shows progress."""
+    """Index `folder` in a thread with its own catalog connection, then read the words in its
+    photos, then keep it current by watching it; the chat's status line says each step."""
     words = assistant.words
     main = assistant.library
 
     def progress(done: int, total: int, what: str) -> None:
+        assistant.indexing = not (total and done >= total)
+        if not assistant.indexing:
+            assistant.indexing_ended = time.time()
         assistant.status = words.say("status", "indexing", done=done, total=total, what=what)
 
-    def run() -> None:
-        try:
-            # Its own connection: the chat's is shared by the sessions under assistant.lock.
-            with main.sibling() as lib:
-                report = lib.index(folder, progress=progress)
+    def finished(outcome: Any) -> None:
+        """One indexing pass ended (a report, or the error that stopped it)."""
+        if isinstance(outcome, PirError):
+            assistant.status = words.say("status", "index_failed", why=outcome)
+        else:
             assistant.status = words.say(
                 "status",
                 "indexed_report",
-                new=report.new,
-                changed=report.changed,
-                removed=report.removed,
-                skipped=len(report.skipped),
+                new=outcome.new,
+                changed=outcome.changed,
+                moved=outcome.moved,
+                removed=outcome.removed,
+                skipped=len(outcome.skipped),
             )
+        assistant.indexing = False
+        assistant.indexing_ended = time.time()
+        assistant.refresh()
+        print(assistant.status, file=sys.stderr)
+
+    def run() -> None:
+        lib = None
+        try:
+            # Its own connection: the chat's is shared by the sessions under assistant.lock.
+            lib = main.sibling()
+            finished(lib.index(folder, progress=progress))
+            lib.read_text(folder, progress=progress)  # after people, dates and places work
+            if watch:
+
+                def synced(outcome: Any) -> None:
+                    finished(outcome)
+                    at = time.strftime("%H:%M")
+                    assistant.status = words.say("status", "watching", at=at, last=assistant.status)
+
+                watcher = lib.watch([folder], progress=progress, done=synced)
+                how = "watching" if watcher.using_events else "rescanning"
+                assistant.status = words.say("status", f"{how}_start", folder=folder)
+                print(assistant.status, file=sys.stderr)
+                return  # the watcher's thread now owns `lib`
         except PirError as err:
             assistant.status = words.say("status", "index_failed", why=err)
         except Exception as err:  # the thread's edge: say it in the chat, keep the trace
@@ -203,7 +215,8 @@ def index_in_background(
             assistant.indexing = False
             assistant.indexing_ended = time.time()
             assistant.refresh()
-            print(assistant.status, file=sys.stderr)
+        if lib is not None:
+            lib.close()
 
     assistant.indexing = True
     thread = threading.Thread(target=run, name="pir-indexer", daemon=True)
@@ -234,6 +247,7 @@ def serve(args: Namespace) -> int:
             faces=not args.no_faces,
             rebuild=p.library_dir is not None,
             verify=True,
+            ocr=False if args.no_ocr else None,
         )
     assistant = Assistant(library, read_only=args.read_only)
     if p.library_dir is not None:

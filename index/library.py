@@ -11,6 +11,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from index import explain, people_file, photos, scan
 from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
-from index.errors import CatalogError, InvalidInput
+from index.errors import CatalogError, InvalidInput, PirError
 from index.faces import FaceIndexing
 from index.indexer import FaceStage, Indexer, IndexReport, Progress, accepted_backends
 from index.models import ClipModel
@@ -28,6 +29,7 @@ from index.search import Like, Searcher, TextVectors, load_templates
 from index.settings import DEFAULT_CLIP, Settings, default_data_dir
 from index.types import FaceInfo, NamingResult, PersonInfo, Photo, Query, SearchResult
 from index.vectors import VectorStore
+from index.watch import Watcher
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -101,7 +103,7 @@ class Library:
         sharing this one's models: one copy of the weights in memory."""
         other = Library(
             self.data_dir, clip=self.clip_spec_requested, settings=self.settings,
-            read_only=self.read_only, faces=self._faces_enabled,
+            read_only=self.read_only, faces=self._faces_enabled, ocr=self.ocr_enabled,
         )  # fmt: skip
         other.clip = self.clip
         return other
@@ -213,6 +215,29 @@ class Library:
             return TextStage(self.catalog, self.settings, self._text_reader).run(
                 root, progress, stop
             )
+
+    def watch(
+        self,
+        folders: list[Path],
+        progress: Progress | None = None,
+        done: Callable[[IndexReport | PirError], None] | None = None,
+    ) -> Watcher:
+        """Keep `folders` current from now on (see index/watch.py): changed folders are
+        indexed again, then their words read; `done` gets each folder's report or error."""
+
+        def sync(roots: list[Path], changed: threading.Event) -> None:
+            for root in roots:
+                try:
+                    outcome: IndexReport | PirError = self.index(root, progress)
+                except PirError as err:
+                    outcome = err
+                if done is not None:
+                    done(outcome)
+            for root in roots:  # words last, and only until newer changes are waiting
+                if not changed.is_set():
+                    self.read_text(root, progress, stop=changed)
+
+        return Watcher(folders, sync, self.settings, exclude=(self.data_dir,)).start()
 
     # --- vectors ---
 

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     ocr_image_size: Count = 1600  # px: the copy each line of text is read from
     ocr_min_confidence: Share = 0.6  # lines read with less confidence are dropped
 
+    # --- watching a served library's folders ---
+    watch_quiet_s: float = 2.0  # index once the folder has been quiet this long (bursts batch)
+    watch_max_wait_s: float = 20.0  # ...but never wait longer than this under a steady stream
+    watch_rescan_s: float = 300.0  # rescan everything this often (drives without events)
+    watch_events: bool = True  # False: rely on the rescan alone (e.g. network drives)
+
     # --- search ---
     search_candidates: Count = 200  # nearest neighbours fetched before cutting the tail
     search_default_limit: Count = 24
