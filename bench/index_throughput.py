@@ -1,6 +1,6 @@
 """Indexing throughput: the whole pipeline against the torch CLIP forward pass, same photos.
 
-    python bench/index_throughput.py [--photos DIR] [--large N] [--faces]
+    python bench/index_throughput.py [--photos DIR] [--large N] [--faces] [--no-ocr]
 
 Uses the real ViT-B-32 architecture with random weights (same compute as trained ones).
 Every goal is a ratio to the torch fp32 forward pass measured in the same run; where two
@@ -110,6 +110,14 @@ def timed_index(lib: Library, folder: Path) -> tuple[float, object]:
     return time.perf_counter() - start, report
 
 
+def ocr_throughput(lib: Library, folder: Path) -> tuple[float, object]:
+    """Photos per second through the words stage (after indexing), models loaded beforehand."""
+    lib.text_reader.read(scan.open_rgb(scan.walk(folder)[0][0].path))  # load the ONNX sessions
+    start = time.perf_counter()
+    report = lib.read_text(folder)
+    return report.read / (time.perf_counter() - start), report
+
+
 def large_copies(src: Path, dest: Path, n: int) -> Path:
     """Camera-sized (4000×3000) JPEG copies of the first n photos."""
     from PIL import Image
@@ -145,6 +153,7 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     ap.add_argument("--large", type=int, default=24, help="camera-sized photos to add (0: none)")
     ap.add_argument("--faces", action="store_true", help="also time the pipeline with faces")
+    ap.add_argument("--no-ocr", action="store_true", help="do not time the words stage")
     args = ap.parse_args()
     if not args.photos.is_dir():
         sys.exit(f"no photos at {args.photos}; pass --photos DIR")
@@ -200,6 +209,15 @@ def main() -> None:
         figures["reindex_s"] = round(time.perf_counter() - start, 3)
         print(f"  whole pipeline: {rate:6.1f} photos/s  (÷ torch forward {rate / forward:.2f})")
         print(f"  no-change re-index: {figures['reindex_s']:.2f} s ({again.unchanged} unchanged)")
+        if not args.no_ocr:
+            ocr, text = ocr_throughput(lib, args.photos)
+            print(
+                f"  words stage   : {ocr:6.1f} photos/s  (÷ torch forward {ocr / forward:.2f}; "
+                f"text found in {text.with_text} of {text.read})"
+            )
+            figures["ocr_photos_per_s"] = round(ocr, 2)
+            figures["ocr_over_forward"] = round(ocr / forward, 3)
+            figures["ocr_photos_with_text"] = text.with_text
         if args.faces:
             rate, _, _ = pipeline(tmp, "data-faces", spec, settings, args.photos, faces=True)
             figures["with_faces_photos_per_s"] = round(rate, 2)

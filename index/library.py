@@ -209,12 +209,17 @@ class Library:
         if not self.ocr_enabled:
             return TextReport()
         root = path_text(os.path.realpath(folder)) if folder is not None else None
-        if self._text_reader is None:
-            self._text_reader = TextReader(self.settings)
         with self._lock:
-            return TextStage(self.catalog, self.settings, self._text_reader).run(
+            return TextStage(self.catalog, self.settings, self.text_reader).run(
                 root, progress, stop
             )
+
+    @property
+    def text_reader(self) -> TextReader:
+        """The OCR reader (its models load at its first photo)."""
+        if self._text_reader is None:
+            self._text_reader = TextReader(self.settings)
+        return self._text_reader
 
     def watch(
         self,

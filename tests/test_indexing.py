@@ -293,16 +293,20 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
     photos = photo_folder(tmp_path / "photos", n=2)
     make_library(tmp_path / "data", tiny_clip_spec).index(photos)
     with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
-        conn.execute("DROP INDEX faces_person_photo")  # back to what schema 1 had
-        conn.execute("ALTER TABLE image_vectors DROP COLUMN backend")  # (added by schema 3)
-        conn.execute("ALTER TABLE photos DROP COLUMN ctime_ns")  # (added by schema 4)
+        # Back to what schema 1 had: no (person, photo) index (2), no backend column (3),
+        # no inode change time (4), no words in photos (5).
+        conn.execute("DROP INDEX faces_person_photo")
+        conn.execute("ALTER TABLE image_vectors DROP COLUMN backend")
+        conn.execute("ALTER TABLE photos DROP COLUMN ctime_ns")
+        for table in ("text_search", "text_lines", "photo_text"):
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("PRAGMA user_version = 1")
     upgraded = Catalog(tmp_path / "data")
     assert upgraded.conn.execute("PRAGMA user_version").fetchone()[0] == (
         catalog_module.SCHEMA_VERSION
     )
     indexes = {r[0] for r in upgraded.conn.execute("SELECT name FROM sqlite_master")}
-    assert "faces_person_photo" in indexes
+    assert {"faces_person_photo", "photo_text", "text_search"} <= indexes
     assert upgraded.counts()["photos"] == 2
     assert upgraded.vector_backends(tiny_clip_spec) == {"torch": 2}  # old vectors: torch's
 

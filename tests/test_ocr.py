@@ -99,7 +99,7 @@ def test_a_changed_or_deleted_photo_loses_its_words(library):
     assert library.read_text(folder).read == 1
     beer.unlink()
     library.index(folder)
-    counts = library.catalog.text_counts(library._text_reader.model_id)
+    counts = library.catalog.text_counts(library.text_reader.model_id)
     assert counts == {"read": 1, "with_text": 0}
 
 
