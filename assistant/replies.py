@@ -124,6 +124,8 @@ def hit_picture(number: int, hit: Hit, words: Words, names: list[str] | None = N
         lines.append(words.say("picture", "people", names=", ".join(names)))
     if hit.reasons:
         lines.append(words.say("picture", "why", reasons="; ".join(hit.reasons)))
+    if hit.words:
+        lines.append(words.say("picture", "words", words=" · ".join(hit.words)))
     return Picture(
         number=number,
         image=hit.thumbnail or hit.path,

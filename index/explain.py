@@ -13,6 +13,7 @@ from functools import cache
 from index.dates import UNCERTAIN
 from index.settings import PROMPTS_DIR
 from index.types import Face, PersonMatch, Photo, Query
+from index.words import fold
 
 WORDS_FILE = PROMPTS_DIR / "search.toml"
 
@@ -68,9 +69,11 @@ def hit_reasons(
     score: float,
     text: str = "",
     like: str | None = None,
+    read: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """Why one photo is in the result: matched faces, the description or example photo
-    (`like`: its name), the date and the place that passed the filters."""
+    (`like`: its name), the date and the place that passed the filters, and the lines of
+    text `read` in it that show the words asked for."""
     why = [person_reason(m, faces) for m in matches]
     if like is not None and text:
         why.append(reason("like_text", name=like, text=text, score=score))
@@ -89,6 +92,8 @@ def hit_reasons(
         )
     if query.places and row["place"]:
         why.append(reason("place", place=row["place"]))
+    if query.words and read:
+        why.append(reason("written", text=" · ".join(lines_with(query.words, read))))
     return tuple(why)
 
 
@@ -97,6 +102,19 @@ def date_note(taken_at: str | None, source: str | None) -> str:
     if not taken_at:
         return ""
     return words()["date_sources"].get(source or UNCERTAIN, "")
+
+
+def lines_with(phrases: Sequence[str], lines: Sequence[str], most: int = 2) -> list[str]:
+    """The lines of text that show the phrases (a phrase across two lines: its first word)."""
+    folded = [f" {fold(line)} " for line in lines]
+    keys = [k for k in (fold(p) for p in phrases) if k]
+    picked = [ln for ln, f in zip(lines, folded, strict=True) if any(f" {k} " in f for k in keys)]
+    if not picked:
+        firsts = [k.split()[0] for k in keys]
+        picked = [
+            ln for ln, f in zip(lines, folded, strict=True) if any(f" {w} " in f for w in firsts)
+        ]
+    return list(picked or lines)[:most]
 
 
 def person_reason(match: PersonMatch, faces: Sequence[Face]) -> str:

@@ -95,7 +95,12 @@ class Library:
         self._clip = model
         text = TextVectors(model, load_templates(), self.settings.text_cache_size)
         self.searcher = Searcher(
-            self.catalog, self.image_index, text, self.settings, model=model.spec
+            self.catalog,
+            self.image_index,
+            text,
+            self.settings,
+            model=model.spec,
+            words_pending=self.text_pending,
         )
 
     def sibling(self) -> Library:
@@ -213,6 +218,12 @@ class Library:
             return TextStage(self.catalog, self.settings, self.text_reader).run(
                 root, progress, stop
             )
+
+    def text_pending(self) -> int | None:
+        """Photos whose words are not read yet; None when OCR is off."""
+        if not self.ocr_enabled:
+            return None
+        return len(self.catalog.photos_without_text(self.text_reader.model_id))
 
     @property
     def text_reader(self) -> TextReader:

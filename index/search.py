@@ -47,6 +47,7 @@ from index.person_names import labelled_person, person_label
 from index.settings import PROMPTS_DIR, Settings
 from index.types import Face, Hit, PersonMatch, Query, SearchResult
 from index.vectors import VectorStore, normalise
+from index.words import phrase_query
 
 if TYPE_CHECKING:
     from index.models import ClipModel
@@ -222,15 +223,18 @@ class Searcher:
         encode_text: Callable[[str], np.ndarray],
         settings: Settings,
         model: str,
+        words_pending: Callable[[], int | None] = lambda: 0,
     ):
         """`image_index()` gives the current FAISS store; `encode_text` turns a description
         into a vector and raises ModelUnavailable when it cannot (tests give fixed vectors);
-        `model` is the CLIP spec whose vectors are searched (named when there are none)."""
+        `model` is the CLIP spec whose vectors are searched (named when there are none);
+        `words_pending()` says how many photos' words are not read yet (None: OCR is off)."""
         self.catalog = catalog
         self.image_index = image_index
         self.encode_text = encode_text
         self.settings = settings
         self.model = model
+        self.words_pending = words_pending
 
     # --- public ---
 
@@ -267,6 +271,9 @@ class Searcher:
             "faces": len(faces),
             "width": row["width"],
             "height": row["height"],
+            "words": [
+                line["text"] for line in self.catalog.text_lines([row["id"]]).get(row["id"], [])
+            ],
         }
 
     # --- steps ---
@@ -274,7 +281,9 @@ class Searcher:
     def _run(self, query: Query, like: Like | None) -> SearchResult:
         limit = self._limit(query.limit)
         text = query.text.strip() if _has_words(query.text) else ""
-        filtered = bool(query.has_people or query.unknown_names or query.dates or query.places)
+        filtered = bool(
+            query.has_people or query.unknown_names or query.dates or query.places or query.words
+        )
         if not (text or filtered or like):
             return SearchResult(query, notes=(note("empty"),))
 
@@ -294,10 +303,16 @@ class Searcher:
                 what = phrase("or").join(query.places)
                 return SearchResult(query, notes=(*notes, note("unknown_place", place=what)))
 
+        written = self._written(query.words)
+        if written is not None and not len(written):
+            return SearchResult(query, notes=(*notes, *self._no_written(query.words)))
+
         filters = bool(people.all_of or people.any_of or people.none_of or query.dates or places)
-        vector, vector_notes = self._query_vector(text, like, has_filters=filters)
+        vector, vector_notes = self._query_vector(
+            text, like, has_filters=filters or written is not None
+        )
         notes += vector_notes
-        candidates = None
+        candidates = written  # best match first
         if filters:
             candidates = self.catalog.filter_photos(
                 people.all_of,
@@ -310,6 +325,8 @@ class Searcher:
                 stranger_size=self.settings.only_stranger_size,
                 newest_first=vector is None,  # the date order only breaks ties without CLIP
             )
+            if written is not None:  # photos with the words, in the order the words rank them
+                candidates = written[np.isin(written, candidates)]
             if len(candidates) == 0:
                 what = _describe(query, people)
                 return SearchResult(
@@ -466,6 +483,24 @@ class Searcher:
         order = rank_by_confidence(photo_conf, self.settings.face_rank_bucket)[:limit]
         return candidates[order], photo_conf[order]
 
+    def _written(self, phrases: tuple[str, ...]) -> np.ndarray | None:
+        """Ids of photos showing every phrase, best first; None when no words were asked."""
+        match = phrase_query(phrases) if phrases else None
+        if match is None:
+            return None
+        return np.asarray(self.catalog.photos_with_text(match), dtype=np.int64)
+
+    def _no_written(self, phrases: tuple[str, ...]) -> tuple[str, ...]:
+        """Why no photo was found by its words, and whether some words are not read yet."""
+        said = phrase("and").join(phrase("quoted", text=p) for p in phrases)
+        notes = [note("no_words", words=said)]
+        pending = self.words_pending()
+        if pending:
+            notes.append(note("words_pending", count=pending))
+        elif pending is None:
+            notes.append(note("words_off"))
+        return tuple(notes)
+
     def _hits(
         self,
         ids: np.ndarray,
@@ -483,6 +518,7 @@ class Searcher:
         faces: dict[int, list[Face]] = {}
         for f in self.catalog.faces_in_photos(ids) if people.wanted else []:
             faces.setdefault(f["photo_id"], []).append(f)
+        lines = self.catalog.text_lines(ids)
         hits = []
         for photo_id, score in zip(ids, scores, strict=True):
             row = rows.get(photo_id)
@@ -491,7 +527,8 @@ class Searcher:
             here = faces.get(photo_id, [])
             matches = _person_matches(here, people)
             like_name = like.name if like is not None else None
-            why = hit_reasons(row, matches, here, query, float(score), text, like_name)
+            read = [line["text"] for line in lines.get(photo_id, [])]
+            why = hit_reasons(row, matches, here, query, float(score), text, like_name, read)
             hits.append(
                 Hit(
                     photo_id=photo_id,
@@ -504,6 +541,7 @@ class Searcher:
                     thumbnail=photos.thumbnail(self.catalog.data_dir, row),
                     taken_source=row["taken_source"] if row["taken_at"] else None,
                     date_note=date_note(row["taken_at"], row["taken_source"]),
+                    words=tuple(read),
                 )
             )
         return tuple(hits)

@@ -77,6 +77,7 @@ class Query:
     unknown_names: tuple[str, ...] = ()  # person names nobody has been given
     dates: DateRange | None = None
     places: tuple[str, ...] = ()  # place names known to the catalog
+    words: tuple[str, ...] = ()  # text written in the photo (read by OCR); each must appear
     limit: int | None = None
     like_photo: str | None = None  # query by example: path of a photo
 
@@ -125,6 +126,7 @@ class Hit:
     thumbnail: str | None = None
     taken_source: str | None = None  # exif, xmp, filename, folder or file (index/dates.py)
     date_note: str = ""  # the source in words, e.g. "from the file name"
+    words: tuple[str, ...] = ()  # the lines of text read in the photo (OCR)
 
     def to_json(self) -> dict:
         """The hit as JSON-ready data, in the command line's documented shape."""
@@ -139,6 +141,7 @@ class Hit:
             "taken_at": self.taken_at,
             "taken_source": self.taken_source,
             "place": self.place,
+            "words": list(self.words),
         }
 
 

@@ -396,3 +396,36 @@ def test_without_the_statistical_model_enrolled_names_still_work(monkeypatch) ->
     assert q.places == ("Paris",)
     assert q.dates.start == datetime(2026, 6, 1)
     assert q.unknown_names == ()  # nothing can find unknown names without the model
+
+
+# --- words written in the photo (searched in the text OCR read) ---
+
+
+@pytest.mark.parametrize(
+    ("query", "words", "text"),
+    [
+        ('"IPA"', ("IPA",), ""),
+        ('"rodeo clown"', ("rodeo clown",), ""),
+        ("\u201cRODEO CLOWN\u201d", ("RODEO CLOWN",), ""),  # curly quotes
+        ('"IPA', ("IPA",), ""),  # a quote left open runs to the end
+        ('"2019"', ("2019",), ""),  # text on a sign, not a year
+        ("a sign that says open late", ("open late",), "a sign"),
+        ('a sign that says "STOP"', ("STOP",), "a sign"),
+        ("the menu saying pizza margherita", ("pizza margherita",), "the menu"),
+        ("a cake with the words happy birthday", ("happy birthday",), "a cake"),
+        ('"beer" and "wine" on a board', ("beer", "wine"), "on a board"),
+    ],
+)
+def test_quoted_and_said_text_is_searched_in_the_photos(parser, query, words, text) -> None:
+    q = parser.parse(query)
+    assert (q.words, q.text) == (words, text)
+    assert not q.unknown_names and q.dates is None
+
+
+def test_the_rest_of_a_query_with_written_words_is_still_read(parser) -> None:
+    q = parser.parse("Alice by a sign that says open in Paris in 2019")
+    assert q.words == ("open",)
+    assert q.people_all == ("Alice",) and q.places == ("Paris",)
+    assert (q.dates.start, q.dates.end) == d("2019-01-01", "2020-01-01")
+    assert parser.parse('receipt saying "TOTAL 42" from last year').dates is not None
+    assert parser.parse("a reading lamp").words == ()  # "reading" with nothing after it

@@ -105,6 +105,8 @@ class Lexicon:
     holidays: Mapping[tuple[str, ...], tuple[int, int, int, int]]
     movable_holidays: Mapping[tuple[str, ...], str]
     decades: Mapping[str, int]
+    says: Phrases  # "that says", "with the words": what follows is written in the photo
+    says_stop: frozenset[str]  # ... up to one of these
     english: frozenset[str]  # common English words: never typo-matched to a name
     modifiers: frozenset[str]  # English adjectives, verbs and adverbs ("nice", "hope")
     all_words: frozenset[str]  # every word the lexicon itself uses
@@ -173,6 +175,8 @@ def load_lexicon(
         holidays=holidays,
         movable_holidays={toks(k): v for k, v in dts["movable_holidays"].items()},
         decades=dict(dts["decades"]),
+        says=phrases(raw["text_in_photos"], "says"),
+        says_stop=frozenset(raw["text_in_photos"]["stop"]),
         english=english,
         modifiers=modifiers,
         all_words=frozenset(),

@@ -18,6 +18,7 @@ from assistant.query.dates import read_dates
 from assistant.query.lexicon import Lexicon
 from assistant.query.names import assign_roles, build_known, read_known, read_typos, read_unknown
 from assistant.query.state import Known, Parse
+from assistant.query.written import read_written
 from index.settings import Settings
 from index.types import Query
 
@@ -94,6 +95,7 @@ class QueryParser:
 
         # The steps, in order: each claims the tokens it understands (see state.Parse).
         self._strip_request(st, lex)
+        written = read_written(st, lex)
         dates = read_dates(st, lex, now, known.people)
         limit = self._read_limit(st, lex)
         self._strip_photo_words(st, lex)
@@ -120,6 +122,7 @@ class QueryParser:
             dates=dates,
             places=tuple(dict.fromkeys(places)),
             limit=limit,
+            words=written,
         )
 
     # -- steps, in the order parse() runs them
