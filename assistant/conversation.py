@@ -291,14 +291,15 @@ class Conversation:
         """
         if query.unknown_names:
             return self._ask_unknown(query, source or (query.raw, None))
-        if not (query.text or query.has_people or query.dates or query.places or query.only):
+        filters = bool(query.has_people or query.dates or query.places or query.only or query.words)
+        if not (query.text or filters):
             return Reply(self._say_empty(), intent="empty", query=query)
         lib = Locked(self.assistant.library, self.assistant.lock)
         prefix = ""
         if query.text and not self._text_ready(status):
             ctx = self._context(status)
             said = answers.model_note(ctx) or self.words.say("model", "missing_again")
-            if not (query.has_people or query.dates or query.places or query.only):
+            if not filters:
                 return Reply(said, intent="model_missing", query=query)
             prefix = f"{said} {self.words.say('model', 'filters_used')}"
             query = replace(query, text="")
@@ -313,9 +314,18 @@ class Conversation:
         lib = Locked(self.assistant.library, self.assistant.lock)
         if lib.text_model_problem() is not None:
             return False
-        if not lib.text_model_loaded():
-            status(self.words.say("model", "loading"))
-        return lib.text_model_ready()
+        if lib.text_model_loaded():
+            return True
+        status(self.words.say("model", "loading"))
+
+        def downloading(done: int, total: int, _file: str) -> None:
+            mb, all_mb = done / 2**20, total / 2**20
+            percent = done * 100 // total if total else 0
+            status(self.words.say("model", "downloading", mb=mb, total=all_mb, percent=percent))
+
+        # Not under the assistant's lock: a first download takes minutes and touches no
+        # catalog; other sessions keep searching by people, dates and places meanwhile.
+        return self.assistant.library.text_model_ready(download=downloading)
 
     def _show_result(self, result: SearchResult, prefix: str = "") -> Reply:
         memory = self.memory
@@ -461,6 +471,7 @@ def refine_query(base: Query, part: Query, raw: str) -> Query:
         dates=part.dates or base.dates,
         places=part.places or base.places,
         limit=part.limit or base.limit,
+        words=part.words or base.words,
     )
 
 

@@ -252,7 +252,7 @@ def serve(args: Namespace) -> int:
     assistant = Assistant(library, read_only=args.read_only)
     if p.library_dir is not None:
         index_in_background(assistant, p.library_dir, args.clip, faces=not args.no_faces)
-    demo = build_ui(assistant)
+    demo = build_ui(assistant, demo_library=p.library_dir == DEMO_PHOTOS)
     demo.queue(default_concurrency_limit=4)
     if p.generated_password:
         print(

@@ -122,7 +122,7 @@ def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple
     return [(crop, caption) for crop, caption in tiles if crop]
 
 
-def build_ui(assistant: Assistant) -> gr.Blocks:
+def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
     """The whole page for one shared Assistant; each browser session gets its own Conversation."""
     # Gradio's queue keeps a record of every event and, by default, rebuilds a pandas summary
     # of all of them after each one: a cost that grows with the server's life. Keep a short
@@ -147,7 +147,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                     latex_delimiters=[],  # photo answers hold no formulas: skip the scan
                     height=620,
                     show_label=False,
-                    placeholder=ui["chat_placeholder"],
+                    placeholder=ui["demo_placeholder" if demo_library else "chat_placeholder"],
                 )
                 box = gr.MultimodalTextbox(
                     elem_id="pir-input",
@@ -186,9 +186,15 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             if isinstance(upload, dict):
                 upload = upload.get("path")
 
+            toasted: list[str] = []
+
             def say_status(note: str) -> None:
+                # The progress line follows every step (a download reports each percent);
+                # a toast only the first, so a download does not pile up a hundred of them.
                 progress(0.5, desc=note)
-                gr.Info(note)
+                if not toasted:
+                    toasted.append(note)
+                    gr.Info(note)
 
             reply = convo.respond(text, upload=upload, status=say_status)
             if text:

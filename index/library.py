@@ -150,8 +150,12 @@ class Library:
         """Whether the CLIP weights are in memory (the next description search is quick)."""
         return self.clip.loaded
 
-    def text_model_ready(self) -> bool:
-        """Load CLIP if needed; whether searching by description works. Never raises."""
+    def text_model_ready(self, download: Callable[[int, int, str], None] | None = None) -> bool:
+        """Load CLIP if needed; whether searching by description works. Never raises.
+
+        `download` hears (bytes done, bytes in all, file) while missing weights download."""
+        if download is not None and not self.clip.loaded:
+            self.clip.download(download)
         return self.clip.is_available()
 
     # --- indexing ---

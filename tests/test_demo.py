@@ -72,3 +72,16 @@ def test_naming_marie_curie_in_one_photo_finds_her_in_both(capsys, data):
         app.main(["name", "portrait.jpg", "Marie Curie", "--face", "2", "--data", str(data)]) == 0
     )
     assert set(found(capsys, data, "photos of Marie Curie")) == faces
+
+
+def test_in_the_chat_quoted_words_find_a_photo_to_ask_about(data):
+    from assistant.conversation import Assistant
+    from index.library import Library
+
+    with Library(data) as lib:
+        chat = Assistant(lib).new_session()
+        found_ipa = chat.respond('"IPA"')
+        assert found_ipa.photos and "Words in the photo" in found_ipa.photos[0].details
+        assert "face 1" in chat.respond("who is in photo 1?").text
+        nothing = chat.respond("a sign that says zanzibar")
+        assert not nothing.photos and "zanzibar" in nothing.text

@@ -135,6 +135,17 @@ def _hub_files(spec: ClipSpec) -> tuple[str | None, list[list[str]]]:
     return "", [[str(url_file)]]
 
 
+def missing_hub_files(spec: ClipSpec) -> tuple[str, list[list[str]]] | None:
+    """(hub repo, groups of file names) when the model's weights are not downloaded yet and
+    downloads are allowed; None for folders, cached models and offline machines."""
+    if offline():
+        return None
+    repo, groups = _hub_files(spec)
+    if not repo or all(_cached_file(repo, names) for names in groups):
+        return None
+    return repo, groups
+
+
 def _cached_file(repo: str, names: list[str]) -> str | None:
     """The first of `names` already on disk (hub cache, or plain paths when repo is "")."""
     if repo == "":

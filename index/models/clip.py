@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from index import encoders
 from index.errors import ModelUnavailable
-from index.models.checks import precheck
+from index.models.checks import missing_hub_files, precheck
 from index.models.spec import parse_clip_spec
 from index.settings import DEFAULT_CLIP, Settings
 
@@ -106,6 +107,21 @@ class ClipModel:
         except (encoders.ExportFailed, ImportError, OSError, RuntimeError, ModelUnavailable) as err:
             self._say(f"The {self.backend_wanted} encoder is not used, torch runs CLIP ({err}).")
             return None
+
+    def download(self, report: Callable[[int, int, str], None]) -> None:
+        """Fetch the weights into the hub cache before loading, reporting (bytes done, bytes in
+        all, file) as they come; nothing to do for folders, cached files or offline machines."""
+        if self._torch is not None or self._error is not None:
+            return
+        missing = missing_hub_files(self.clip_spec)
+        if missing is None:
+            return
+        from index.download import fetch
+
+        try:
+            fetch(*missing, report)
+        except Exception as err:  # network and hub errors of many kinds: load() explains
+            log.warning("downloading %s failed (%s); loading will say why", self.spec, err)
 
     def check(self) -> str | None:
         """Why the model cannot load, from a cheap look at its files (no torch); None if it may."""
