@@ -38,9 +38,11 @@ def test_serve_demo_serves_the_demo_photos(tmp_path):
     assert plan(args).library_dir == DEMO_PHOTOS
 
 
-def test_the_demo_finds_people_in_two_photos_each(capsys, data):
+def test_the_demo_groups_the_face_it_finds_in_two_photos(capsys, data):
+    # Marie Curie, in both copies of the portrait (one stored rotated). Pierre stands in
+    # profile, which MTCNN does not detect; the barmaid is in one photo only.
     groups = [p for p in run(capsys, data, "people") if p["photos"] >= 2]
-    assert len(groups) >= 2
+    assert [(g["photos"], g["faces"]) for g in groups] == [(2, 2)]
 
 
 def test_the_demo_finds_its_gps_photo_by_place_and_its_heic_by_year(capsys, data):
@@ -66,11 +68,8 @@ def test_a_quoted_word_in_no_photo_finds_nothing(capsys, data):
 
 def test_naming_marie_curie_in_one_photo_finds_her_in_both(capsys, data):
     faces = {"portrait.jpg", "portrait-orientation-6.jpg"}
-    # Faces are numbered from the left; in this picture her face is the second one found.
     capsys.readouterr()
-    assert (
-        app.main(["name", "portrait.jpg", "Marie Curie", "--face", "2", "--data", str(data)]) == 0
-    )
+    assert app.main(["name", "portrait.jpg", "Marie Curie", "--data", str(data)]) == 0
     assert set(found(capsys, data, "photos of Marie Curie")) == faces
 
 
