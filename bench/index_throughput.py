@@ -118,6 +118,32 @@ def ocr_throughput(lib: Library, folder: Path) -> tuple[float, object]:
     return report.read / (time.perf_counter() - start), report
 
 
+def words_stage_only(tmp: Path, spec: str, pixels: list, photos: Path) -> dict:
+    """The words stage against the torch forward, each measured twice in turn (drift shows)."""
+    settings = Settings(clip_backend="torch")
+    reference = ClipModel(spec, settings=settings)
+    _, lib, _ = pipeline(tmp, "data-words", spec, settings, photos, faces=False)
+    forward, ocr = [], []
+    for _ in range(2):
+        speed, _ = interleaved({"torch": reference.encode_preprocessed}, pixels, 16)
+        forward.append(speed["torch"])
+        lib.catalog.clear_text()
+        rate, text = ocr_throughput(lib, photos)
+        ocr.append(rate)
+    f, o = sum(forward) / 2, sum(ocr) / 2
+    print(f"{len(pixels)} photos: torch forward {f:.1f} photos/s, words stage {o:.1f} photos/s")
+    return {
+        "photos": len(pixels),
+        "forward_photos_per_s": round(f, 2),
+        "ocr_photos_per_s": round(o, 2),
+        "ocr_over_forward": round(o / f, 3),
+        "ocr_photos_with_text": text.with_text,
+        "runs": {"forward": [round(x, 2) for x in forward], "ocr": [round(x, 2) for x in ocr]},
+        "settings": {k: getattr(settings, k) for k in ("ocr_gate_size", "ocr_detect_size")},
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 def large_copies(src: Path, dest: Path, n: int) -> Path:
     """Camera-sized (4000×3000) JPEG copies of the first n photos."""
     from PIL import Image
@@ -154,6 +180,9 @@ def main() -> None:
     ap.add_argument("--large", type=int, default=24, help="camera-sized photos to add (0: none)")
     ap.add_argument("--faces", action="store_true", help="also time the pipeline with faces")
     ap.add_argument("--no-ocr", action="store_true", help="do not time the words stage")
+    ap.add_argument(
+        "--ocr-only", action="store_true", help="only the words stage against the torch forward"
+    )
     args = ap.parse_args()
     if not args.photos.is_dir():
         sys.exit(f"no photos at {args.photos}; pass --photos DIR")
@@ -165,6 +194,9 @@ def main() -> None:
         reference = ClipModel(spec, settings=settings)
         pixels = clip_inputs(reference, args.photos)
         n = len(pixels)
+        if args.ocr_only:
+            print(json.dumps(words_stage_only(tmp, spec, pixels, args.photos)))
+            return
         print(f"{n} photos from {args.photos}; encoders, same batches, taking turns:")
         backends = compare_backends(spec, tmp / "encoders", pixels, settings)
 

@@ -617,6 +617,11 @@ class Catalog:
                 out.setdefault(r[0], []).append(line)
         return out
 
+    def clear_text(self) -> None:
+        """Forget every word read (the next words stage reads every photo again)."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM photo_text")
+
     def text_counts(self, model: str) -> dict[str, int]:
         """Photos read by `model`, and how many of them hold some text."""
         q = self.conn.execute

@@ -120,7 +120,7 @@ class FakeLibrary:
     def text_model_loaded(self) -> bool:
         return self.clip.loaded
 
-    def text_model_ready(self) -> bool:
+    def text_model_ready(self, download=None) -> bool:
         self.clip.loaded = self.clip.available
         return self.clip.available
 
