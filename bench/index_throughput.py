@@ -34,7 +34,7 @@ QUERIES = ["a dog on the beach", "birthday cake with candles", "snowy mountains 
 
 def clip_inputs(clip: ClipModel, folder: Path) -> list:
     """The CLIP input tensors of every photo in the folder (the reference decode)."""
-    return [clip.preprocess(scan.open_rgb(f.path)) for f in scan.walk(folder)[0]]
+    return [clip.preprocess(scan.open_rgb(f.path)) for f in scan.walk(folder).found]
 
 
 def interleaved(encoders_: dict, pixels: list, step: int) -> tuple[dict, dict]:
@@ -112,7 +112,7 @@ def timed_index(lib: Library, folder: Path) -> tuple[float, object]:
 
 def ocr_throughput(lib: Library, folder: Path) -> tuple[float, object]:
     """Photos per second through the words stage (after indexing), models loaded beforehand."""
-    lib.text_reader.read(scan.open_rgb(scan.walk(folder)[0][0].path))  # load the ONNX sessions
+    lib.text_reader.read(scan.open_rgb(scan.walk(folder).found[0].path))  # load the ONNX sessions
     start = time.perf_counter()
     report = lib.read_text(folder)
     return report.read / (time.perf_counter() - start), report
