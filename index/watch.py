@@ -14,6 +14,7 @@ words stage stops early on it, so new photos are indexed first and their words r
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from index.scan import IMAGE_SUFFIXES
 from index.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Bring these folders current; the event is set when newer changes are waiting.
 Sync = Callable[[list[Path], threading.Event], None]
@@ -147,5 +150,10 @@ class Watcher:
                 self._stop.wait(min(wait, 1.0))
                 continue
             if roots:
-                self.sync(roots, self.changed)
+                try:
+                    self.sync(roots, self.changed)
+                except Exception:  # the thread's edge: one failed batch must not end watching
+                    log.exception("bringing %s current failed; the next change retries", roots)
+                    next_rescan = time.monotonic() + s.watch_rescan_s
+                    continue
             next_rescan = time.monotonic() + s.watch_rescan_s
