@@ -249,6 +249,9 @@ def serve(args: Namespace) -> int:
             verify=True,
             ocr=False if args.no_ocr else None,
         )
+    if library is not None and library.lost_catalog_note():
+        # Indexing runs on its own connection: say it here, where the catalog was made anew.
+        print(library.lost_catalog_note(), file=sys.stderr, flush=True)
     assistant = Assistant(library, read_only=args.read_only)
     if p.library_dir is not None:
         index_in_background(assistant, p.library_dir, args.clip, faces=not args.no_faces)

@@ -178,13 +178,9 @@ class Library:
                     self.catalog.bump_generation("images")
             indexer = Indexer(self.catalog, self.settings, self.clip, self.face_stage())
             report = indexer.run(Path(folder), progress, retry_skipped=retry_skipped)
-            if self.catalog.rebuilt:
-                report.notes.insert(
-                    0,
-                    f"The catalog {self.catalog.path} was missing although this data dir held "
-                    f"a library ({', '.join(self.catalog.rebuilt)}); it was made anew from the "
-                    "photos.",
-                )
+            lost = self.lost_catalog_note()
+            if lost:
+                report.notes.insert(0, lost)
                 self.catalog.rebuilt = []
             restored = self.roster.restore_names()
             if restored is not None:
@@ -193,6 +189,15 @@ class Library:
             if self.clip.is_available():
                 self.image_index(fresh=True)  # rebuild and save now, not at the first query
             return report
+
+    def lost_catalog_note(self) -> str | None:
+        """What to tell the user when this library's catalog was lost and made anew."""
+        if not self.catalog.rebuilt:
+            return None
+        return (
+            f"The catalog {self.catalog.path} was missing although this data dir held a "
+            f"library ({', '.join(self.catalog.rebuilt)}); it was made anew from the photos."
+        )
 
     # --- people.json (the work lives in index/people.py and index/people_file.py) ---
 

@@ -110,6 +110,17 @@ def test_a_damaged_catalog_is_named_with_what_to_do_by_every_command(
     assert (data / "catalog.sqlite").read_bytes() == before  # nothing written into it
 
 
+def test_serve_does_not_start_on_a_damaged_catalog(indexed, tmp_path):
+    data = damaged_copy(indexed, tmp_path, truncate_half)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run(
+        [sys.executable, "app.py", "serve", "--data", str(data), "--port", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode != 0 and "is damaged: it is truncated" in r.stderr, r.stderr
+    assert "Serving the chat" not in r.stdout
+
+
 @pytest.mark.parametrize("damage, state", [(zero_bytes, "empty (0 bytes)"), (deleted, "missing")])
 def test_a_lost_catalog_is_reported_not_recreated_empty(
     indexed, tmp_path, tiny_clip_spec, damage, state
