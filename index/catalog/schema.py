@@ -1,0 +1,111 @@
+"""The catalog's schema: one SQL script per version, applied step by step."""
+
+from __future__ import annotations
+
+# Each step upgrades the schema by one version; never edit a step that has shipped.
+MIGRATIONS: list[str] = [
+    # 1: photos, image vectors, models, faces, people
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        path_raw BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        hash TEXT,
+        width INTEGER,
+        height INTEGER,
+        taken_at TEXT,
+        taken_source TEXT,
+        lat REAL,
+        lon REAL,
+        place TEXT,
+        status TEXT NOT NULL DEFAULT 'ok',
+        error TEXT,
+        faces_model TEXT,
+        indexed_at REAL NOT NULL
+    );
+    CREATE INDEX photos_hash ON photos(hash);
+    CREATE INDEX photos_taken ON photos(taken_at);
+    CREATE INDEX photos_place ON photos(place);
+    CREATE TABLE image_vectors (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL
+    );
+    CREATE TABLE models (
+        kind TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        dim INTEGER,
+        recorded_at REAL NOT NULL
+    );
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        name TEXT UNIQUE COLLATE NOCASE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE aliases (
+        alias TEXT PRIMARY KEY COLLATE NOCASE,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+        landmarks TEXT,
+        score REAL NOT NULL,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        source TEXT NOT NULL DEFAULT 'auto',  -- 'auto' (clustering) or 'user'
+        distance REAL  -- to its person when assigned (0 for the user's own choice)
+    );
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE face_rejections (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    );
+    """,
+    # 2: people filters read (person, photo) pairs straight from an index
+    """
+    CREATE INDEX faces_person_photo ON faces(person_id, photo_id);
+    """,
+    # 3: which encoder backend made each image vector (torch, onnxruntime-fp32, ...-int8)
+    """
+    ALTER TABLE image_vectors ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch';
+    """,
+    # 4: the inode change time, so a skipped file made readable again (chmod) is retried;
+    # every date says where it came from (exif, xmp, filename, folder or file)
+    """
+    ALTER TABLE photos ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0;
+    UPDATE photos SET taken_source='file' WHERE taken_at IS NOT NULL AND taken_source IS NULL;
+    """,
+    # 5: words read in photos (OCR): lines with boxes, and a full-text index of each photo
+    """
+    CREATE TABLE photo_text (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        read_at REAL NOT NULL
+    );
+    CREATE TABLE text_lines (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photo_text(photo_id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL
+    );
+    CREATE INDEX text_lines_photo ON text_lines(photo_id);
+    -- rowid = photo id; `folded` is the photo's text after index.words.fold
+    CREATE VIRTUAL TABLE text_search USING fts5(folded, tokenize='unicode61');
+    CREATE TRIGGER photo_text_gone AFTER DELETE ON photo_text BEGIN
+        DELETE FROM text_search WHERE rowid=old.photo_id;
+    END;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

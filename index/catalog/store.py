@@ -1,0 +1,309 @@
+"""Opening the catalog: the connection, the schema's version and its upgrades, transactions,
+the meta table and the models on record; and the small helpers every query uses."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from index.catalog.schema import MIGRATIONS, SCHEMA_VERSION
+from index.errors import CatalogError
+from index.storage import write_failed
+
+CATALOG_NAME = "catalog.sqlite"
+
+
+def path_text(path: Path | str) -> str:
+    """A path as catalog text; undecodable bytes become backslash escapes (display and key)."""
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def vec_to_blob(vec: np.ndarray) -> bytes:
+    """Float32 bytes of a vector."""
+    return np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def blob_to_vec(blob: bytes) -> np.ndarray:
+    """The vector stored by `vec_to_blob`."""
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    """`items` in runs of at most `size` (SQLite limits the parameters of one statement)."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def placeholders(items: Sequence) -> str:
+    """ "?,?,?": one SQL parameter per item."""
+    return ",".join("?" * len(items))
+
+
+def int_column(rows: list[tuple]) -> np.ndarray:
+    """The first column of `rows` as an int64 array."""
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def like_escape(text: str) -> str:
+    """`text` with LIKE's wildcards escaped (for ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+# Files a data dir holds once it has indexed something: with these and no catalog, the
+# catalog was lost, and an empty new one would silently look like an empty library.
+LIBRARY_TRACES = ("thumbs", "people.json", "images.faiss", "faces")
+
+
+def library_traces(data_dir: Path) -> list[str]:
+    """Files in `data_dir` that show a library was indexed there (whatever the catalog says)."""
+    return [name for name in LIBRARY_TRACES if (Path(data_dir) / name).exists()]
+
+
+def damaged_message(path: Path, what: str) -> str:
+    """The one message for a catalog that cannot be read: which file, what, what to do."""
+    return (
+        f"The catalog {path} is damaged: {what}. Your photos are untouched. Move the damaged "
+        f"file away (e.g. `mv {path} {path}.damaged`), then run `python app.py index FOLDER` "
+        "to rebuild it; people's names come back from people.json beside it."
+    )
+
+
+def _header_problem(path: Path, size: int) -> str | None:
+    """What is wrong with a catalog file's SQLite header, or None when it looks whole."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except OSError as err:
+        return f"it cannot be read ({err.strerror})"
+    if not head.startswith(SQLITE_MAGIC):
+        return "it is not an SQLite database (its first bytes are garbage or another file)"
+    if len(head) < 100:
+        return f"it is cut short ({size} bytes)"
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    # The page count in the header is valid when its change counter matches (SQLite >= 3.7).
+    valid = head[24:28] == head[92:96] and pages > 0
+    if page_size < 512 or page_size & (page_size - 1):
+        return "its header is garbage (impossible page size)"
+    wal = Path(f"{path}-wal")
+    # With a write-ahead log, a checkpoint cut short (a full disk) may leave the file shorter
+    # than its header says while the log still holds every page: SQLite reads them there.
+    pending = wal.exists() and wal.stat().st_size > 0
+    if valid and size < pages * page_size and not pending:
+        return f"it is truncated ({size:,} of {pages * page_size:,} bytes)"
+    return None
+
+
+def _is_write_error(err: sqlite3.Error) -> bool:
+    text = str(err).lower()
+    return "full" in text or "disk i/o" in text or "readonly" in text
+
+
+class CatalogStore:
+    """The connection to one data dir's catalog, its schema and its transactions."""
+
+    conn: sqlite3.Connection
+
+    def __init__(self, data_dir: Path, read_only: bool = False, rebuild: bool = False):
+        """Open (or create) the catalog of `data_dir`.
+
+        A damaged catalog is refused with `CatalogError`. A missing one where the data dir
+        shows a library existed is refused too, unless `rebuild` (indexing makes it anew; then
+        `self.rebuilt` says what was found instead).
+        """
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / CATALOG_NAME
+        self.read_only = read_only
+        self.rebuilt: list[str] = []  # traces of a lost catalog, when it was made anew
+        self._check_file(rebuild)
+        self.conn = self._connect()
+        self._ensure_version()
+
+    # --- opening and schema ---
+
+    def _check_file(self, rebuild: bool) -> None:
+        """Refuse a damaged catalog, and a lost one unless rebuilding, before SQLite sees it."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        except OSError as err:
+            raise CatalogError(f"Cannot read the catalog {self.path}: {err.strerror}.") from err
+        if size:
+            problem = _header_problem(self.path, size)
+            if problem:
+                raise CatalogError(damaged_message(self.path, problem))
+            return
+        traces = library_traces(self.data_dir)
+        if not traces:
+            return  # a new library
+        state = "missing" if size is None else "empty (0 bytes)"
+        if not rebuild:
+            raise CatalogError(
+                f"The catalog {self.path} is {state}, but {self.data_dir} held a library "
+                f"({', '.join(traces)} are there). Nothing was recreated. If the catalog was "
+                "moved, put it back; to rebuild it, run `python app.py index FOLDER` (people's "
+                "names come back from people.json)."
+            )
+        self.rebuilt = traces
+        if size == 0:
+            self.path.unlink()  # SQLite would take a 0-byte file as a new empty database
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if self.read_only:
+                if not self.path.exists():
+                    raise CatalogError(
+                        f"No library at {self.data_dir}: run `python app.py index FOLDER` first."
+                    )
+                conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
+                )
+            else:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
+        except PermissionError as err:
+            raise CatalogError(
+                f"Cannot write the library's data dir {self.data_dir}: permission denied. "
+                "Choose a writable folder with --data DIR or PIR_DATA."
+            ) from err
+        except sqlite3.OperationalError as err:
+            if _is_write_error(err):
+                raise write_failed(self.path, err) from err
+            raise CatalogError(
+                f"Cannot open the catalog {self.path}: {err}. "
+                "Choose a writable folder with --data DIR or PIR_DATA."
+            ) from err
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(damaged_message(self.path, str(err))) from err
+        except OSError as err:
+            raise CatalogError(
+                f"Cannot open the catalog {self.path}: {err}. "
+                "Choose a writable folder with --data DIR or PIR_DATA."
+            ) from err
+
+    def _version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _ensure_version(self) -> None:
+        """Upgrade step by step; refuse a catalog written by a newer program."""
+        try:
+            version = self._version()
+            # Reading the schema touches the first page, where the table list lives.
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(damaged_message(self.path, str(err))) from err
+        if version > SCHEMA_VERSION:
+            raise CatalogError(
+                f"The catalog {self.path} was written by a newer version of this program "
+                f"(schema {version}, this program knows up to {SCHEMA_VERSION}). "
+                "Upgrade the program, or use another --data dir."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise CatalogError(f"The catalog {self.path} needs an upgrade; open it writable once.")
+        for step in range(version, SCHEMA_VERSION):
+            try:
+                with self.conn:
+                    self.conn.executescript("BEGIN;" + MIGRATIONS[step])
+                    self.conn.execute(f"PRAGMA user_version = {step + 1}")
+            except sqlite3.OperationalError as err:
+                if _is_write_error(err):
+                    raise write_failed(self.path, err) from err
+                raise CatalogError(
+                    f"Cannot write the catalog {self.path}: {err}. "
+                    "Choose a writable folder with --data DIR or PIR_DATA."
+                ) from err
+            except sqlite3.DatabaseError as err:
+                raise CatalogError(damaged_message(self.path, str(err))) from err
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: everything inside commits together or not at all."""
+        if self.read_only:
+            raise CatalogError("This library is open read-only; changes are not allowed.")
+        try:
+            with self.conn:
+                yield self.conn
+        except sqlite3.OperationalError as err:
+            if _is_write_error(err):  # rolled back: the next run does this work again
+                raise write_failed(self.path, err) from err
+            raise
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(damaged_message(self.path, str(err))) from err
+
+    def verify(self) -> None:
+        """Read every page once (PRAGMA quick_check): refuse a damaged catalog before serving
+        it or writing more into it. Seconds on a large library, so not on every command."""
+        try:
+            rows = self.conn.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(damaged_message(self.path, str(err))) from err
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        if problems:
+            raise CatalogError(damaged_message(self.path, "; ".join(problems)))
+
+    # --- meta and models ---
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        """A value from the meta table."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value (inside the caller's transaction if any)."""
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def generation(self, kind: str) -> int:
+        """A counter bumped on every change to one kind of vectors ('images', 'faces')."""
+        return int(self.meta(f"generation.{kind}", "0") or 0)
+
+    def bump_generation(self, kind: str) -> None:
+        """Mark the vectors of `kind` as changed, so saved FAISS indexes go stale."""
+        self.set_meta(f"generation.{kind}", str(self.generation(kind) + 1))
+
+    def model(self, kind: str) -> dict | None:
+        """The model recorded for 'clip' or 'face' vectors: {spec, dim}."""
+        row = self.conn.execute("SELECT spec, dim FROM models WHERE kind=?", (kind,)).fetchone()
+        return dict(row) if row else None
+
+    def record_model(self, kind: str, spec: str, dim: int | None) -> None:
+        """Record which model produces the vectors of `kind`."""
+        self.conn.execute(
+            "INSERT INTO models(kind, spec, dim, recorded_at) VALUES(?, ?, ?, ?) "
+            "ON CONFLICT(kind) DO UPDATE SET spec=excluded.spec, dim=excluded.dim, "
+            "recorded_at=excluded.recorded_at",
+            (kind, spec, dim, time.time()),
+        )
+
+    def _tuples(self, sql: str, args: Sequence) -> list[tuple]:
+        """Rows as plain tuples: several times cheaper than sqlite3.Row for bulk reads."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return cur.execute(sql, args).fetchall()
