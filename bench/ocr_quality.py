@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, eval_dir
 
 from index import scan
 from index.ocr import TextReader
@@ -26,7 +24,7 @@ from index.settings import Settings
 from index.words import fold
 
 DEMO = ROOT / "demo" / "photos"
-CAPTIONS = ROOT.parent / "shared" / "eval" / "public" / "captions" / "images"
+CAPTIONS = eval_dir("captions/images")
 
 # photo -> words a person reads in it (demo photos: demo/photos; COCO: the caption set).
 EXPECTED = {
