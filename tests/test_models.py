@@ -421,3 +421,19 @@ def test_hf_tokenizer_built_offline_matches_open_clip_token_ids():
     ours = clip_tokenizer()(text)["input_ids"]
     reference = open_clip.get_tokenizer("ViT-B-32")([text])[0]
     assert ours == reference[: len(ours)].tolist()
+
+
+def test_an_idle_model_unloads_and_loads_again_when_used(tiny_clip_spec):
+    import time
+
+    from index.settings import Settings
+
+    # 0.001 minutes: the watcher looks every 15 ms and drops the weights after 60 ms unused.
+    model = ClipModel(tiny_clip_spec, threads=1, settings=Settings(clip_idle_unload_minutes=0.001))
+    first = model.encode_texts(["a dog"])
+    assert model.loaded
+    deadline = time.monotonic() + 30
+    while model.loaded and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not model.loaded
+    np.testing.assert_array_equal(model.encode_texts(["a dog"]), first)  # loads again

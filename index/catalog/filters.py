@@ -117,20 +117,37 @@ class FilterQueries(CatalogStore):
             sql += " ORDER BY p.taken_at IS NULL, p.taken_at DESC, p.id DESC"
         return int_column(self._tuples(sql, args))
 
-    def faces_of_people(self, person_ids: Sequence[int]) -> dict[str, np.ndarray]:
-        """Every face assigned to these people, as columns: face_id, photo_id, person_id,
-        distance (0 when the user assigned it), score, width (face / photo width)."""
+    def faces_of_people(self, person_ids: Sequence[int] | None) -> dict[str, np.ndarray]:
+        """Every face assigned to these people (None: to anyone), as columns: face_id,
+        photo_id, person_id, distance (0 when the user assigned it), score, width (face /
+        photo width)."""
+        where = (
+            "f.person_id IS NOT NULL"
+            if person_ids is None
+            else f"f.person_id IN ({placeholders(person_ids)})"
+        )
         rows = self._tuples(
             "SELECT f.id, f.photo_id, f.person_id, "
             "CASE WHEN f.source='user' THEN 0.0 ELSE coalesce(f.distance, 0.0) END, f.score, "
             "(f.x2 - f.x1) / max(coalesce(p.width, 0), f.x2, 1) FROM faces f "
-            f"JOIN photos p ON p.id=f.photo_id WHERE f.person_id IN ({placeholders(person_ids)})",
-            list(person_ids),
+            f"JOIN photos p ON p.id=f.photo_id WHERE {where}",
+            list(person_ids or ()),
         )
+
         table = np.array(rows, dtype=np.float64).reshape(len(rows), 6)
         names = ["face_id", "photo_id", "person_id", "distance", "score", "width"]
         cols = {n: table[:, i] for i, n in enumerate(names)}
         return {n: c.astype(np.int64) if n.endswith("_id") else c for n, c in cols.items()}
+
+    def photos_newest_first(self) -> np.ndarray:
+        """Ids of every readable photo, newest first (undated last), as filter_photos orders."""
+        return int_column(
+            self._tuples(
+                "SELECT id FROM photos WHERE status='ok' "
+                "ORDER BY taken_at IS NULL, taken_at DESC, id DESC",
+                (),
+            )
+        )
 
     def faces_in_photos(self, photo_ids: Iterable[int]) -> list[Face]:
         """Every face of these photos with its person's name, ordered by photo then left to right

@@ -106,6 +106,27 @@ MIGRATIONS: list[str] = [
         DELETE FROM text_search WHERE rowid=old.photo_id;
     END;
     """,
+    # 6: a counter of changes to who is in which photo, kept by SQLite itself, so the
+    # in-memory people map (index/people_index.py) knows when to reload, whoever wrote
+    """
+    INSERT OR IGNORE INTO meta(key, value) VALUES('generation.people', '0');
+    CREATE TRIGGER faces_people_insert AFTER INSERT ON faces WHEN new.person_id IS NOT NULL
+    BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation.people';
+    END;
+    CREATE TRIGGER faces_people_update AFTER UPDATE OF person_id, distance, source ON faces
+    BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation.people';
+    END;
+    CREATE TRIGGER faces_people_delete AFTER DELETE ON faces WHEN old.person_id IS NOT NULL
+    BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation.people';
+    END;
+    CREATE TRIGGER photos_dates_update AFTER UPDATE OF taken_at, status ON photos
+    BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation.people';
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -146,13 +147,21 @@ class ClipModel:
         if minutes <= 0 or (self._watcher is not None and self._watcher.is_alive()):
             return
 
+        # The watcher holds the model weakly: a model nobody uses any more is freed at once.
+        ref = weakref.ref(self)
+        idle_s = minutes * 60
+
         def watch() -> None:
-            idle_s = minutes * 60
-            while self._torch is not None:
+            while True:
                 time.sleep(min(60.0, idle_s / 4))
-                if time.monotonic() - self._last_used > idle_s:
-                    log.info("unloading the idle CLIP model %s", self.spec)
-                    self.unload()
+                model = ref()
+                if model is None or model._torch is None:
+                    return
+                if time.monotonic() - model._last_used > idle_s:
+                    log.info("unloading the idle CLIP model %s", model.spec)
+                    model.unload()
+                    return
+                del model
 
         self._watcher = threading.Thread(target=watch, name="clip-idle-unload", daemon=True)
         self._watcher.start()
