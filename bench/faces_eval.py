@@ -29,6 +29,16 @@ from index.types import Query
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def spoken(folder: str) -> str:
+    """A person's folder name as a name a user could give ("df_person_03" -> "df person
+    zero three"): names are letters, spaces, apostrophes, hyphens and periods."""
+    words = folder.replace("_", " ")
+    return " ".join("".join(f" {DIGITS[int(c)]} " if c.isdigit() else c for c in words).split())
+
+
 def flat_copy(src: Path, dst: Path) -> dict[str, str]:
     """Copy every photo to dst/img_NNNN.ext; returns neutral name -> 'folder/file'."""
     truth = {}
@@ -109,12 +119,14 @@ def main() -> None:
         first = sorted(n for n in people_truth[person] if truth[n].startswith(person + "/"))[0]
         faces = lib.photo_faces(first)
         biggest = max(faces, key=lambda f: f.box[2] - f.box[0]).index
-        lib.name_face(first, person, face=biggest if len(faces) > 1 else None)
+        # Folder names such as "colin_powell" are not names a user types: "colin powell".
+        lib.name_face(first, spoken(person), face=biggest if len(faces) > 1 else None)
         actions += 1
     rows, tp_all, fp_all, fn_all = [], 0, 0, 0
     hits_by_person = {}
     for person, want in sorted(people_truth.items()):
-        res = lib.search(Query(raw=f"photos of {person}", people_all=(person,), limit=1000))
+        name = spoken(person)
+        res = lib.search(Query(raw=f"photos of {name}", people_all=(name,), limit=1000))
         got = {Path(h.path).name for h in res.hits}
         hits_by_person[person] = got
         tp, fp, fn = len(got & want), len(got - want), len(want - got)
@@ -146,7 +158,8 @@ def main() -> None:
     group_rows = {}
     for file, people in groups.items():
         name = next(n for n, rel in truth.items() if rel == f"_groups/{file}")
-        res = lib.search(Query(raw=" and ".join(people), people_all=tuple(people), limit=1000))
+        names = tuple(spoken(p) for p in people)
+        res = lib.search(Query(raw=" and ".join(names), people_all=names, limit=1000))
         got = {Path(h.path).name for h in res.hits}
         group_rows[file] = {"people": people, "found": name in got, "hits": len(got)}
     print("groups:", json.dumps(group_rows))

@@ -136,6 +136,9 @@ class Indexer:
         found, problems = walked.found, walked.unreadable
         report.problems = [(path_text(p.path), p.reason) for p in problems]
         report.skipped += [(path_text(p.path), p.reason) for p in walked.left_out]
+        if self.clip is not None and not self.clip.loaded:
+            # On first use this also exports the model for the faster encoder (a minute or so).
+            progress(0, 0, "loading the CLIP model")
         clip_ok = self._clip_ready(report)
         if clip_ok:
             self._record_verdict(self.clip.int8_verdict())
