@@ -11,12 +11,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from index.catalog import Catalog
 
 _UNRANKED = np.iinfo(np.int64).max  # the rank of an id that is not a readable photo
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """One consistent load: replaced whole, so a reader never sees half of a reload."""
+
+    faces: dict[str, np.ndarray]  # columns of every assigned face, sorted by person
+    people: np.ndarray  # each person with faces, ascending
+    starts: np.ndarray  # where each person's faces begin
+    rank: np.ndarray  # photo id -> position newest first (_UNRANKED: not a readable photo)
+
+
+_EMPTY = _Snapshot({}, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 class PeopleIndex:
@@ -26,10 +40,7 @@ class PeopleIndex:
         self.catalog = catalog
         self._state: tuple[str, ...] | None = None
         self._lock = threading.Lock()
-        self.faces: dict[str, np.ndarray] = {}
-        self._starts = np.zeros(0, np.int64)  # where each person's faces begin
-        self._people = np.zeros(0, np.int64)
-        self._rank = np.zeros(0, np.int64)  # photo id -> position newest first
+        self._snap = _EMPTY
 
     def current(self) -> PeopleIndex:
         """Reload when people or photos changed since the last load; cheap when they did not."""
@@ -47,29 +58,35 @@ class PeopleIndex:
     def _load(self) -> None:
         faces = self.catalog.faces_of_people(None)
         order = np.argsort(faces["person_id"], kind="stable")
-        self.faces = {k: np.ascontiguousarray(v[order]) for k, v in faces.items()}
-        people, starts = np.unique(self.faces["person_id"], return_index=True)
-        self._people, self._starts = people, starts
+        faces = {k: np.ascontiguousarray(v[order]) for k, v in faces.items()}
+        people, starts = np.unique(faces["person_id"], return_index=True)
         newest = self.catalog.photos_newest_first()
         rank = np.full(int(newest.max(initial=0)) + 1, _UNRANKED, np.int64)
         rank[newest] = np.arange(len(newest))
-        self._rank = rank
+        self._snap = _Snapshot(faces, people, starts, rank)
 
-    def _span(self, person_id: int) -> slice:
-        i = int(np.searchsorted(self._people, person_id))
-        if i >= len(self._people) or self._people[i] != person_id:
+    @staticmethod
+    def _span(snap: _Snapshot, person_id: int) -> slice:
+        i = int(np.searchsorted(snap.people, person_id))
+        if i >= len(snap.people) or snap.people[i] != person_id:
             return slice(0, 0)
-        end = self._starts[i + 1] if i + 1 < len(self._starts) else len(self.faces["person_id"])
-        return slice(int(self._starts[i]), int(end))
+        end = snap.starts[i + 1] if i + 1 < len(snap.starts) else len(snap.faces["person_id"])
+        return slice(int(snap.starts[i]), int(end))
 
-    def photos_of(self, person_id: int) -> np.ndarray:
+    def photos_of(self, person_id: int, snap: _Snapshot | None = None) -> np.ndarray:
         """Ids of the photos a person is in (unsorted, each once)."""
-        return np.unique(self.faces["photo_id"][self._span(person_id)])
+        snap = snap or self._snap
+        if not snap.faces:
+            return np.zeros(0, np.int64)
+        return np.unique(snap.faces["photo_id"][self._span(snap, person_id)])
 
     def faces_of(self, person_ids: Sequence[int]) -> dict[str, np.ndarray]:
         """The faces of these people, as `Catalog.faces_of_people` gives them."""
-        spans = [self._span(p) for p in person_ids]
-        return {k: np.concatenate([v[s] for s in spans]) for k, v in self.faces.items()}
+        snap = self._snap
+        if not snap.faces:
+            return self.catalog.faces_of_people(list(person_ids))  # empty: its column shapes
+        spans = [self._span(snap, p) for p in person_ids]
+        return {k: np.concatenate([v[s] for s in spans]) for k, v in snap.faces.items()}
 
     def photos(
         self,
@@ -80,19 +97,20 @@ class PeopleIndex:
     ) -> np.ndarray:
         """Photos with each `all_of` person, at least one `any_of`, none of `none_of`;
         newest first as `Catalog.filter_photos` orders them. At least one wanted person."""
-        sets = [self.photos_of(p) for p in all_of]
+        snap = self._snap
+        sets = [self.photos_of(p, snap) for p in all_of]
         if any_of:
-            sets.append(np.unique(np.concatenate([self.photos_of(p) for p in any_of])))
+            sets.append(np.unique(np.concatenate([self.photos_of(p, snap) for p in any_of])))
         if not sets:
             raise ValueError("PeopleIndex.photos needs at least one wanted person")
         found = sets[0]
         for other in sets[1:]:
             found = np.intersect1d(found, other, assume_unique=True)
         if none_of and len(found):
-            unwanted = np.concatenate([self.photos_of(p) for p in none_of])
+            unwanted = np.concatenate([self.photos_of(p, snap) for p in none_of])
             found = found[~np.isin(found, unwanted)]
-        inside = found < len(self._rank)
-        found = found[inside][self._rank[found[inside]] != _UNRANKED]  # readable photos only
+        inside = found < len(snap.rank)
+        found = found[inside][snap.rank[found[inside]] != _UNRANKED]  # readable photos only
         if newest_first:
-            found = found[np.argsort(self._rank[found], kind="stable")]
+            found = found[np.argsort(snap.rank[found], kind="stable")]
         return found.astype(np.int64)

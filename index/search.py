@@ -43,6 +43,7 @@ from index.explain import (
     phrase,
     short,
 )
+from index.people_index import PeopleIndex
 from index.person_names import labelled_person, person_label
 from index.settings import PROMPTS_DIR, Settings
 from index.types import Face, Hit, PersonMatch, Query, SearchResult
@@ -224,17 +225,20 @@ class Searcher:
         settings: Settings,
         model: str,
         words_pending: Callable[[], int | None] = lambda: 0,
+        people: PeopleIndex | None = None,
     ):
         """`image_index()` gives the current FAISS store; `encode_text` turns a description
         into a vector and raises ModelUnavailable when it cannot (tests give fixed vectors);
         `model` is the CLIP spec whose vectors are searched (named when there are none);
-        `words_pending()` says how many photos' words are not read yet (None: OCR is off)."""
+        `words_pending()` says how many photos' words are not read yet (None: OCR is off);
+        `people` answers people filters from memory (default: one on `catalog`)."""
         self.catalog = catalog
         self.image_index = image_index
         self.encode_text = encode_text
         self.settings = settings
         self.model = model
         self.words_pending = words_pending
+        self.people = people if people is not None else PeopleIndex(catalog)
 
     # --- public ---
 
@@ -314,19 +318,26 @@ class Searcher:
         notes += vector_notes
         candidates = written  # best match first
         if filters:
-            candidates = self.catalog.filter_photos(
-                people.all_of,
-                people.any_of,
-                people.none_of,
-                only=query.only,
-                start=_iso(query.dates.start) if query.dates else None,
-                end=_iso(query.dates.end) if query.dates else None,
-                places=places,
-                stranger_size=self.settings.only_stranger_size,
-                newest_first=vector is None,  # the date order only breaks ties without CLIP
-            )
-            if written is not None:  # photos with the words, in the order the words rank them
-                candidates = written[np.isin(written, candidates)]
+            wanted = bool(people.all_of or people.any_of)
+            if wanted and not (query.only or query.dates or places):
+                # Who is in which photo, from memory: no SQLite read of a popular person's faces.
+                found = self.people.current().photos(
+                    people.all_of, people.any_of, people.none_of, newest_first=vector is None
+                )
+            else:
+                found = self.catalog.filter_photos(
+                    people.all_of,
+                    people.any_of,
+                    people.none_of,
+                    only=query.only,
+                    start=_iso(query.dates.start) if query.dates else None,
+                    end=_iso(query.dates.end) if query.dates else None,
+                    places=places,
+                    stranger_size=self.settings.only_stranger_size,
+                    newest_first=vector is None,  # the date order only breaks ties without CLIP
+                )
+            # Photos with the words keep the order the words rank them.
+            candidates = found if written is None else written[np.isin(written, found)]
             if len(candidates) == 0:
                 what = _describe(query, people)
                 return SearchResult(
@@ -475,7 +486,7 @@ class Searcher:
         """Candidates (newest first) ranked by face match confidence, then date."""
         if not people.wanted:
             return candidates[:limit], np.ones(min(limit, len(candidates)))
-        faces = self.catalog.faces_of_people(people.wanted)
+        faces = self.people.current().faces_of(people.wanted)
         conf = face_confidence(faces["distance"], faces["width"], faces["score"], self.settings)
         photo_conf = photo_confidence(
             candidates, faces["photo_id"], faces["person_id"], conf, people.all_of, people.any_of
