@@ -294,12 +294,19 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
     make_library(tmp_path / "data", tiny_clip_spec).index(photos)
     with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
         # Back to what schema 1 had: no (person, photo) index (2), no backend column (3),
-        # no inode change time (4), no words in photos (5).
+        # no inode change time (4), no words in photos (5), no people counter (6).
         conn.execute("DROP INDEX faces_person_photo")
         conn.execute("ALTER TABLE image_vectors DROP COLUMN backend")
         conn.execute("ALTER TABLE photos DROP COLUMN ctime_ns")
         for table in ("text_search", "text_lines", "photo_text"):
             conn.execute(f"DROP TABLE {table}")
+        for trigger in (
+            "faces_people_insert",
+            "faces_people_update",
+            "faces_people_delete",
+            "photos_dates_update",
+        ):
+            conn.execute(f"DROP TRIGGER {trigger}")
         conn.execute("PRAGMA user_version = 1")
     upgraded = Catalog(tmp_path / "data")
     assert upgraded.conn.execute("PRAGMA user_version").fetchone()[0] == (
