@@ -10,8 +10,9 @@ who is in which photo, from any writer) or photos were added or removed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ class _Snapshot:
     people: np.ndarray  # each person with faces, ascending
     starts: np.ndarray  # where each person's faces begin
     rank: np.ndarray  # photo id -> position newest first (_UNRANKED: not a readable photo)
+    memo: dict = field(default_factory=dict)  # what users derived from this load (see `memo`)
 
 
 _EMPTY = _Snapshot({}, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -64,6 +66,26 @@ class PeopleIndex:
         rank = np.full(int(newest.max(initial=0)) + 1, _UNRANKED, np.int64)
         rank[newest] = np.arange(len(newest))
         self._snap = _Snapshot(faces, people, starts, rank)
+
+    def memo(self, key: str, compute: Callable[[PeopleIndex], Any]) -> Any:
+        """`compute(self)`, kept until the next reload (e.g. every person's ranked photos)."""
+        snap = self._snap
+        if key not in snap.memo:
+            snap.memo[key] = compute(self)
+        return snap.memo[key]
+
+    def assigned_faces(self) -> dict[str, np.ndarray]:
+        """Every assigned face, as `faces_of` columns, sorted by person."""
+        return self._snap.faces
+
+    def ranks(self, photo_ids: np.ndarray) -> np.ndarray:
+        """Each photo's position newest first (int64 max for one that is not readable)."""
+        rank = self._snap.rank
+        photo_ids = np.asarray(photo_ids, dtype=np.int64)
+        out = np.full(len(photo_ids), _UNRANKED, np.int64)
+        inside = photo_ids < len(rank)
+        out[inside] = rank[photo_ids[inside]]
+        return out
 
     @staticmethod
     def _span(snap: _Snapshot, person_id: int) -> slice:

@@ -317,13 +317,19 @@ class Searcher:
         )
         notes += vector_notes
         candidates = written  # best match first
+        ranked = None  # one person, no text, no words: every photo already ranked, from memory
         if filters:
             wanted = bool(people.all_of or people.any_of)
             if wanted and not (query.only or query.dates or places):
                 # Who is in which photo, from memory: no SQLite read of a popular person's faces.
-                found = self.people.current().photos(
-                    people.all_of, people.any_of, people.none_of, newest_first=vector is None
-                )
+                alone = len(people.all_of) == 1 and not (people.any_of or people.none_of)
+                if alone and vector is None and written is None:
+                    ranked = self._one_person(people.all_of[0])
+                    found = ranked[0]
+                else:
+                    found = self.people.current().photos(
+                        people.all_of, people.any_of, people.none_of, newest_first=vector is None
+                    )
             else:
                 found = self.catalog.filter_photos(
                     people.all_of,
@@ -349,7 +355,10 @@ class Searcher:
                 return SearchResult(query, notes=tuple(notes) or (note("empty"),))
             # Ranked in full, so photos dated only by their file time can go after the rest
             # before the list is cut.
-            ids, scores = self._rank_without_text(candidates, people, len(candidates))
+            if ranked is not None:
+                ids, scores = ranked
+            else:
+                ids, scores = self._rank_without_text(candidates, people, len(candidates))
             ids, scores = self._certain_dates_first(ids, scores, query)
             hits = self._hits(ids[:limit], scores[:limit], query, people, text="", like=None)
             return SearchResult(query, hits, tuple(notes), len(candidates))
@@ -479,6 +488,44 @@ class Searcher:
         n = min(kept, limit)
         total = len(candidates) if candidates is not None else len(store)
         return ids[:n], scores[:n], total, None
+
+    def _one_person(self, person_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """All photos of one person, ranked as `_rank_without_text` ranks them; every
+        person's ranking is made at once after each reload and kept until the next."""
+        table = self.people.current().memo("one_person", self._rank_everyone)
+        return table.get(person_id, (np.zeros(0, np.int64), np.zeros(0)))
+
+    def _rank_everyone(self, people: PeopleIndex) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        faces = people.assigned_faces()
+        if not len(faces.get("face_id", ())):
+            return {}
+        conf = face_confidence(faces["distance"], faces["width"], faces["score"], self.settings)
+        person, photo = faces["person_id"], faces["photo_id"]
+        rank = people.ranks(photo)
+        readable = rank != np.iinfo(np.int64).max
+        person, photo, conf, rank = (
+            person[readable],
+            photo[readable],
+            conf[readable],
+            rank[readable],
+        )
+        # A photo's confidence is its best face of that person.
+        best = np.lexsort((-conf, photo, person))
+        person, photo, conf, rank = person[best], photo[best], conf[best], rank[best]
+        first = np.ones(len(person), bool)
+        first[1:] = (person[1:] != person[:-1]) | (photo[1:] != photo[:-1])
+        person, photo, conf, rank = person[first], photo[first], conf[first], rank[first]
+        # Then rank_by_confidence's order: confidence buckets, ties newest first.
+        bucket = max(self.settings.face_rank_bucket, 1e-9)
+        keys = -np.floor(conf / bucket + 1e-9)
+        order = np.lexsort((rank, keys, person))
+        person, photo, conf = person[order], photo[order], conf[order]
+        starts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]])
+        ends = np.r_[starts[1:], len(person)]
+        return {
+            int(person[a]): (photo[a:b].astype(np.int64), conf[a:b])
+            for a, b in zip(starts, ends, strict=True)
+        }
 
     def _rank_without_text(
         self, candidates: np.ndarray, people: _People, limit: int

@@ -95,3 +95,24 @@ def test_an_unknown_person_is_in_no_photo(catalog):
     assert len(memory.faces_of([99])["face_id"]) == 0
     for a, b in itertools.permutations((1, 99)):
         assert memory.photos((a, b)).tolist() == []
+
+
+def test_one_person_ranked_from_memory_matches_the_ranking_from_sql(catalog):
+    from index.search import Searcher, face_confidence, photo_confidence, rank_by_confidence
+    from index.settings import Settings
+    from index.types import Query
+
+    settings = Settings()
+    searcher = Searcher(catalog, lambda: None, lambda text: None, settings, "none")
+    for person in range(1, PEOPLE + 1):
+        got = searcher.search(Query(people_all=(f"P{person - 1}",), limit=500))
+        candidates = catalog.filter_photos((person,), newest_first=True)
+        faces = catalog.faces_of_people([person])
+        conf = face_confidence(faces["distance"], faces["width"], faces["score"], settings)
+        photo_conf = photo_confidence(
+            candidates, faces["photo_id"], faces["person_id"], conf, (person,), ()
+        )
+        order = rank_by_confidence(photo_conf, settings.face_rank_bucket)
+        assert len(got.hits) > 5
+        assert [h.photo_id for h in got.hits] == candidates[order].tolist()
+        np.testing.assert_allclose([h.score for h in got.hits], photo_conf[order])
