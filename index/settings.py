@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     search_min_background: Whole = 50  # fewer photos than this: too few to say "no good matches"
     search_background_sample: Count = 1024  # library photos a query is compared with for z
     search_direct_max: Whole = 20_000  # exact stores score candidate sets this small one by one
+    # approximate stores: a filter keeping at least this share of the library is applied to
+    # the plain search's neighbours instead of steering the scan (see VectorStore.search)
+    search_postfilter_share: Share = 0.05
     search_max_limit: Count = 500  # the most hits one search returns
     text_cache_size: Whole = 128  # recent query vectors kept
     # Ranking by faces alone (no text): confidence = weighted closeness, size and detection.
