@@ -106,6 +106,16 @@ def test_large_store_switches_to_ivf_with_recall_of_exact_search(tmp_path: Path)
     want = top_k(allowed, vecs[::40] @ queries[0], 5)[0]
     assert set(got) <= set(allowed) and len(set(got) & set(want)) >= 4
 
+    # Restricted to a large set (a popular person), the plain search's neighbours are
+    # filtered instead: still only allowed ids, still the set's best members.
+    allowed = ids[::4]
+    recall = []
+    for q in queries[:20]:
+        got = store.search(q, 10, allowed=allowed)[0]
+        assert set(got) <= set(allowed) and len(got) == 10
+        recall.append(len(set(got) & set(top_k(allowed, vecs[::4] @ q, 10)[0])) / 10)
+    assert np.mean(recall) >= 0.9
+
     reloaded = VectorStore(tmp_path, "images", settings)
     reloaded.ensure(1, "m", n, Source(ids, vecs))
     assert reloaded.index_type == store.index_type and len(reloaded) == n
