@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import annotated_types
 import platformdirs
@@ -165,6 +165,8 @@ class Settings(BaseSettings):
 def allowed(name: str) -> str:
     """What setting `name` accepts, in words: "a whole number, at least 1"."""
     info = Settings.model_fields[name]
+    if get_origin(info.annotation) is Literal:
+        return "one of " + ", ".join(str(choice) for choice in get_args(info.annotation))
     kind = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}.get(
         info.annotation, str(info.annotation)
     )

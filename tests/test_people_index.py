@@ -98,7 +98,8 @@ def test_an_unknown_person_is_in_no_photo(catalog):
 
 
 def test_one_person_ranked_from_memory_matches_the_ranking_from_sql(catalog):
-    from index.search import Searcher, face_confidence, photo_confidence, rank_by_confidence
+    from index.ranking import face_confidence, photo_confidence, rank_by_confidence
+    from index.search import Searcher
     from index.settings import Settings
     from index.types import Query
 

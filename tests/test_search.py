@@ -15,15 +15,8 @@ import pytest
 from PIL import Image
 
 from index.library import Library
-from index.search import (
-    Searcher,
-    TextVectors,
-    face_confidence,
-    load_templates,
-    photo_confidence,
-    rank_by_confidence,
-    tail_cut,
-)
+from index.ranking import face_confidence, photo_confidence, rank_by_confidence, tail_cut
+from index.search import Searcher, TextVectors, load_templates
 from index.settings import Settings
 from index.types import DateRange, Query
 

@@ -22,6 +22,14 @@ def test_bad_batch_size_in_the_environment_names_the_variable(monkeypatch, raw):
         Settings.from_env()
 
 
+def test_a_setting_with_choices_lists_them_in_words(monkeypatch):
+    monkeypatch.setenv("PIR_CLIP_BACKEND", "cuda")
+    with pytest.raises(
+        InvalidInput, match=r"PIR_CLIP_BACKEND='cuda'.*give one of auto, onnxruntime"
+    ):
+        Settings.from_env()
+
+
 def test_good_environment_values_override_defaults_and_keywords_win(monkeypatch):
     monkeypatch.setenv("PIR_BATCH_SIZE", "7")
     monkeypatch.setenv("PIR_FACE_MIN_SCORE", "0.8")
