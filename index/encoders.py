@@ -294,31 +294,24 @@ def _onnx_export(module: Any, args: tuple, dest: Path, names: list[str], lengths
             contextlib.redirect_stdout(io.StringIO()),
         ):
             warnings.simplefilter("ignore")
-            if lengths:
+            if lengths:  # text: batch and sequence length vary (the dynamo exporter)
                 n, length = torch.export.Dim("n"), torch.export.Dim("length", min=2, max=512)
-                torch.onnx.export(
-                    module,
-                    args,
-                    str(dest),
-                    input_names=names,
-                    output_names=["features"],
-                    dynamic_shapes=(tuple({0: n, 1: length} for _ in args),),
-                    opset_version=18,
-                    dynamo=True,
-                    verbose=False,
-                    external_data=False,
-                )
-            else:
-                torch.onnx.export(
-                    module,
-                    args,
-                    str(dest),
-                    input_names=names,
-                    output_names=["features"],
-                    dynamic_axes={**{k: {0: "n"} for k in names}, "features": {0: "n"}},
-                    opset_version=17,
-                    dynamo=False,
-                )
+                how = {
+                    "dynamic_shapes": (tuple({0: n, 1: length} for _ in args),),
+                    "opset_version": 18,
+                    "dynamo": True,
+                    "verbose": False,
+                    "external_data": False,
+                }
+            else:  # images: only the batch varies (the TorchScript exporter)
+                how = {
+                    "dynamic_axes": {**{k: {0: "n"} for k in names}, "features": {0: "n"}},
+                    "opset_version": 17,
+                    "dynamo": False,
+                }
+            torch.onnx.export(
+                module, args, str(dest), input_names=names, output_names=["features"], **how
+            )
     except Exception as err:  # noqa: BLE001 - exporters fail in many ways; torch stays
         raise ExportFailed(f"{type(err).__name__}: {str(err)[:300]}") from err
 

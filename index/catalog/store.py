@@ -110,6 +110,20 @@ def _is_write_error(err: sqlite3.Error) -> bool:
     return "full" in text or "disk i/o" in text or "readonly" in text
 
 
+def _failure(path: Path, err: Exception, doing: str) -> Exception:
+    """The error a user sees when `doing` ("open", "write") the catalog failed: a full disk
+    or I/O error as one WriteFailed line, damage as the damaged-catalog message, anything
+    else (SQLite's operational errors, the OS) as a folder they should change."""
+    if isinstance(err, sqlite3.OperationalError) and _is_write_error(err):
+        return write_failed(path, err)
+    if isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError):
+        return CatalogError(damaged_message(path, str(err)))
+    return CatalogError(
+        f"Cannot {doing} the catalog {path}: {err}. "
+        "Choose a writable folder with --data DIR or PIR_DATA."
+    )
+
+
 class CatalogStore:
     """The connection to one data dir's catalog, its schema and its transactions."""
 
@@ -184,20 +198,8 @@ class CatalogStore:
                 f"Cannot write the library's data dir {self.data_dir}: permission denied. "
                 "Choose a writable folder with --data DIR or PIR_DATA."
             ) from err
-        except sqlite3.OperationalError as err:
-            if _is_write_error(err):
-                raise write_failed(self.path, err) from err
-            raise CatalogError(
-                f"Cannot open the catalog {self.path}: {err}. "
-                "Choose a writable folder with --data DIR or PIR_DATA."
-            ) from err
-        except sqlite3.DatabaseError as err:
-            raise CatalogError(damaged_message(self.path, str(err))) from err
-        except OSError as err:
-            raise CatalogError(
-                f"Cannot open the catalog {self.path}: {err}. "
-                "Choose a writable folder with --data DIR or PIR_DATA."
-            ) from err
+        except (sqlite3.DatabaseError, OSError) as err:
+            raise _failure(self.path, err, "open") from err
 
     def _version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
@@ -225,15 +227,8 @@ class CatalogStore:
                 with self.conn:
                     self.conn.executescript("BEGIN;" + MIGRATIONS[step])
                     self.conn.execute(f"PRAGMA user_version = {step + 1}")
-            except sqlite3.OperationalError as err:
-                if _is_write_error(err):
-                    raise write_failed(self.path, err) from err
-                raise CatalogError(
-                    f"Cannot write the catalog {self.path}: {err}. "
-                    "Choose a writable folder with --data DIR or PIR_DATA."
-                ) from err
             except sqlite3.DatabaseError as err:
-                raise CatalogError(damaged_message(self.path, str(err))) from err
+                raise _failure(self.path, err, "write") from err
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
