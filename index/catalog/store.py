@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,8 +80,58 @@ def damaged_message(path: Path, what: str) -> str:
     )
 
 
+# Why nothing but SQLite may open a catalog file in a process that holds a connection to it:
+# SQLite's locks are POSIX advisory locks, and POSIX drops *every* lock a process holds on a
+# file as soon as the process closes *any* descriptor of that file, not only SQLite's own
+# ("How To Corrupt An SQLite Database File", section 2.2:
+# https://www.sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_).
+# A server whose second connection read the header with open()/close() held no lock from then
+# on, so the next command beside it (`stats`, `people`, `name`) believed it was the last
+# user, checkpointed and deleted the write-ahead log the server kept writing into: everything
+# the server wrote afterwards was lost. So the header is read by hand only while no
+# connection of this process has the file open (before its first one, or after its last one
+# closed); otherwise SQLite, which already opened it whole, reports damage itself. Nothing
+# else opens catalog.sqlite, -wal or -shm (stat() opens no descriptor and is safe).
+_open_files_lock = threading.Lock()
+_open_files: dict[tuple[int, int], int] = {}  # (device, inode) -> live connections to it
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _forget(key: tuple[int, int]) -> None:
+    with _open_files_lock:
+        _open_files[key] -= 1
+        if not _open_files[key]:
+            del _open_files[key]
+
+
+class _CountedConnection(sqlite3.Connection):
+    """A connection counted among its file's live ones until it is closed or collected."""
+
+    _release: weakref.finalize | None = None
+
+    def count_open(self, key: tuple[int, int]) -> None:
+        """Count this connection as one holding `key` (call with `_open_files_lock` held)."""
+        _open_files[key] = _open_files.get(key, 0) + 1
+        self._release = weakref.finalize(self, _forget, key)
+
+    def close(self) -> None:
+        """Close, then stop counting (the second close of a connection counts nothing)."""
+        super().close()
+        if self._release is not None:
+            self._release()
+
+
 def _header_problem(path: Path, size: int) -> str | None:
-    """What is wrong with a catalog file's SQLite header, or None when it looks whole."""
+    """What is wrong with a catalog file's SQLite header, or None when it looks whole.
+
+    Call only while no connection of this process has the file open (see above)."""
     try:
         with open(path, "rb") as f:
             head = f.read(100)
@@ -140,8 +192,12 @@ class CatalogStore:
         self.path = self.data_dir / CATALOG_NAME
         self.read_only = read_only
         self.rebuilt: list[str] = []  # traces of a lost catalog, when it was made anew
-        self._check_file(rebuild)
-        self.conn = self._connect()
+        with _open_files_lock:  # no other thread opens this file between the check and SQLite
+            self._check_file(rebuild)
+            self.conn = self._connect()
+            key = _file_key(self.path)
+            if key is not None:
+                self.conn.count_open(key)
         self._ensure_version()
 
     # --- opening and schema ---
@@ -154,6 +210,8 @@ class CatalogStore:
             size = None
         except OSError as err:
             raise CatalogError(f"Cannot read the catalog {self.path}: {err.strerror}.") from err
+        if size and _file_key(self.path) in _open_files:
+            return  # SQLite holds it open in this process: reading it here would drop its locks
         if size:
             problem = _header_problem(self.path, size)
             if problem:
@@ -182,11 +240,16 @@ class CatalogStore:
                         f"No library at {self.data_dir}: run `python app.py index FOLDER` first."
                     )
                 conn = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
+                    f"file:{self.path}?mode=ro",
+                    uri=True,
+                    check_same_thread=False,
+                    factory=_CountedConnection,
                 )
             else:
                 self.data_dir.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                conn = sqlite3.connect(
+                    self.path, check_same_thread=False, timeout=30, factory=_CountedConnection
+                )
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.row_factory = sqlite3.Row
