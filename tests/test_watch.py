@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from photos import noise_photo
 
+from index.errors import CatalogError
 from index.library import Library
 from index.settings import Settings
 from index.types import DateRange, Query
@@ -39,6 +40,14 @@ def eventually(check, timeout: float = 60.0):
                 f"still not true after {timeout:.0f} s: {check.__doc__ or check} ({value!r})"
             )
         time.sleep(0.2)
+
+
+def opened(data: Path) -> Library | None:
+    """The served catalog read-only, or None while the server is still creating it."""
+    try:
+        return Library(data, read_only=True)
+    except CatalogError:
+        return None
 
 
 def names(lib: Library, query: Query = FROM_2015) -> set[str]:
@@ -157,8 +166,7 @@ def test_serve_library_finds_a_copied_photo_and_drops_a_deleted_one(tmp_path, ti
     log = tmp_path / "serve.log"
     server = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=log.open("w"), text=True)
     try:
-        eventually(lambda: (data / "catalog.sqlite").exists(), timeout=120)
-        lib = Library(data, read_only=True)
+        lib = eventually(lambda: opened(data), timeout=120)  # once the server has made it
         eventually(lambda: names(lib) == {"old.jpg"}, timeout=120)  # the first index run
         # The watcher starts once that run is over and says so in the status line.
         eventually(lambda: "Watching" in log.read_text(errors="replace"), timeout=120)
