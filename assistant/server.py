@@ -2,7 +2,8 @@
 
 The rules that keep a shared link safe live here: a shared link always has a password, every
 route needs a login when there is one, and only catalogued photos, their thumbnails and face
-crops are reachable by URL (`PhotoGate`): no other file of the library folder or data dir.
+crops are reachable by URL (`assistant/gate.py`): no other file of the library folder or data
+dir, and logins are rate-limited per client.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.conversation import Assistant
+from assistant.gate import FileGate, LoginThrottle
 from index.errors import InvalidInput, PirError
 from index.settings import default_data_dir
 
@@ -71,65 +73,17 @@ def served_paths(data_dir: Path, roots: list[Path]) -> tuple[list[str], list[str
     return allowed, blocked
 
 
-# Every URL through which Gradio hands out a file from disk: /gradio_api/file=PATH.
-FILE_ROUTE = "/file="
-REFUSED_PATH = "/pir-refused/not-served"  # no such file: Gradio answers 401 or 403 for it
+def gate_middleware(data_dir: Path, settings) -> list:
+    """The doors in front of Gradio: the file gate and the login throttle."""
+    from starlette.middleware import Middleware
 
-
-class PhotoGate:
-    """ASGI middleware: Gradio's file route hands out only what `Library.servable_file`
-    allows (catalogued photos, their thumbnails and face crops) and Gradio's own cache
-    (copies of what the chat showed, and uploads). Checked at every request, so a file that
-    appears in the library folder after start is refused as well.
-
-    A refused path is swapped for one that does not exist before Gradio sees the request, so
-    Gradio's own login check still answers first (401 without a login, 403 with one) and a
-    visitor without a login cannot even learn whether a path is a photo.
-    """
-
-    def __init__(self, app, data_dir: Path):
-        self.app = app
-        self.data_dir = Path(data_dir)
-        self._library = None
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and FILE_ROUTE in scope["path"]:
-            prefix, _, wanted = scope["path"].partition(FILE_ROUTE)
-            if not wanted.startswith(("http://", "https://")) and not self.allows(wanted):
-                refused = prefix + FILE_ROUTE + REFUSED_PATH
-                scope = {**scope, "path": refused, "raw_path": refused.encode()}
-        await self.app(scope, receive, send)
-
-    def allows(self, path: str) -> bool:
-        """Whether a file may be handed out (see the class docstring)."""
-        path = os.path.abspath(path)
-        for cache in gradio_caches():
-            if path.startswith(cache.rstrip("/") + "/") and not os.path.islink(path):
-                return True
-        with self._lock:  # one connection of its own, shared by the server's threads
-            library = self._open()
-            return library is not None and library.servable_file(path)
-
-    def _open(self):
-        if self._library is None:
-            from index.library import Library
-
-            try:
-                self._library = Library(self.data_dir, read_only=True, faces=False)
-            except PirError:
-                return None  # no catalog yet (indexing has not written one): nothing to serve
-        return self._library
-
-
-def gradio_caches() -> list[str]:
-    """Folders Gradio writes itself: its upload/output cache and its examples cache."""
-    import gradio.utils
-
-    return [
-        os.path.abspath(gradio.utils.get_upload_folder()),
-        os.path.abspath(gradio.utils.get_cache_folder()),
-    ]
+    throttle = Middleware(
+        LoginThrottle,
+        free=settings.login_free_failures,
+        delay_s=settings.login_delay_s,
+        max_delay_s=settings.login_max_delay_s,
+    )
+    return [Middleware(FileGate, data_dir=data_dir), throttle]
 
 
 def plan(args: Namespace) -> ServePlan:
@@ -226,8 +180,6 @@ def index_in_background(
 
 def serve(args: Namespace) -> int:
     """Start the chat: index --library in the background, launch Gradio, block until stopped."""
-    from starlette.middleware import Middleware
-
     from assistant.ui import CSS, build_ui
     from index.library import Library
 
@@ -270,7 +222,7 @@ def serve(args: Namespace) -> int:
         auth=p.auth,
         allowed_paths=p.allowed_paths,
         blocked_paths=p.blocked_paths,
-        app_kwargs={"middleware": [Middleware(PhotoGate, data_dir=p.data_dir)]},
+        app_kwargs={"middleware": gate_middleware(p.data_dir, assistant.settings)},
         prevent_thread_lock=True,
         show_error=False,
         quiet=True,

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     ocr_image_size: Count = 1600  # px: the copy each line of text is read from
     ocr_min_confidence: Share = 0.6  # lines read with less confidence are dropped
 
+    # --- serving ---
+    login_free_failures: Count = 5  # failed logins from one client before each try must wait
+    login_delay_s: Positive = 2.0  # the first wait; it doubles with every further failure
+    login_max_delay_s: Positive = 300.0  # ...up to this
+
     # --- watching a served library's folders ---
     watch_quiet_s: float = 2.0  # index once the folder has been quiet this long (bursts batch)
     watch_max_wait_s: float = 20.0  # ...but never wait longer than this under a steady stream

@@ -11,12 +11,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
+from assistant.gate import FILE_ROUTES, requested_file
 from assistant.server import parse_auth, served_paths
 from index.errors import InvalidInput
 
@@ -46,20 +49,21 @@ def clip_spec(tmp_path_factory) -> str:
     return save_tiny_open_clip(tmp_path_factory.mktemp("clip"))
 
 
-def start(data: Path, library: Path, clip: str, *extra: str) -> tuple[subprocess.Popen, str]:
+def start(data: Path, library: Path | None, clip: str, *extra: str) -> tuple[subprocess.Popen, str]:
     """`python app.py serve …` on a free port; returns the process and its URL once it answers."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    cmd = [sys.executable, "app.py", "serve", "--data", str(data), "--library", str(library)]
+    cmd = [sys.executable, "app.py", "serve", "--data", str(data)]
+    cmd += ["--library", str(library)] if library else []
     cmd += ["--clip", clip, "--no-faces", "--port", str(port), *extra]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    log = open(data.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 (read after stop)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = log.name
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read().decode(errors="replace"))
+            raise AssertionError(Path(proc.log_path).read_text(errors="replace"))
         try:
             httpx.get(url + "/", timeout=1)
             return proc, url
@@ -95,6 +99,8 @@ def locked_server(tmp_path_factory, library, clip_spec):
     data = library / "pir-data"
     (library / "notes.txt").write_text("my bank PIN is 1234\n")
     (library / ".env").write_text("SECRET=1\n")
+    (library / ".hidden.jpg").write_bytes((library / "red.jpg").read_bytes())
+    (library / "page.html").write_text("<script>alert('SECRET')</script>\n")
     proc, url = start(data, library, clip_spec, "--auth", "ann:s3cret", "--auth", "bob:pw2")
     yield url, data
     stop(proc)
@@ -192,3 +198,138 @@ def test_served_paths_never_include_the_catalog(tmp_path):
     allowed, blocked = served_paths(tmp_path, [tmp_path / "photos"])
     assert str((tmp_path / "catalog.sqlite").resolve()) in blocked
     assert str(tmp_path.resolve()) not in allowed
+
+
+# Routes that take a path but serve only Gradio's own built files (its package folders, with
+# its own checks against ".."), a custom component's files (the app has none), a stream's
+# combined file (the app streams nothing) or proxy only to Hugging Face Spaces: never the
+# user's disk. The probe below asks each of them for the user's files anyway.
+GRADIOS_OWN = {
+    "/svelte/{path:path}",
+    "/static/{path:path}",
+    "/assets/{path:path}",
+    "/gradio_api/custom_component/{id}/{environment}/{type}/{file_name}",
+    "/gradio_api/stream/{session_hash}/{run}/{component_id}/playlist-file",
+}
+PROXY = {"/gradio_api/proxy={url_path:path}"}
+
+
+def app_routes() -> list[str]:
+    """Every GET route of a Gradio app of this version, as its path template."""
+    import gradio as gr
+    from gradio.routes import App
+
+    with gr.Blocks() as blocks:
+        gr.Markdown("routes")
+    found = []
+    for route in App.create_app(blocks).routes:
+        inner = getattr(route, "original_router", None)
+        for r in inner.routes if inner else [route]:
+            if "GET" in (getattr(r, "methods", None) or ()):
+                found.append(r.path)
+    return sorted(set(found))
+
+
+def fill(template: str, target: Path | str) -> str:
+    """A route's URL with every parameter asking for `target`."""
+    import re
+
+    return re.sub(r"\{[^}]+\}", lambda _: str(target).replace("\\", "/"), template)
+
+
+def test_every_route_that_takes_a_path_is_known_and_the_file_routes_go_through_the_gate():
+    taking_paths = {t for t in app_routes() if ":path}" in t or "file" in t}
+    gated = {t for t in taking_paths if requested_file(fill(t, Path("/x/y.jpg")))}
+    assert gated == {"/gradio_api/file={path_or_url:path}", "/gradio_api/file/{path:path}"}
+    unknown = taking_paths - gated - GRADIOS_OWN - PROXY
+    assert not unknown, f"a new Gradio route takes a path: put it behind the gate: {unknown}"
+    assert len(FILE_ROUTES) == len(gated)
+
+
+@contextmanager
+def logged_in(url: str, user: str = "ann", password: str = "s3cret") -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=url) as client:
+        login = client.post("/login", data={"username": user, "password": password})
+        assert login.status_code == 200
+        yield client
+
+
+def test_no_route_hands_a_logged_in_user_a_file_the_catalog_does_not_hold(locked_server, library):
+    url, data = locked_server
+    late = library / "arrived-after-start.png"
+    Image.new("RGB", (64, 48), "green").save(late)
+    (library / "late-notes.txt").write_text("SECRET arrived late\n")
+    targets = [
+        library / "notes.txt",
+        library / ".env",
+        library / ".hidden.jpg",
+        library / "page.html",
+        library / "late-notes.txt",
+        late,
+        data / "catalog.sqlite",
+    ]
+    with logged_in(url) as client:
+        red = f"/gradio_api/file/{library / 'red.jpg'}"
+        assert eventually(lambda: client.get(red)).status_code == 200  # both spellings serve
+        for template in app_routes():
+            if "{" not in template:
+                continue
+            # absolute, and relative to the server's working folder (how Gradio reads both)
+            for target in targets + [os.path.relpath(t, ROOT) for t in targets]:
+                response = client.get(fill(template, target))
+                leaked = response.status_code == 200 and (
+                    "SECRET" in response.text or "PIN" in response.text
+                )
+                assert not leaked, (template, target)
+                if requested_file(fill(template, target)):
+                    assert response.status_code in (403, 404), (template, target)
+
+
+def test_files_that_pass_the_gate_are_shown_inline_only_when_plain_pictures(locked_server):
+    url, data = locked_server
+    cache = data / "gradio-cache" / "upload-test"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "x.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>')
+    (cache / "x.html").write_text("<script>alert(1)</script>")
+    with logged_in(url) as client:
+        for name in ("x.svg", "x.html"):
+            response = client.get(f"/gradio_api/file={cache / name}")
+            assert response.status_code == 200, name
+            assert response.headers["content-disposition"].startswith("attachment"), name
+            assert response.headers["content-type"] == "application/octet-stream", name
+            assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.fixture(scope="module")
+def catalog_only_server(open_server, clip_spec):
+    """A second server on the first one's data dir, started without --library."""
+    url, data = open_server
+    proc, second = start(data, None, clip_spec, "--auth", "ann:s3cret")
+    yield second, proc
+    stop(proc)
+
+
+def test_a_catalogued_photo_is_served_without_library_flag(
+    open_server, catalog_only_server, library
+):
+    first, _data = open_server
+    eventually(lambda: httpx.get(f"{first}/gradio_api/file={library / 'red.jpg'}"))
+    url, _proc = catalog_only_server
+    with logged_in(url) as client:
+        assert client.get(f"/gradio_api/file={library / 'red.jpg'}").status_code == 200
+        assert client.get(f"/gradio_api/file={library / 'notes.txt'}").status_code in (403, 404)
+
+
+def test_logins_slow_down_after_five_failures_even_for_the_right_password(catalog_only_server):
+    url, proc = catalog_only_server
+    with httpx.Client(base_url=url) as client:
+        for _ in range(5):
+            wrong = client.post("/login", data={"username": "ann", "password": "guess"})
+            assert wrong.status_code == 400
+        right = {"username": "ann", "password": "s3cret"}
+        held = client.post("/login", data=right)
+        assert held.status_code == 429 and "try again in" in held.text
+        assert int(held.headers["retry-after"]) >= 1
+        time.sleep(int(held.headers["retry-after"]) + 0.2)
+        assert client.post("/login", data=right).status_code == 200
+    assert "5 failed logins from 127.0.0.1" in Path(proc.log_path).read_text()
