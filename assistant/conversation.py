@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from assistant import answers, uploads
+from assistant import answers, clarify, uploads
 from assistant.context import Context, Locked, Memory, StatusFn
 from assistant.intents import WRITING, Intents
 from assistant.replies import Md, Picture, Reply, Words, escape, hit_picture, plural
@@ -289,8 +289,16 @@ class Conversation:
         `source` is (text, base): how to parse the query again once a name is known (base is
         the search a refinement changes).
         """
+        source = source or (query.raw, None)
+        if query.ambiguous:
+            return clarify.which_one(self._context(status), query)
         if query.unknown_names:
-            return self._ask_unknown(query, source or (query.raw, None))
+            asked = clarify.did_you_mean(
+                self._context(status),
+                query,
+                lambda word, name: self._search_fixed(source, word, name, status),
+            )
+            return asked or self._ask_unknown(query, source)
         filters = bool(query.has_people or query.dates or query.places or query.only or query.words)
         if not (query.text or filters):
             return Reply(self._say_empty(), intent="empty", query=query)
@@ -308,6 +316,17 @@ class Conversation:
         except ModelUnavailable:
             return Reply(self.words.say("model", "missing_again"), intent="model_missing")
         return self._show_result(result, prefix=" ".join(p for p in (note, prefix) if p))
+
+    def _search_fixed(
+        self, source: tuple[str, Query | None], word: str, name: str, status: StatusFn
+    ) -> Reply:
+        """The search again with a misspelt name put right ("yes" to "did you mean …?")."""
+        text, base = source
+        fixed = re.sub(rf"(?i)\b{re.escape(word)}\b", name, text, count=1)
+        query = self._parse(fixed)
+        if base is not None:
+            query = refine_query(base, query, fixed)
+        return self._search(query, status, source=(fixed, base))
 
     def _text_ready(self, status: StatusFn) -> bool:
         """Whether searching by description works; says "loading" only for a model that can load."""

@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     query_max_chars: Count = 500  # longer queries are cut before spaCy sees them
     name_typo_min_len: Count = 4  # names this long tolerate one typo ("Alcie" -> Alice)
     name_typo2_min_len: Count = 8  # names this long tolerate two
+    # An unknown word this similar to a known name (0-1, by edit distance) gets "did you
+    # mean ...?" before any offer to name a group of faces.
+    name_suggest_similarity: Share = 0.6
 
     def __init__(self, **kw: Any) -> None:
         try:

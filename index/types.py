@@ -75,6 +75,8 @@ class Query:
     people_none: tuple[str, ...] = ()  # none may appear
     only: bool = False  # nobody else recognised in the photo
     unknown_names: tuple[str, ...] = ()  # person names nobody has been given
+    # a part of a name several people share, as typed, and their full names ("Jones")
+    ambiguous: tuple[tuple[str, tuple[str, ...]], ...] = ()
     dates: DateRange | None = None
     places: tuple[str, ...] = ()  # place names known to the catalog
     words: tuple[str, ...] = ()  # text written in the photo (read by OCR); each must appear

@@ -18,6 +18,8 @@ from index.settings import Settings
 
 DETERMINERS = {"a", "an", "the", "my", "your", "his", "her", "our", "their", "this", "that"}
 DETERMINERS |= {"these", "those", "some", "any", "every", "each"}
+# Parts of a name that find nobody on their own: "van" in "Anna van Dijk".
+NAME_PARTICLES = {"van", "von", "der", "den", "del", "della", "des", "los", "las", "bin", "ibn"}
 NOT_NAME_POS = {"VERB", "AUX", "ADJ", "ADV", "ADP", "DET", "PRON", "CCONJ", "SCONJ", "PART"}
 NOT_NAME_ENTS = {"GPE", "LOC", "FAC", "DATE", "TIME", "EVENT", "LANGUAGE", "MONEY"}
 NOT_NAME_ENTS |= {"QUANTITY", "PERCENT", "CARDINAL", "ORDINAL"}
@@ -45,15 +47,18 @@ def _aliases(
             entry = (PERSON, name)
             if entry not in table.setdefault(alias.lower(), []):
                 table[alias.lower()].append(entry)
-    # "Alice" finds "Alice Smith" when no one else is called Alice.
-    firsts: dict[str, list[str]] = {}
+    # "Alice" or "Martin" finds "Alice Martin"; a part two people share ("Jones") finds
+    # both, and the assistant asks which one.
+    parts: dict[str, list[str]] = {}
     for name in people:
-        parts = name.split()
-        if len(parts) > 1:
-            firsts.setdefault(parts[0].lower(), []).append(name)
-    for first, names in firsts.items():
-        if len(names) == 1 and first not in table:
-            table[first] = [(PERSON, names[0])]
+        words = name.split()
+        if len(words) > 1:
+            for part in words:
+                if len(part) >= 3 and part.lower() not in NAME_PARTICLES:
+                    parts.setdefault(part.lower(), []).append(name)
+    for part, names in parts.items():
+        if part not in table:
+            table[part] = [(PERSON, n) for n in dict.fromkeys(names)]
     for place in places:
         table.setdefault(place.lower(), []).append((PLACE, place))
     return table
@@ -73,7 +78,12 @@ def build_known(
     # single-token person aliases, for typo tolerance and "alices" possessives
     people_keys = [k for k, v in table.items() if any(e[0] == PERSON for e in v)]
     singles = {k: table[k] for k in people_keys if " " not in k}
-    return Known(matcher, table, singles, frozenset(people_keys))
+    parts = (
+        frozenset(part for name in people if " " in name for part in name.lower().split())
+        - {name.lower() for name in people}
+        - {a.lower() for al in people.values() for a in al}
+    )
+    return Known(matcher, table, singles, frozenset(people_keys), parts)
 
 
 def read_known(st: Parse, engine: Engine) -> tuple[list[Mention], list[str]]:
@@ -94,11 +104,17 @@ def read_known(st: Parse, engine: Engine) -> tuple[list[Mention], list[str]]:
         kind, name = _person_or_place(st, lex, s, entries)
         if not _is_name_here(st, lex, s, e, kind, engine.statistical):
             continue
+        if kind == PERSON and key in st.known.parts and _beside_other_name(st, lex, s, e):
+            continue  # "Jennifer Smith" is not Alexandra Smith: someone else's full name
         taken[s:e] = [True] * (e - s)
         if kind == PERSON:
             st.claim(s, e, "person")
             _claim_possessive(st, lex, e)
-            mentions.append(Mention(s, e, name, doc[s:e].text))
+            choices = tuple(dict.fromkeys(n for k, n in entries if k == PERSON))
+            if len(choices) > 1:  # "Jones": Carol Jones or Dave Jones? The assistant asks.
+                mentions.append(Mention(s, e, None, doc[s:e].text, choices=choices))
+            else:
+                mentions.append(Mention(s, e, name, doc[s:e].text))
         else:
             st.claim(s, e, "place")
             st.absorb_before(s, lex.place_join)
@@ -116,6 +132,19 @@ def read_known(st: Parse, engine: Engine) -> tuple[list[Mention], list[str]]:
                 st.claim(i, i + 1, "person")
                 mentions.append(Mention(i, i + 1, singles[stem][0][1], tok.text))
     return mentions, [name for _, name in sorted(places)]
+
+
+def _beside_other_name(st: Parse, lex: Lexicon, s: int, e: int) -> bool:
+    """Whether a capitalised unknown word stands right before or after doc[s:e]."""
+    doc = st.doc
+    for k in (s - 1, e):
+        if not (0 <= k < len(doc) and st.claims[k] is None):
+            continue
+        tok = doc[k]
+        named = tok.is_title and tok.is_alpha and st.words[k] not in st.known.table
+        if named and not _in_dictionary(tok, lex):
+            return True
+    return False
 
 
 def _person_or_place(st: Parse, lex: Lexicon, s: int, entries: list[tuple[str, str]]):
@@ -196,8 +225,9 @@ def read_typos(st: Parse, engine: Engine, settings: Settings) -> list[Mention]:
             limit = 2 if len(alias) >= cfg.name_typo2_min_len else 1
             d = OSA.distance(word, alias, score_cutoff=limit)
             if d <= limit:
-                name = next(n for kind, n in entries if kind == PERSON)
-                best[name] = min(d, best.get(name, d))
+                for kind, name in entries:
+                    if kind == PERSON:
+                        best[name] = min(d, best.get(name, d))
         if not best:
             continue
         top = min(best.values())
@@ -214,6 +244,24 @@ def read_typos(st: Parse, engine: Engine, settings: Settings) -> list[Mention]:
             _claim_possessive(st, lex, end)
             found.append(Mention(i, end, winners[0], st.doc[i:end].text))
     return found
+
+
+def close_names(
+    word: str, people: Mapping[str, Sequence[str]], similarity: float = 0.6
+) -> list[str]:
+    """Known people whose name, a part of it or an alias is close to `word`: "did you mean?".
+
+    Looser than the typo reading (`read_typos`), which must be sure; this only asks.
+    """
+    low = " ".join(word.lower().split())
+    scored: dict[str, float] = {}
+    for name, aliases in people.items():
+        forms = {name.lower(), *(a.lower() for a in aliases)}
+        forms |= {part.lower() for part in name.split() if len(part) >= 3}
+        score = max(OSA.normalized_similarity(low, form) for form in forms)
+        if score >= similarity:
+            scored[name] = score
+    return sorted(scored, key=lambda n: (-scored[n], n))
 
 
 def read_unknown(st: Parse, engine: Engine) -> list[Mention]:

@@ -118,7 +118,10 @@ class QueryParser:
             people_any=pick("any"),
             people_none=pick("none"),
             only=only and bool(pick("all") or pick("any")),
-            unknown_names=tuple(dict.fromkeys(m.text for m in mentions if not m.name)),
+            unknown_names=tuple(
+                dict.fromkeys(m.text for m in mentions if not m.name and not m.choices)
+            ),
+            ambiguous=tuple(dict.fromkeys((m.text, m.choices) for m in mentions if m.choices)),
             dates=dates,
             places=tuple(dict.fromkeys(places)),
             limit=limit,

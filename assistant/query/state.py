@@ -23,6 +23,7 @@ class Mention:
     name: str | None
     text: str
     role: str = "all"  # all / any / none
+    choices: tuple[str, ...] = ()  # a part of a name several people share: who they are
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Known:
     table: Mapping[str, list[tuple[str, str]]]  # lower-case name -> [(kind, canonical)]
     singles: Mapping[str, list[tuple[str, str]]]  # one-word person names, for typos
     people: frozenset[str]  # every lower-case name or alias of a person
+    parts: frozenset[str] = frozenset()  # lower-case parts of full names ("martin")
 
 
 @dataclass
