@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("photo")
     s.add_argument("name")
 
+    s = sub.add_parser("chat", parents=[common], help="the chat in the terminal (stdin lines)")
+    s.add_argument("--read-only", action="store_true", help="no naming or renaming")
+    s.add_argument("--json", action="store_true", help="one JSON object per reply, per line")
+
     s = sub.add_parser("serve", parents=[common], help="start the chat (the default)")
     s.add_argument("--library", metavar="DIR", help="index this folder before/while serving")
     s.add_argument("--host", default="127.0.0.1")
@@ -350,6 +354,17 @@ def cmd_unassign(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    """The chat in the terminal: one message per line of standard input, one reply each."""
+    from assistant import terminal
+    from assistant.conversation import Assistant
+
+    with open_library(args, read_only=args.read_only) as lib:
+        assistant = Assistant(lib, read_only=args.read_only)
+        messages = terminal.typed("> ") if sys.stdin.isatty() else sys.stdin
+        return terminal.chat(assistant, messages, sys.stdout, as_json=args.json)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the chat in the browser (the default command)."""
     from assistant.server import serve
@@ -363,6 +378,7 @@ COMMANDS = {
     "parse": cmd_parse,
     "stats": cmd_stats,
     "serve": cmd_serve,
+    "chat": cmd_chat,
     "people": cmd_people,
     "name": cmd_name,
     "rename": cmd_rename,

@@ -45,6 +45,7 @@ class Picture:
     photo_id: int | None = None
     person_id: int | None = None
     details: str = ""  # Markdown for the larger view: date, place, people, why it matched
+    path: str | None = None  # the photo's own file (a library photo), absolute
 
 
 @dataclass(frozen=True)
@@ -132,4 +133,5 @@ def hit_picture(number: int, hit: Hit, words: Words, names: list[str] | None = N
         caption=caption,
         photo_id=hit.photo_id,
         details="\n".join(lines),
+        path=str(Path(hit.path).resolve()),
     )
