@@ -1,8 +1,10 @@
-"""What an intent handler is handed: one session's memory and the few shared things it may use.
+"""What an intent handler is handed: one session's memory and the one shared object it may use.
 
-Handlers (`naming`, `uploads`, `answers`) take a `Context` and return a `Reply`; they never
-import the conversation that dispatches them. The search-and-show step, paging and parsing
-come in as plain callables.
+Handlers (`naming`, `uploads`, `answers`, `showing`) take a `Context` and return a `Reply`;
+they never import the conversation that dispatches them, and nothing in a `Context` points
+back into it. A `Context` is one session's `Memory`, the `Shared` state of every session (the
+library, the words, the parser; `Assistant` in conversation.py is the one there is) and the
+status line of this message. The search-and-show step is a room of its own (`showing`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from assistant.replies import Picture, Reply, Words
-from index.types import Hit, Query, SearchResult
+from index.types import Hit, Query
+
+if TYPE_CHECKING:
+    from assistant.query import QueryParser
+    from index.library import Library
+    from index.settings import Settings
 
 StatusFn = Callable[[str], None]
 # How many recent answers' pictures a session keeps for clicks on them (memory stays bounded).
@@ -68,10 +75,29 @@ class Memory:
                 self.recent.popitem(last=False)
 
 
-class Locked:
-    """The shared library with every call under the assistant's lock (one catalog connection)."""
+class Shared(Protocol):
+    """What every session shares (`conversation.Assistant`): the library, words, parser, lock."""
 
-    def __init__(self, library: Any, lock: threading.RLock):
+    words: Words
+    read_only: bool
+    settings: Settings
+    lock: threading.RLock
+
+    @property
+    def library(self) -> Library | None: ...
+
+    @property
+    def parser(self) -> QueryParser: ...
+
+    def examples(self) -> dict[str, str]: ...
+
+    def refresh(self) -> None: ...
+
+
+class _Locked:
+    """A library whose every call runs under a lock (see `locked`)."""
+
+    def __init__(self, library: Library, lock: threading.RLock):
         self._library = library
         self._lock = lock
 
@@ -80,26 +106,62 @@ class Locked:
         if not callable(attr):
             return attr
 
-        def locked(*args: Any, **kwargs: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
                 return attr(*args, **kwargs)
 
-        return locked
+        return call
+
+
+def locked(library: Library, lock: threading.RLock) -> Library:
+    """The shared library with every call under the assistant's lock (one catalog connection).
+
+    Typed as the `Library` it wraps, so handlers are checked against the real front door.
+    """
+    return cast("Library", _Locked(library, lock))
 
 
 @dataclass
 class Context:
-    """One message's view of the session: memory, library, words and the shared steps."""
+    """One message's view of the session: its memory, what all sessions share, its status line."""
 
     memory: Memory
-    library: Any  # the Library, every call locked (see `Locked`)
-    words: Words
-    read_only: bool
-    status: StatusFn
-    search: Callable[..., Reply]  # search(query, note="", source=None): run and show a search
-    show: Callable[[SearchResult], Reply]  # show a result the library already found
-    more: Callable[[], Reply]  # the next page of the last search
-    resume: Callable[[str], Reply | None]  # re-run a search that waited for a name (or None)
-    parse: Callable[[str], Query]  # text -> Query, with the library's names and places
-    examples: Callable[[], dict[str, str]]  # example requests from the user's own library
-    refresh: Callable[[], None]  # tell the parser about changed names
+    shared: Shared
+    status: StatusFn = lambda _message: None
+
+    @property
+    def library(self) -> Library:
+        """The shared Library, every call under the shared lock."""
+        library = self.shared.library
+        if library is None:
+            raise RuntimeError("a handler ran before there was a library")
+        return locked(library, self.shared.lock)
+
+    @property
+    def words(self) -> Words:
+        """The reply templates and phrase lists of prompts/."""
+        return self.shared.words
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this link may change nothing (a guest)."""
+        return self.shared.read_only
+
+    @property
+    def settings(self) -> Settings:
+        """The settings of the chat (page size, message limit, …)."""
+        return self.shared.settings
+
+    def parse(self, text: str) -> Query:
+        """Text -> Query, with the library's names and places."""
+        parser = self.shared.parser
+        with self.shared.lock:
+            return parser.parse(text)
+
+    def examples(self) -> dict[str, str]:
+        """Example requests from the user's own library."""
+        return self.shared.examples()
+
+    def refresh(self) -> None:
+        """Tell the parser about changed names."""
+        self.shared.refresh()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from assistant import answers, naming, uploads
+from assistant import answers, naming, showing, uploads
 from assistant.context import Context
 from assistant.replies import Reply, Words
 
@@ -21,7 +21,7 @@ Handler = Callable[[Context, dict[str, str]], Reply]
 HANDLERS: dict[str, Handler] = {
     "help": answers.help_,
     "who_know": answers.who_know,
-    "more": lambda ctx, _args: ctx.more(),
+    "more": showing.more,
     "who_in_photo": answers.who_in_photo,
     "who_upload": uploads.who_upload,
     "like_upload": uploads.like_upload,

@@ -14,6 +14,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from assistant import showing
 from assistant.answers import face_pictures, hit, person_by_number
 from assistant.context import Confirm, Context
 from assistant.replies import Md, Reply, plural
@@ -74,7 +75,7 @@ def naming_text(ctx: Context, result: Any, label: str, key: str = "named", **ext
 def changed(ctx: Context, text: str, changes: list[str]) -> Reply:
     """A reply after a change to people: refresh the parser, re-run a waiting search."""
     ctx.refresh()
-    rerun = ctx.resume(text)
+    rerun = showing.resume(ctx, text)
     if rerun is not None:
         return replace(
             rerun, changes=tuple(changes), people_changed=True, intent="named_and_searched"

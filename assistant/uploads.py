@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from assistant import showing
 from assistant.answers import face_pictures, model_note, where
 from assistant.context import Context
 from assistant.replies import Reply, join, unnamed
@@ -34,7 +35,7 @@ def answer(ctx: Context, text: str, path: str, asks_who: bool, asks_like: bool) 
         note = model_note(ctx) or ctx.words.say("model", "missing_again")
         return Reply(note, intent="model_missing")
     result = ctx.library.search_like(image, text="" if asks_like else text)
-    return ctx.show(result)
+    return showing.show(ctx, result)
 
 
 def who_upload(ctx: Context, _args: dict) -> Reply:
@@ -81,4 +82,4 @@ def _same_person(ctx: Context, text: str, image: object, person: re.Match) -> Re
     note = ""
     if len(names) > 1:
         note = ctx.words.say("upload", "person_many", names=", ".join(names))
-    return ctx.search(query, note=note)
+    return showing.search(ctx, query, note=note)
