@@ -26,7 +26,7 @@ from index.errors import InvalidInput, PirError
 from index.settings import default_data_dir
 
 # Folders inside a data dir that hold pictures meant for the browser (never the catalog):
-# scan.thumbnail_path and people.face_crop_path write there.
+# index/layout.py says what each holds.
 SERVED_CACHES = ("thumbs", "faces")
 # Fifteen public-domain photos that ship with the repository (provenance in its SOURCES.md):
 # two people photographed twice, dates, a GPS position, words on signs and labels.

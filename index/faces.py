@@ -4,13 +4,11 @@ Detection runs on a downscaled copy (longest side <= settings.face_detect_size),
 vectors on a more detailed one (<= settings.face_image_size); boxes and landmarks are
 mapped back to the original photo's pixel coordinates.
 Models load lazily, once per analyzer and thread, so importing this module costs nothing.
-`FaceIndexing` is the indexer's face stage: analysis (thread-safe, run in the decode
-workers), storing faces and crops, and clustering each batch into people.
+The face models only: the indexer's face stage is index/face_stage.py, people index/people.py.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from index import storage
 from index.errors import ModelUnavailable
 from index.settings import Settings
 
@@ -188,17 +185,27 @@ class FacenetEmbedder(_Embedder):
 EMBEDDERS: dict[str, type[_Embedder]] = {"dlib": DlibEmbedder, "vggface2": FacenetEmbedder}
 
 
+def embedder_class(name: str) -> type[_Embedder]:
+    """The face model called `name` in the settings; ModelUnavailable for an unknown one."""
+    if name not in EMBEDDERS:
+        raise ModelUnavailable(
+            f"Unknown face model {name!r}; choose one of: {', '.join(EMBEDDERS)}."
+        )
+    return EMBEDDERS[name]
+
+
+def face_model_id(settings: Settings) -> str:
+    """The configured face model as the catalog records it (e.g. "dlib_resnet_v1"); loads
+    nothing."""
+    return embedder_class(settings.face_embedder).id
+
+
 class FaceAnalyzer:
     """Finds faces in a photo and computes one vector per face; loads nothing until used."""
 
     def __init__(self, settings: Settings, embedder: str | None = None):
-        name = embedder or settings.face_embedder
-        if name not in EMBEDDERS:
-            raise ModelUnavailable(
-                f"Unknown face model {name!r}; choose one of: {', '.join(EMBEDDERS)}."
-            )
         self.settings = settings
-        self.embedder: _Embedder = EMBEDDERS[name](settings)
+        self.embedder: _Embedder = embedder_class(embedder or settings.face_embedder)(settings)
         # One detector per thread: the indexer analyses photos in its decode workers, two at
         # a time, and MTCNN keeps per-call state (min_face_size) on itself.
         self._local = threading.local()
@@ -316,67 +323,6 @@ class FaceAnalyzer:
         """
         s = self.settings
         return crop_face(image, face.box, size or s.face_crop_size, scale, s.face_crop_margin)
-
-
-class FaceIndexing:
-    """The indexer's face stage: detect and embed, store faces and crops, cluster each batch."""
-
-    def __init__(self, settings: Settings, embedder: str | None = None):
-        self.settings = settings
-        self.analyzer = FaceAnalyzer(settings, embedder)
-        self.model_id = self.analyzer.embedder_id
-
-    def analyze(self, decoded: Any) -> tuple[str, list, list[bytes]]:
-        """Faces of one decoded photo plus a JPEG crop of each (photo hash, faces, crops).
-
-        Thread-safe: the indexer calls it from its decode workers, so the face models of one
-        photo run while CLIP encodes the previous batch.
-        """
-        faces = self.analyzer.analyze(decoded.image, decoded.scale)
-        crops = []
-        for face in faces:
-            buf = io.BytesIO()
-            self.analyzer.crop(decoded.image, face, scale=decoded.scale).save(
-                buf, "JPEG", quality=self.settings.jpeg_quality
-            )
-            crops.append(buf.getvalue())
-        return decoded.hash, faces, crops
-
-    def store(self, catalog: Any, photo_id: int, analysed: tuple[str, list, list[bytes]]) -> None:
-        """Write one photo's faces to the catalog and their crops next to the thumbnails."""
-        from index.people import face_crop_path, same_faces
-
-        photo_hash, faces, crops = analysed
-        rows = [
-            {"box": f.box, "landmarks": f.landmarks, "score": f.score, "vector": f.vector}
-            for f in faces
-        ]
-        # Faces found again (e.g. re-embedded with another face model) keep what the user
-        # said about them: the person, who decided it, and refusals.
-        old = catalog.faces_of_photo(photo_id)
-        refused = catalog.rejections(f["id"] for f in old) if old else {}
-        ids = catalog.put_faces(photo_id, self.model_id, rows)
-        for new_id, prev in zip(
-            ids, same_faces([f.box for f in faces], old, self.settings.face_same_box), strict=True
-        ):
-            if prev is None:
-                continue
-            for person in refused.get(prev["id"], []):
-                catalog.reject_face(new_id, person)
-            catalog.assign_faces(
-                [(new_id, prev["person_id"], prev["distance"])], source=prev["source"]
-            )
-        for k, jpeg in enumerate(crops):
-            path = face_crop_path(catalog.data_dir, photo_hash, k)
-            if not path.exists():  # whole or not at all; a full disk is one clear line
-                storage.atomic_write_bytes(path, jpeg)
-
-    def after_batch(self, catalog: Any, photo_ids: list[int]) -> None:
-        """Cluster the faces of these photos into existing or new people."""
-        from index.people import recluster
-
-        catalog.record_model("face", self.model_id, self.analyzer.dim)
-        recluster(catalog, self.settings, self.model_id, photo_ids=photo_ids)
 
 
 def crop_face(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from index import dates, encoders, scan
+from index import dates, encoders, layout, scan
 from index.catalog import Catalog, path_text
 from index.errors import InvalidInput
 from index.models import ClipModel
@@ -277,7 +277,7 @@ class Indexer:
                 found_date = scan.date_without_exif(work.found.path, self._root)
                 if found_date is not None:
                     decoded.taken_at, decoded.taken_source = found_date
-            thumb = scan.thumbnail_path(self.data_dir, digest)
+            thumb = layout.thumbnail_path(self.data_dir, digest)
             if not thumb.exists():
                 scan.save_thumbnail(
                     decoded.image, thumb, self.settings.thumb_size, self.settings.jpeg_quality

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import explain, people_file, photos, scan
+from index import explain, layout, people_file, photos, scan
 from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
 from index.errors import CatalogError, InvalidInput, PirError
-from index.faces import FaceIndexing
+from index.face_stage import FaceIndexing
+from index.faces import DetectedFace
 from index.indexer import FaceStage, Indexer, IndexReport, Progress, accepted_backends
 from index.models import ClipModel
 from index.ocr import TextReader, TextReport, TextStage
@@ -69,7 +70,7 @@ class Library:
             spec,
             threads=self.settings.torch_threads,
             backend=self.settings.clip_backend,
-            cache_dir=self.data_dir / "encoders",
+            cache_dir=layout.encoder_dir(self.data_dir),
             settings=self.settings,
         )
         self.images = VectorStore(self.data_dir, "images", self.settings)
@@ -81,7 +82,7 @@ class Library:
         # Writes (index, people edits) take it; reads do not, so threads sharing one Library
         # serialise their own calls (the chat's Assistant.lock).
         self._lock = threading.RLock()
-        self.roster = People(self.catalog, self.settings, self._lock, self._face_indexing)
+        self.roster = People(self.catalog, self.settings, self._lock, self._analyse_faces)
 
     @property
     def clip(self) -> ClipModel:
@@ -141,6 +142,9 @@ class Library:
         if self._faces is None:
             self._faces = FaceIndexing(self.settings)
         return self._faces
+
+    def _analyse_faces(self, image: Image.Image) -> list[DetectedFace]:
+        return self._face_indexing().analyzer.analyze_photo(image)
 
     def text_model_problem(self) -> str | None:
         """Why searching by description cannot work here (a cheap look, no weights loaded)."""
@@ -385,7 +389,7 @@ class Library:
                 return False
         except OSError:
             return False
-        digest = scan.cached_picture_hash(Path(os.path.abspath(self.data_dir)), path)
+        digest = layout.cached_picture_hash(Path(os.path.abspath(self.data_dir)), path)
         if digest is not None:  # written by us, never a link
             return not os.path.islink(path) and bool(self.catalog.photos_by_hash(digest))
         row = self.catalog.photo_by_path(path_text(path))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index import people_file, photos
+from index import layout, people_file, photos
 from index.catalog import Catalog
 from index.clustering import (
     NO_PERSON,
@@ -28,36 +28,16 @@ from index.clustering import (
     neighbours,
 )
 from index.errors import Conflict, InvalidInput, NotFound
-from index.people_file import box_iou
+from index.faces import DetectedFace, face_model_id
 from index.person_names import clean_name, labelled_person, person_label, shorten
 from index.settings import Settings
-from index.types import Box, Face, FaceInfo, NamingResult, Person, PersonInfo, Photo
+from index.types import Face, FaceInfo, NamingResult, Person, PersonInfo, Photo
 
 if TYPE_CHECKING:
-    from index.faces import FaceIndexing
+    from PIL import Image
 
-
-def face_crop_path(data_dir: Path, photo_hash: str, idx: int) -> Path:
-    """Where the crop of face `idx` of content `photo_hash` lives (survives moves)."""
-    return Path(data_dir) / "faces" / photo_hash[:2] / f"{photo_hash}_{idx}.jpg"
-
-
-def same_faces(boxes: list[Box], old: list[Face], min_iou: float = 0.5) -> list[Face | None]:
-    """For each new box, the old face it is (best overlap above `min_iou`), each used once."""
-    out: list[dict | None] = []
-    used: set[int] = set()
-    for box in boxes:
-        best = max(
-            (f for f in old if f["id"] not in used),
-            key=lambda f: box_iou(box, f["box"]),
-            default=None,
-        )
-        if best is not None and box_iou(box, best["box"]) >= min_iou:
-            used.add(best["id"])
-            out.append(best)
-        else:
-            out.append(None)
-    return out
+# Finds the faces of an upright photo (the face stage's analyzer: one copy of the models).
+AnalyseFaces = Callable[["Image.Image"], list[DetectedFace]]
 
 
 def catalog_faces(catalog: Any, model: str) -> FaceSet:
@@ -109,8 +89,7 @@ class People:
     """The people of one library: list, name, rename, merge, alias, forget, unassign, who is this.
 
     Built from plain parts: the catalog, the settings, the library's writer lock, and
-    `face_model`, which gives the face stage (made on first use: it knows the face model's id
-    and finds faces in an uploaded photo).
+    `analyse`, which finds the faces of an uploaded photo (its models load on first use).
     """
 
     def __init__(
@@ -118,19 +97,19 @@ class People:
         catalog: Catalog,
         settings: Settings,
         lock: AbstractContextManager,
-        face_model: Callable[[], FaceIndexing],
+        analyse: AnalyseFaces,
     ):
         self.catalog = catalog
         self.settings = settings
         self._lock = lock
-        self._face_model = face_model
+        self._analyse = analyse
 
     # --- reading ---
 
     def face_model_mismatch(self) -> str | None:
         """A message when the configured face model is not the one the faces were made with."""
         recorded = self.catalog.model("face")
-        wanted = self._face_model().model_id
+        wanted = face_model_id(self.settings)
         if recorded is None or recorded["spec"] == wanted:
             return None
         return (
@@ -144,7 +123,7 @@ class People:
     def face_model(self) -> str:
         """The face model of this library's faces (recorded), else the configured one."""
         recorded = self.catalog.model("face")
-        return recorded["spec"] if recorded else self._face_model().model_id
+        return recorded["spec"] if recorded else face_model_id(self.settings)
 
     def people(self) -> list[PersonInfo]:
         """Named people first (by name), then unnamed clusters, largest first."""
@@ -184,7 +163,7 @@ class People:
         """Faces of an uploaded photo, each matched to the nearest known person within distance."""
         from PIL import ImageOps
 
-        faces = self._face_model().analyzer.analyze_photo(ImageOps.exif_transpose(image))
+        faces = self._analyse(ImageOps.exif_transpose(image))
         if not faces:
             return []
         known = catalog_faces(self.catalog, self.face_model())
@@ -504,7 +483,7 @@ class People:
         """The cached crop file of face `idx` of a photo, if there is one."""
         if not photo_hash:
             return None
-        path = face_crop_path(self.catalog.data_dir, photo_hash, idx)
+        path = layout.face_crop_path(self.catalog.data_dir, photo_hash, idx)
         return str(path) if path.exists() else None
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from index import storage
+from index.boxes import box_iou
 from index.errors import InvalidInput, WriteFailed
 
 FILE_NAME = "people.json"
@@ -251,15 +252,6 @@ def _match(candidates: list[dict], box: list[float], min_iou: float) -> dict | N
         if overlap >= best_iou:
             best, best_iou = face, overlap
     return best
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (x1, y1, x2, y2)."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _box(box: Box) -> list[float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from index import scan
+from index import layout
 from index.catalog import Catalog, path_text
 from index.errors import NotFound
 from index.types import Photo
@@ -52,5 +52,5 @@ def thumbnail(data_dir: Path, row: Photo) -> str | None:
     """The cached thumbnail file of a photo, if there is one."""
     if not row.get("hash"):
         return None
-    path = scan.thumbnail_path(data_dir, row["hash"])
+    path = layout.thumbnail_path(data_dir, row["hash"])
     return str(path) if path.exists() else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import stat
 import threading
 from collections.abc import Iterator
@@ -355,29 +354,6 @@ def save_thumbnail(img: Image.Image, dest: Path, size: int, quality: int = 85) -
     thumb = img.copy()
     thumb.thumbnail((size, size), Image.Resampling.BICUBIC)
     storage.atomic_write(dest, lambda tmp: thumb.save(tmp, "JPEG", quality=quality))
-
-
-def thumbnail_path(data_dir: Path, digest: str) -> Path:
-    """Where the thumbnail of content `digest` lives (keyed by content: survives moves)."""
-    return data_dir / "thumbs" / digest[:2] / f"{digest}.jpg"
-
-
-CACHED_PICTURE = re.compile(
-    r"^([0-9a-f]{32})(?:_\d+)?\.jpg$"
-)  # thumbs/ab/<hash>.jpg, faces/ab/<hash>_<k>.jpg
-
-
-def cached_picture_hash(data_dir: Path, path: str) -> str | None:
-    """The photo hash a thumbnail or face-crop file belongs to; None for any other path."""
-    rel = Path(path).relative_to(data_dir) if path.startswith(f"{data_dir}/") else None
-    if rel is None or len(rel.parts) != 3 or rel.parts[0] not in ("thumbs", "faces"):
-        return None
-    m = CACHED_PICTURE.match(rel.parts[2])
-    if m is None or rel.parts[1] != m.group(1)[:2]:
-        return None
-    if rel.parts[0] == "thumbs" and "_" in rel.parts[2]:
-        return None
-    return m.group(1)
 
 
 def file_time(mtime_ns: int) -> str:

@@ -11,7 +11,8 @@ from face_photos import analyze, analyze_eval, eval_faces_dir, eval_photo, side_
 
 from index.clustering import NO_PERSON, ClusterResult, FaceSet, assign_new_faces, cluster_all
 from index.errors import CatalogError, InvalidInput, NotFound
-from index.faces import EMBEDDERS, DlibEmbedder, FaceIndexing
+from index.face_stage import FaceIndexing
+from index.faces import EMBEDDERS, DlibEmbedder
 from index.library import Library
 from index.people import recluster
 from index.settings import Settings

@@ -156,7 +156,7 @@ def test_logged_in_users_get_photos_but_never_other_files(locked_server, library
 
 
 def test_logged_in_users_get_only_catalogued_photos_thumbnails_and_crops(locked_server, library):
-    from index import scan
+    from index import layout, scan
 
     url, data = locked_server
     late = library / "arrived-after-start.jpg"
@@ -168,7 +168,7 @@ def test_logged_in_users_get_only_catalogued_photos_thumbnails_and_crops(locked_
         red = f"/gradio_api/file={library / 'red.jpg'}"
         assert eventually(lambda: client.get(red)).status_code == 200
         digest = scan.file_hash((library / "red.jpg").read_bytes())
-        thumb = scan.thumbnail_path(data, digest)
+        thumb = layout.thumbnail_path(data, digest)
         assert eventually(lambda: client.get(f"/gradio_api/file={thumb}")).status_code == 200
         for path in (
             library / "notes.txt",

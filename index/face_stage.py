@@ -1,0 +1,77 @@
+"""The indexer's face stage: find and embed the faces of each photo, store them, cluster them.
+
+Analysis runs in the indexer's decode workers (thread-safe), from the same decode as CLIP;
+storing and clustering run inside the batch's transaction. The models are index/faces.py,
+the people they are clustered into index/people.py.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from index import layout, storage
+from index.boxes import same_faces
+from index.catalog import Catalog
+from index.faces import FaceAnalyzer
+from index.people import recluster
+from index.settings import Settings
+
+
+class FaceIndexing:
+    """The indexer's face stage: detect and embed, store faces and crops, cluster each batch."""
+
+    def __init__(self, settings: Settings, embedder: str | None = None):
+        self.settings = settings
+        self.analyzer = FaceAnalyzer(settings, embedder)
+        self.model_id = self.analyzer.embedder_id
+
+    def analyze(self, decoded: Any) -> tuple[str, list, list[bytes]]:
+        """Faces of one decoded photo plus a JPEG crop of each (photo hash, faces, crops).
+
+        Thread-safe: the indexer calls it from its decode workers, so the face models of one
+        photo run while CLIP encodes the previous batch.
+        """
+        faces = self.analyzer.analyze(decoded.image, decoded.scale)
+        crops = []
+        for face in faces:
+            buf = io.BytesIO()
+            self.analyzer.crop(decoded.image, face, scale=decoded.scale).save(
+                buf, "JPEG", quality=self.settings.jpeg_quality
+            )
+            crops.append(buf.getvalue())
+        return decoded.hash, faces, crops
+
+    def store(
+        self, catalog: Catalog, photo_id: int, analysed: tuple[str, list, list[bytes]]
+    ) -> None:
+        """Write one photo's faces to the catalog and their crops next to the thumbnails."""
+        photo_hash, faces, crops = analysed
+        rows = [
+            {"box": f.box, "landmarks": f.landmarks, "score": f.score, "vector": f.vector}
+            for f in faces
+        ]
+        # Faces found again (e.g. re-embedded with another face model) keep what the user
+        # said about them: the person, who decided it, and refusals.
+        old = catalog.faces_of_photo(photo_id)
+        refused = catalog.rejections(f["id"] for f in old) if old else {}
+        ids = catalog.put_faces(photo_id, self.model_id, rows)
+        for new_id, prev in zip(
+            ids, same_faces([f.box for f in faces], old, self.settings.face_same_box), strict=True
+        ):
+            if prev is None:
+                continue
+            for person in refused.get(prev["id"], []):
+                catalog.reject_face(new_id, person)
+            catalog.assign_faces(
+                [(new_id, prev["person_id"], prev["distance"])], source=prev["source"]
+            )
+        for k, jpeg in enumerate(crops):
+            path = layout.face_crop_path(catalog.data_dir, photo_hash, k)
+            if not path.exists():  # whole or not at all; a full disk is one clear line
+                storage.atomic_write_bytes(path, jpeg)
+
+    def after_batch(self, catalog: Catalog, photo_ids: list[int]) -> None:
+        """Cluster the faces of these photos into existing or new people."""
+        catalog.record_model("face", self.model_id, self.analyzer.dim)
+        recluster(catalog, self.settings, self.model_id, photo_ids=photo_ids)
