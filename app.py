@@ -161,14 +161,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     bar, words_bar = _ProgressBar(), _ProgressBar()
     try:
         with open_library(args, rebuild=True) as lib:
-            report = lib.index(
+            report, text = lib.sync(
                 args.folder,
                 progress=bar,
+                indexed=lambda _report: bar.close(),
+                words_progress=words_bar,
                 reembed=args.reembed,
                 retry_skipped=args.retry_skipped,
             )
-            bar.close()
-            text = lib.read_text(args.folder, progress=words_bar)
     finally:
         bar.close()
         words_bar.close()

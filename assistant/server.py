@@ -146,8 +146,7 @@ def index_in_background(
         try:
             # Its own connection: the chat's is shared by the sessions under assistant.lock.
             lib = main.sibling()
-            finished(lib.index(folder, progress=progress))
-            lib.read_text(folder, progress=progress)  # after people, dates and places work
+            lib.sync(folder, progress=progress, indexed=finished)  # the words last
             if watch:
 
                 def synced(outcome: Any) -> None:

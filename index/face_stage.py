@@ -16,15 +16,28 @@ from index.catalog import Catalog
 from index.faces import FaceAnalyzer
 from index.people import recluster
 from index.settings import Settings
+from index.stage import Run
 
 
-class FaceIndexing:
-    """The indexer's face stage: detect and embed, store faces and crops, cluster each batch."""
+class FaceStage:
+    """The indexer's face stage: detect and embed, store faces and crops, cluster each batch
+    (see index/stage.py for the contract)."""
+
+    name = "faces"
+    doing = "finding faces"
+    uses_worker_cores = True  # two photos analysed side by side, one torch thread each
 
     def __init__(self, settings: Settings, embedder: str | None = None):
         self.settings = settings
         self.analyzer = FaceAnalyzer(settings, embedder)
         self.model_id = self.analyzer.embedder_id
+        # Faces need a detailed copy (MTCNN and the face vectors; crops come from it too).
+        self.decode_size = settings.face_image_size
+
+    def begin(self, catalog: Catalog, run: Run) -> set[int] | None:
+        """The photos under the folder whose faces were not found with this face model."""
+        rows = catalog.photos_under(run.root or "/").values()
+        return {r["id"] for r in rows if r["status"] == "ok" and r["faces_model"] != self.model_id}
 
     def analyze(self, decoded: Any) -> tuple[str, list, list[bytes]]:
         """Faces of one decoded photo plus a JPEG crop of each (photo hash, faces, crops).
@@ -42,10 +55,15 @@ class FaceIndexing:
             crops.append(buf.getvalue())
         return decoded.hash, faces, crops
 
-    def store(
+    def batch(self, analysed: list[Any]) -> list[Any]:
+        """Nothing more to do for the whole batch: each photo was analysed in a worker."""
+        return analysed
+
+    def write(
         self, catalog: Catalog, photo_id: int, analysed: tuple[str, list, list[bytes]]
-    ) -> None:
-        """Write one photo's faces to the catalog and their crops next to the thumbnails."""
+    ) -> bool:
+        """Write one photo's faces to the catalog and their crops next to the thumbnails;
+        whether it has any."""
         photo_hash, faces, crops = analysed
         rows = [
             {"box": f.box, "landmarks": f.landmarks, "score": f.score, "vector": f.vector}
@@ -70,8 +88,13 @@ class FaceIndexing:
             path = layout.face_crop_path(catalog.data_dir, photo_hash, k)
             if not path.exists():  # whole or not at all; a full disk is one clear line
                 storage.atomic_write_bytes(path, jpeg)
+        return bool(faces)
 
     def after_batch(self, catalog: Catalog, photo_ids: list[int]) -> None:
         """Cluster the faces of these photos into existing or new people."""
         catalog.record_model("face", self.model_id, self.analyzer.dim)
         recluster(catalog, self.settings, self.model_id, photo_ids=photo_ids)
+        catalog.bump_generation("faces")
+
+    def end(self, catalog: Catalog, run: Run) -> None:
+        """Nothing waits for the end: every batch was clustered as it went."""

@@ -1,38 +1,29 @@
-"""Indexing a folder: incremental, resumable, decoding overlapped with the models."""
+"""Indexing a folder: incremental, resumable, one decode per photo shared by the stages.
+
+The indexer brings the catalog in line with a folder (new, changed, moved, removed files)
+and runs the index stages (index/stage.py: CLIP, faces, words, …) on each photo that needs
+them, decoding in worker threads a few batches ahead of the models. It knows no stage by
+name: what a stage needs and writes is the stage's own business.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from index import dates, encoders, layout, scan
+from index import dates, layout, scan
 from index.catalog import Catalog, path_text
 from index.errors import InvalidInput
-from index.models import ClipModel
 from index.settings import Settings
+from index.stage import IndexStage, Progress, Run
 
-Progress = Callable[[int, int, str], None]  # done, total, what is happening
-
-
-class FaceStage(Protocol):
-    """What the indexer needs from face detection + clustering (implemented in index/faces)."""
-
-    model_id: str
-
-    def analyze(self, decoded: scan.Decoded) -> Any:
-        """Detect and embed the faces of one decoded photo (in a decode worker: thread-safe)."""
-
-    def store(self, catalog: Catalog, photo_id: int, faces: Any) -> None:
-        """Write one photo's faces (inside the batch transaction)."""
-
-    def after_batch(self, catalog: Catalog, photo_ids: list[int]) -> None:
-        """Cluster the batch's new faces into people (inside the batch transaction)."""
+__all__ = ["IndexReport", "Indexer", "Progress"]
 
 
 @dataclass
@@ -47,11 +38,26 @@ class IndexReport:
     unchanged: int = 0
     retried: int = 0  # files skipped before, read again (changed, or --retry-skipped)
     redated: int = 0  # photos dated by file time before, now by XMP, name or folder
-    embedded: int = 0  # photos that got a CLIP vector this run
-    faces_done: int = 0  # photos whose faces were analysed this run
+    done: dict[str, int] = field(default_factory=dict)  # photos each stage did, by stage name
+    found: dict[str, int] = field(default_factory=dict)  # ... in which it found something
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     problems: list[tuple[str, str]] = field(default_factory=list)  # folders/entries unreadable
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def embedded(self) -> int:
+        """Photos that got a CLIP vector this run."""
+        return self.done.get("clip", 0)
+
+    @property
+    def faces_done(self) -> int:
+        """Photos whose faces were analysed this run."""
+        return self.done.get("faces", 0)
+
+    def tally(self, stage: str, found: bool) -> None:
+        """Count one photo a stage did (and whether it found anything in it)."""
+        self.done[stage] = self.done.get(stage, 0) + 1
+        self.found[stage] = self.found.get(stage, 0) + found
 
     def to_json(self) -> dict:
         """The report as JSON-ready data."""
@@ -74,14 +80,13 @@ class IndexReport:
 
 @dataclass
 class _Work:
-    """One file that needs reading: new, changed, or missing a vector or faces."""
+    """One file that needs reading: new, changed, or missing what a stage makes."""
 
     found: scan.FoundFile
     kind: str  # "new" | "changed" | "retry" (skipped before) | "fill"
     photo_id: int | None = None
     old_hash: str | None = None
-    need_clip: bool = True
-    need_faces: bool = True
+    stages: tuple[IndexStage, ...] = ()  # the stages this photo needs
 
 
 @dataclass
@@ -89,8 +94,7 @@ class _Done:
     work: _Work
     digest: str | None = None
     decoded: scan.Decoded | None = None
-    pixels: Any = None  # CLIP input tensor, prepared in the worker
-    faces: Any = None  # the face stage's analysis, made in the worker too
+    analysed: dict[str, Any] = field(default_factory=dict)  # by stage name, made in the worker
     error: str | None = None
     vanished: bool = False  # deleted since the walk: reported, never recorded
     moved_from: int | None = None  # photo id whose file this is, under a new name
@@ -98,22 +102,16 @@ class _Done:
 
 
 class Indexer:
-    """Brings the catalog (and thumbnails) in line with one folder on disk."""
+    """Brings the catalog (and thumbnails) in line with one folder on disk, running the
+    given index stages on every photo that needs them."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        settings: Settings,
-        clip: ClipModel | None,
-        faces: FaceStage | None = None,
-    ):
+    def __init__(self, catalog: Catalog, settings: Settings, stages: Sequence[IndexStage]):
         self.catalog = catalog
         self.settings = settings
-        self.clip = clip
-        self.faces = faces
+        self.stages = list(stages)
         self.data_dir = catalog.data_dir
         self._gone_lock = threading.Lock()
-        self._calibration: list[Any] = []  # CLIP inputs of the first photos, for the int8 check
+        self._root = ""
 
     def run(
         self, folder: Path, progress: Progress | None = None, retry_skipped: bool = False
@@ -136,25 +134,11 @@ class Indexer:
         found, problems = walked.found, walked.unreadable
         report.problems = [(path_text(p.path), p.reason) for p in problems]
         report.skipped += [(path_text(p.path), p.reason) for p in walked.left_out]
-        if self.clip is not None and not self.clip.loaded:
-            # On first use this also exports the model for the faster encoder (a minute or so).
-            progress(0, 0, "loading the CLIP model")
-        clip_ok = self._clip_ready(report)
-        if clip_ok:
-            self._record_verdict(self.clip.int8_verdict())
+        run = Run(report.root, progress)
+        pending = self._begin(run)
+        every = tuple(pending)
 
         known = self.catalog.photos_under(report.root)
-        missing_vec = (
-            {
-                r["id"]
-                for r in self.catalog.photos_missing_vectors(
-                    self.clip.spec, report.root, accepted_backends(self.catalog, self.clip)
-                )
-            }
-            if clip_ok
-            else set()
-        )
-        faces_on = self.faces is not None
         work: list[_Work] = []
         seen: set[str] = set()
         redate: list[tuple[int, str, str]] = []
@@ -163,7 +147,7 @@ class Indexer:
             seen.add(text)
             row = known.get(text)
             if row is None:
-                work.append(_Work(f, "new", need_clip=clip_ok, need_faces=faces_on))
+                work.append(_Work(f, "new", stages=every))
             elif row["status"] != "ok":
                 touched = (row["size"], row["mtime_ns"], row["ctime_ns"]) != (
                     f.size,
@@ -171,27 +155,19 @@ class Indexer:
                     f.ctime_ns,
                 )
                 if touched or retry_skipped:
-                    work.append(_Work(f, "retry", row["id"], None, clip_ok, need_faces=faces_on))
+                    work.append(_Work(f, "retry", row["id"], None, every))
                 else:  # still skipped: counted as skipped, with the reason recorded last time
                     report.skipped.append((text, row["error"] or "skipped"))
             elif row["size"] != f.size or row["mtime_ns"] != f.mtime_ns:
-                work.append(
-                    _Work(f, "changed", row["id"], row["hash"], clip_ok, need_faces=faces_on)
-                )
-            elif row["status"] == "ok" and (
-                row["id"] in missing_vec or self._needs_faces(row["faces_model"])
-            ):
-                need_faces = self._needs_faces(row["faces_model"])
-                fill = _Work(
-                    f, "fill", row["id"], row["hash"], row["id"] in missing_vec, need_faces
-                )
-                work.append(fill)
+                work.append(_Work(f, "changed", row["id"], row["hash"], every))
+            elif needs := tuple(s for s, ids in pending.items() if row["id"] in ids):
+                work.append(_Work(f, "fill", row["id"], row["hash"], needs))
             else:
                 report.unchanged += 1
                 if row["taken_source"] == dates.UNCERTAIN:  # dated by file time: look again
-                    found_date = scan.date_without_exif(f.path, self._root)
-                    if found_date is not None:
-                        redate.append((row["id"], *found_date))
+                    when, source = scan.photo_date(f.path, self._root, f.mtime_ns)
+                    if source != dates.UNCERTAIN:
+                        redate.append((row["id"], when, source))
         if redate:
             with self.catalog.transaction():
                 for photo_id, taken_at, source in redate:
@@ -206,18 +182,8 @@ class Indexer:
         ]
         gone = {row["hash"]: row["id"] for row in gone_rows if row["hash"]}
         gone_ids = {row["id"] for row in gone_rows}
-        processed = 0
-        progress(0, len(work), "indexing")
-        with _single_threaded_torch(faces_on):
-            for done_batch in self._read_ahead(work, gone):
-                self._commit(done_batch, report, gone_ids)
-                processed += len(done_batch)
-                progress(processed, len(work), "indexing")
-        if self._calibration:  # fewer photos than the sample size: check on what there was
-            self._calibrate()
-        if clip_ok:
-            report.notes.extend(self.clip.notes)
-            self.clip.notes.clear()
+        self._pass(work, report, progress, "indexing", gone, gone_ids)
+        self._end(run, report)
         if gone_ids:
             with self.catalog.transaction():
                 self.catalog.delete_photos(sorted(gone_ids))
@@ -226,19 +192,75 @@ class Indexer:
             report.removed = len(gone_ids)
         return report
 
-    def _needs_faces(self, faces_model: str | None) -> bool:
-        return self.faces is not None and faces_model != self.faces.model_id
+    def catch_up(
+        self,
+        root: str | None = None,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> IndexReport:
+        """Run the stages on the catalogued photos (under `root`) that still need them,
+        without walking the folder; `stop` ends it between batches, keeping what was done.
 
-    def _clip_ready(self, report: IndexReport) -> bool:
-        if self.clip is None:
-            return False
-        if self.clip.is_available():
-            return True
-        report.notes.append(
-            "Photos were catalogued without CLIP vectors, so text search needs the model: "
-            f"{self.clip.load_error} Run `index` again once the model is available to fill them in."
-        )
-        return False
+        A file that cannot be read now is reported and left as it is (the next `index`
+        looks at it again)."""
+        progress = progress or (lambda done, total, what: None)
+        report = IndexReport(root=root or "")
+        run = Run(root, progress)
+        pending = self._begin(run)
+        needs: dict[int, list[IndexStage]] = {}
+        for stage, ids in pending.items():
+            for photo_id in ids:
+                needs.setdefault(photo_id, []).append(stage)
+        work = []
+        rows = self.catalog.photos(needs)
+        for photo_id in sorted(needs):  # oldest first: a resumed pass goes on where it stopped
+            row = rows.get(photo_id)
+            if row is None or row["status"] != "ok":
+                continue
+            found = scan.FoundFile(os.fsdecode(row["path_raw"]), row["size"], row["mtime_ns"])
+            work.append(_Work(found, "fill", photo_id, row["hash"], tuple(needs[photo_id])))
+        doing = " and ".join(stage.doing for stage in pending) or "nothing to do"
+        self._pass(work, report, progress, doing, stop=stop)
+        self._end(run, report)
+        return report
+
+    def _begin(self, run: Run) -> dict[IndexStage, set[int]]:
+        """Each stage that can run, with the catalogued photos that still need it."""
+        pending = {}
+        for stage in self.stages:
+            ids = stage.begin(self.catalog, run)
+            if ids is not None:
+                pending[stage] = ids
+        return pending
+
+    def _end(self, run: Run, report: IndexReport) -> None:
+        for stage in self.stages:
+            stage.end(self.catalog, run)
+        report.notes.extend(run.notes)
+
+    def _pass(
+        self,
+        work: list[_Work],
+        report: IndexReport,
+        progress: Progress,
+        doing: str,
+        gone: dict[str, int] | None = None,
+        gone_ids: set[int] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Read, decode and analyse `work` in workers, batch by batch, committing each."""
+        processed = 0
+        progress(0, len(work), doing)
+        pinned = any(stage.uses_worker_cores for w in work for stage in w.stages)
+        with _single_threaded_torch(pinned):
+            for done_batch in self._read_ahead(work, gone or {}):
+                if stop is not None and stop.is_set():
+                    break
+                self._commit(done_batch, report, gone_ids, record_errors=gone_ids is not None)
+                processed += len(done_batch)
+                progress(processed, len(work), doing)
+                if stop is not None and stop.is_set():
+                    break
 
     def _read_ahead(self, work: list[_Work], gone: dict[str, int]) -> Iterator[list[_Done]]:
         """Decode batches in worker threads, a few batches ahead of the models."""
@@ -246,18 +268,25 @@ class Indexer:
         ahead = max(1, self.settings.prefetch_batches)
         with ThreadPoolExecutor(max_workers=max(1, self.settings.decode_workers)) as pool:
             pending: list[list[Future]] = []
-            for i in range(min(ahead, len(batches))):
-                pending.append([pool.submit(self._read, w, gone) for w in batches[i]])
-            next_batch = len(pending)
-            while pending:
-                futures = pending.pop(0)
-                if next_batch < len(batches):
-                    pending.append([pool.submit(self._read, w, gone) for w in batches[next_batch]])
-                    next_batch += 1
-                yield [f.result() for f in futures]
+            try:
+                for i in range(min(ahead, len(batches))):
+                    pending.append([pool.submit(self._read, w, gone) for w in batches[i]])
+                next_batch = len(pending)
+                while pending:
+                    futures = pending.pop(0)
+                    if next_batch < len(batches):
+                        batch = batches[next_batch]
+                        pending.append([pool.submit(self._read, w, gone) for w in batch])
+                        next_batch += 1
+                    yield [f.result() for f in futures]
+            finally:  # stopped early: photos not started yet are not read at all
+                for futures in pending:
+                    for future in futures:
+                        future.cancel()
 
     def _read(self, work: _Work, gone: dict[str, int]) -> _Done:
-        """Worker: read, hash, recognise moves, decode, thumbnail, prepare the CLIP input."""
+        """Worker: read, hash, recognise moves, decode once, thumbnail, run the stages'
+        analyses on that one decode."""
         try:
             data = scan.read_bytes(work.found.path)
             digest = scan.file_hash(data)
@@ -270,123 +299,94 @@ class Indexer:
                     return _Done(work, digest, moved_from=moved_from)
             if work.kind == "changed" and digest == work.old_hash:
                 return _Done(work, digest, same_content=True)
-            # Faces need a detailed copy; CLIP and the thumbnail alone make do with much less.
-            size = self.settings.face_image_size if work.need_faces else self.settings.thumb_size
+            # One decode, at the largest size any stage needs (and the thumbnail's).
+            size = max([self.settings.thumb_size, *(s.decode_size for s in work.stages)])
             decoded = scan.decode(data, self.settings, digest, size)
-            if decoded.taken_at is None:
-                found_date = scan.date_without_exif(work.found.path, self._root)
-                if found_date is not None:
-                    decoded.taken_at, decoded.taken_source = found_date
+            if work.kind != "fill":  # a filled photo keeps the row (and date) it has
+                decoded.taken_at, decoded.taken_source = scan.photo_date(
+                    work.found.path,
+                    self._root,
+                    work.found.mtime_ns,
+                    decoded.taken_at,
+                    decoded.taken_source,
+                )
             thumb = layout.thumbnail_path(self.data_dir, digest)
             if not thumb.exists():
                 scan.save_thumbnail(
                     decoded.image, thumb, self.settings.thumb_size, self.settings.jpeg_quality
                 )
-            pixels = self.clip.preprocess(decoded.image) if work.need_clip else None
-            # Faces here, in the worker, from the same decode: they run while the main thread
-            # has CLIP encode the previous batch, so both cores stay busy.
-            faces = self.faces.analyze(decoded) if self.faces and work.need_faces else None
-            return _Done(work, digest, decoded=decoded, pixels=pixels, faces=faces)
+            # The stages' work here, in the worker, from the same decode: faces run while the
+            # main thread has CLIP encode the previous batch, so both cores stay busy.
+            analysed = {stage.name: stage.analyze(decoded) for stage in work.stages}
+            kept = decoded if work.kind != "fill" else None  # the row is made from it
+            return _Done(work, digest, decoded=kept, analysed=analysed)
         except scan.Unreadable as err:
             return _Done(work, error=str(err), vanished=isinstance(err, scan.Vanished))
 
-    def _commit(self, batch: list[_Done], report: IndexReport, gone_ids: set[int]) -> None:
-        """Models on the batch, then one transaction for all of it."""
-        vectors = self._embed(batch)
-        faces = {i: d.faces for i, d in enumerate(batch) if d.faces is not None}
+    def _commit(
+        self,
+        batch: list[_Done],
+        report: IndexReport,
+        gone_ids: set[int] | None,
+        record_errors: bool = True,
+    ) -> None:
+        """The stages' batch work, then one transaction for all of it."""
+        results: dict[str, dict[int, Any]] = {}
+        for stage in self.stages:
+            idx = [i for i, d in enumerate(batch) if stage.name in d.analysed]
+            if idx:
+                out = stage.batch([batch[i].analysed[stage.name] for i in idx])
+                results[stage.name] = dict(zip(idx, out, strict=True))
         with self.catalog.transaction():
-            if vectors:
-                dim = int(next(iter(vectors.values()))[0].shape[0])
-                self.catalog.record_model("clip", self.clip.spec, dim)
-            faced: list[int] = []
+            written: dict[str, list[int]] = {}
             for i, d in enumerate(batch):
-                f = d.work.found
-                text = path_text(f.path)
-                if d.work.kind == "retry":
-                    report.retried += 1
-                if d.error is not None:
-                    if not d.vanished:
-                        self.catalog.upsert_photo(_skipped_row(f, text, d.error))
-                    report.skipped.append((text, d.error))
+                photo_id = self._photo(d, report, gone_ids, record_errors)
+                if photo_id is None:
                     continue
-                if d.moved_from is not None:
-                    self.catalog.move_photo(
-                        d.moved_from, text, os.fsencode(f.path), f.mtime_ns, f.ctime_ns
-                    )
-                    gone_ids.discard(d.moved_from)
-                    report.moved += 1
-                    continue
-                if d.same_content:
-                    self.catalog.touch_photo(d.work.photo_id, f.mtime_ns, f.ctime_ns)
-                    report.unchanged += 1
-                    continue
-                if d.work.kind == "fill":  # same content, only vectors or faces were missing
-                    photo_id = d.work.photo_id
-                    report.unchanged += 1
-                else:
-                    photo_id = self.catalog.upsert_photo(_photo_row(f, text, d.decoded))
-                    # A skipped file read at last is a photo new to the library.
-                    kind = "new" if d.work.kind == "retry" else d.work.kind
-                    setattr(report, kind, getattr(report, kind) + 1)
-                if i in vectors:
-                    vec, backend = vectors[i]
-                    self.catalog.put_image_vector(photo_id, self.clip.spec, vec, backend)
-                    report.embedded += 1
-                if i in faces:
-                    self.faces.store(self.catalog, photo_id, faces[i])
-                    faced.append(photo_id)
-            if faced:
-                self.faces.after_batch(self.catalog, faced)
-                self.catalog.bump_generation("faces")
-                report.faces_done += len(faced)
+                for stage in self.stages:
+                    if i in results.get(stage.name, {}):
+                        found = stage.write(self.catalog, photo_id, results[stage.name][i])
+                        report.tally(stage.name, found)
+                        written.setdefault(stage.name, []).append(photo_id)
+            for stage in self.stages:
+                if written.get(stage.name):
+                    stage.after_batch(self.catalog, written[stage.name])
             # Any write may change which vectors exist: saved FAISS indexes go stale.
             self.catalog.bump_generation("images")
 
-    def _embed(self, batch: list[_Done]) -> dict[int, tuple[Any, str]]:
-        """CLIP vectors of the batch's prepared pixels and the backend that made them, by
-        position in the batch.
-
-        Writes nothing: a write here would open the catalog's write transaction before the
-        slow face analysis and hold other writers (the chat naming someone) off meanwhile.
-        """
-        import torch
-
-        idx = [i for i, d in enumerate(batch) if d.pixels is not None]
-        out: dict[int, tuple[Any, str]] = {}
-        step = max(1, self.settings.model_batch)
-        for start in range(0, len(idx), step):
-            part = idx[start : start + step]
-            pixels = [batch[i].pixels for i in part]
-            self._collect_calibration(pixels)
-            vecs = self.clip.encode_preprocessed(torch.stack(pixels))
-            backend = self.clip.image_backend
-            out.update((i, (vec, backend)) for i, vec in zip(part, vecs, strict=True))
-        return out
-
-    def _collect_calibration(self, pixels: list[Any]) -> None:
-        """Keep the first photos' inputs until there are enough to check int8 on them."""
-        wanted = self.settings.clip_calibration_photos
-        if not self.clip.needs_calibration() or len(self._calibration) >= wanted:
-            return
-        self._calibration.extend(pixels[: wanted - len(self._calibration)])
-        if len(self._calibration) >= wanted:
-            self._calibrate()
-
-    def _calibrate(self) -> None:
-        """Check int8 against fp32 on the collected photos and record the verdict."""
-        import torch
-
-        verdict = self.clip.calibrate(torch.stack(self._calibration))
-        self._calibration = []
-        self._record_verdict(verdict)
-
-    def _record_verdict(self, verdict: encoders.Verdict | None) -> None:
-        """Keep the int8 verdict in the catalog too: it decides which vectors share an index."""
-        key = int8_meta_key(self.clip.spec)
-        if verdict is not None and self.catalog.meta(key) != verdict_text(verdict):
-            with self.catalog.transaction():
-                self.catalog.set_meta(key, verdict_text(verdict))
-                self.catalog.bump_generation("images")
+    def _photo(
+        self, d: _Done, report: IndexReport, gone_ids: set[int] | None, record_errors: bool
+    ) -> int | None:
+        """The catalog row of one read file (made or updated); None when the stages have
+        nothing to do for it (unreadable, moved, or the same content)."""
+        f = d.work.found
+        text = path_text(f.path)
+        if d.work.kind == "retry":
+            report.retried += 1
+        if d.error is not None:
+            if record_errors and not d.vanished:
+                self.catalog.upsert_photo(_skipped_row(f, text, d.error))
+            report.skipped.append((text, d.error))
+            return None
+        if d.moved_from is not None:
+            self.catalog.move_photo(d.moved_from, text, os.fsencode(f.path), f.mtime_ns, f.ctime_ns)
+            if gone_ids is not None:
+                gone_ids.discard(d.moved_from)
+            report.moved += 1
+            return None
+        if d.same_content:
+            self.catalog.touch_photo(d.work.photo_id, f.mtime_ns, f.ctime_ns)
+            report.unchanged += 1
+            return None
+        if d.work.kind == "fill":  # same content, only what a stage makes was missing
+            report.unchanged += 1
+            return d.work.photo_id
+        assert d.decoded is not None
+        photo_id = self.catalog.upsert_photo(_photo_row(f, text, d.decoded))
+        # A skipped file read at last is a photo new to the library.
+        kind = "new" if d.work.kind == "retry" else d.work.kind
+        setattr(report, kind, getattr(report, kind) + 1)
+        return photo_id
 
 
 @contextmanager
@@ -410,29 +410,7 @@ def _single_threaded_torch(on: bool) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def int8_meta_key(spec: str) -> str:
-    """The catalog meta key holding the int8 self-check's verdict for one model."""
-    return f"int8_verdict:{spec}"
-
-
-def verdict_text(verdict: encoders.Verdict) -> str:
-    """A verdict as stored: "passed" or "failed", and the threshold it was judged at."""
-    return f"{'passed' if verdict.passed else 'failed'}@{verdict.threshold}"
-
-
-def accepted_backends(catalog: Catalog, clip: ClipModel) -> list[str]:
-    """Backends whose vectors may share this library's index (int8 only once it passed)."""
-    stored = catalog.meta(int8_meta_key(clip.spec)) or ""
-    passed = stored == f"passed@{clip.settings.clip_int8_min_cosine}"
-    return encoders.compatible_backends(passed)
-
-
 def _photo_row(f: scan.FoundFile, text: str, d: scan.Decoded) -> dict:
-    taken_at, source = (
-        (d.taken_at, d.taken_source)
-        if d.taken_at
-        else (scan.file_time(f.mtime_ns), dates.UNCERTAIN)
-    )
     return {
         "path": text,
         "path_raw": os.fsencode(f.path),
@@ -442,8 +420,8 @@ def _photo_row(f: scan.FoundFile, text: str, d: scan.Decoded) -> dict:
         "hash": d.hash,
         "width": d.width,
         "height": d.height,
-        "taken_at": taken_at,
-        "taken_source": source,
+        "taken_at": d.taken_at,
+        "taken_source": d.taken_source,
         "lat": d.lat,
         "lon": d.lon,
         "place": d.place,

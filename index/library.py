@@ -19,18 +19,22 @@ import numpy as np
 
 from index import explain, layout, people_file, photos, scan
 from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
+from index.clip_stage import ClipStage
 from index.errors import CatalogError, InvalidInput, PirError
-from index.face_stage import FaceIndexing
+from index.face_stage import FaceStage
 from index.faces import DetectedFace
-from index.indexer import FaceStage, Indexer, IndexReport, Progress, accepted_backends
+from index.indexer import Indexer, IndexReport, Progress
 from index.models import ClipModel
-from index.ocr import TextReader, TextReport, TextStage
+from index.models.int8 import accepted_backends
+from index.ocr import TextReader
 from index.people import People
 from index.search import Like, Searcher, TextVectors, load_templates
 from index.settings import DEFAULT_CLIP, Settings, default_data_dir
+from index.stage import IndexStage
 from index.types import FaceInfo, NamingResult, PersonInfo, Photo, Query, SearchResult
 from index.vectors import VectorStore
 from index.watch import Watcher
+from index.words_stage import TextReport, WordsStage
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -76,7 +80,7 @@ class Library:
         self.images = VectorStore(self.data_dir, "images", self.settings)
         self._images_built = float("-inf")  # when image_index last made sure it was current
         self._faces_enabled = faces
-        self._faces: FaceIndexing | None = None  # made on first use (see _face_indexing)
+        self._faces: FaceStage | None = None  # made on first use (see _face_stage)
         self.ocr_enabled = self.settings.ocr if ocr is None else ocr
         self._text_reader: TextReader | None = None
         # Writes (index, people edits) take it; reads do not, so threads sharing one Library
@@ -133,18 +137,28 @@ class Library:
         """The face model of this library's faces (recorded), else the configured one."""
         return self.roster.face_model()
 
-    def face_stage(self) -> FaceStage | None:
-        """The face detector + clusterer used while indexing (None when faces are off)."""
-        return self._face_indexing() if self._faces_enabled else None
-
-    def _face_indexing(self) -> FaceIndexing:
+    def _face_stage(self) -> FaceStage:
         # Made on first use: an unknown face model is reported when faces are needed.
         if self._faces is None:
-            self._faces = FaceIndexing(self.settings)
+            self._faces = FaceStage(self.settings)
         return self._faces
 
     def _analyse_faces(self, image: Image.Image) -> list[DetectedFace]:
-        return self._face_indexing().analyzer.analyze_photo(image)
+        return self._face_stage().analyzer.analyze_photo(image)
+
+    # --- the index stages (index/stage.py), registered here ---
+
+    def stages(self) -> list[IndexStage]:
+        """The first pass of indexing, on one shared decode: CLIP, then faces (when on).
+        After it a photo can be found by description, people, dates and places."""
+        stages: list[IndexStage] = [ClipStage(self.clip, self.settings)]
+        if self._faces_enabled:
+            stages.append(self._face_stage())
+        return stages
+
+    def later_stages(self) -> list[IndexStage]:
+        """The pass after it, over the photos just indexed: words in photos (when on)."""
+        return [WordsStage(self.text_reader, self.settings)] if self.ocr_enabled else []
 
     def text_model_problem(self) -> str | None:
         """Why searching by description cannot work here (a cheap look, no weights loaded)."""
@@ -180,7 +194,7 @@ class Library:
                 with self.catalog.transaction():
                     self.catalog.delete_vectors_not_of(self.clip.spec)
                     self.catalog.bump_generation("images")
-            indexer = Indexer(self.catalog, self.settings, self.clip, self.face_stage())
+            indexer = Indexer(self.catalog, self.settings, self.stages())
             report = indexer.run(Path(folder), progress, retry_skipped=retry_skipped)
             lost = self.lost_catalog_note()
             if lost:
@@ -213,24 +227,50 @@ class Library:
         """Write the people, their aliases and face fingerprints to a file (`people --export`)."""
         self.roster.export_file(Path(path))
 
+    def sync(
+        self,
+        folder: Path | str,
+        progress: Progress | None = None,
+        indexed: Callable[[IndexReport], None] | None = None,
+        words_progress: Progress | None = None,
+        stop: threading.Event | None = None,
+        reembed: bool = False,
+        retry_skipped: bool = False,
+    ) -> tuple[IndexReport, TextReport]:
+        """Bring the library in line with `folder`: index it (`index`), tell `indexed`, then
+        read its words (`read_text`, with `words_progress` or `progress`) until `stop`.
+
+        The one sequence the command line, the server and the watcher all run."""
+        report = self.index(folder, progress, reembed=reembed, retry_skipped=retry_skipped)
+        if indexed is not None:
+            indexed(report)
+        if stop is not None and stop.is_set():
+            return report, TextReport()
+        return report, self.read_text(folder, words_progress or progress, stop=stop)
+
     def read_text(
         self,
         folder: Path | str | None = None,
         progress: Progress | None = None,
         stop: threading.Event | None = None,
     ) -> TextReport:
-        """The words stage: read the text in photos (under `folder`) not read yet.
+        """The later stages (words in photos) on photos (under `folder`) that still need them.
 
         Runs after `index`, apart from it: CLIP, faces, dates and places are searchable
         before it starts. Does nothing when OCR is off (`--no-ocr`, PIR_OCR=0).
         """
-        if not self.ocr_enabled:
+        stages = self.later_stages()
+        if not stages:
             return TextReport()
         root = path_text(os.path.realpath(folder)) if folder is not None else None
         with self._lock:
-            return TextStage(self.catalog, self.settings, self.text_reader).run(
-                root, progress, stop
-            )
+            done = Indexer(self.catalog, self.settings, stages).catch_up(root, progress, stop)
+        words = WordsStage.name
+        return TextReport(
+            read=done.done.get(words, 0) + len(done.skipped),
+            with_text=done.found.get(words, 0),
+            skipped=done.skipped,
+        )
 
     def text_pending(self) -> int | None:
         """Photos whose words are not read yet; None when OCR is off."""
@@ -255,16 +295,12 @@ class Library:
         indexed again, then their words read; `done` gets each folder's report or error."""
 
         def sync(roots: list[Path], changed: threading.Event) -> None:
-            for root in roots:
+            for root in roots:  # words only until newer changes are waiting
                 try:
-                    outcome: IndexReport | PirError = self.index(root, progress)
+                    self.sync(root, progress, indexed=done, stop=changed)
                 except PirError as err:
-                    outcome = err
-                if done is not None:
-                    done(outcome)
-            for root in roots:  # words last, and only until newer changes are waiting
-                if not changed.is_set():
-                    self.read_text(root, progress, stop=changed)
+                    if done is not None:
+                        done(err)
 
         return Watcher(folders, sync, self.settings, exclude=(self.data_dir,)).start()
 

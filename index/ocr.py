@@ -7,31 +7,23 @@ finds some does it detect again at `ocr_detect_size` and recognise each line fro
 copy (`ocr_image_size`). The angle classifier is skipped: text upside down is rare in photos
 and the classifier costs a pass per line.
 
-The stage runs after CLIP and faces, over photos whose words were not read yet by this
-reader (`MODEL_ID`); each batch commits on its own, so it is resumable like the others.
+The words stage (index/words_stage.py) runs this reader after CLIP and faces, over photos
+whose words were not read yet by it (`MODEL_ID`).
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 import numpy as np
 from PIL import Image
 
-from index import scan
-from index.catalog import Catalog
 from index.settings import Settings
 from index.words import fold
 
 # Recorded with each photo's words; a new reader or gate re-reads photos read by the old one.
 MODEL_ID = "rapidocr-onnxruntime-1.4/ppocrv4-gated"
-
-Progress = Callable[[int, int, str], None]  # done, total, what is happening
 
 
 class TextLine(TypedDict):
@@ -40,23 +32,6 @@ class TextLine(TypedDict):
     text: str
     confidence: float
     box: tuple[float, float, float, float]
-
-
-@dataclass
-class TextReport:
-    """What one pass of the text stage did."""
-
-    read: int = 0  # photos read this pass
-    with_text: int = 0  # ... of which some text was found in
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-
-    def to_json(self) -> dict:
-        """The report as JSON-ready data."""
-        return {
-            "read": self.read,
-            "with_text": self.with_text,
-            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
-        }
 
 
 class TextReader:
@@ -124,76 +99,3 @@ def _shrunk(image: Image.Image, size: int) -> Image.Image:
     copy = image.copy()
     copy.thumbnail((size, size), Image.Resampling.BILINEAR)
     return copy
-
-
-class TextStage:
-    """Reads the words of every photo that has none from this reader yet; stores them."""
-
-    def __init__(self, catalog: Catalog, settings: Settings, reader: TextReader):
-        self.catalog = catalog
-        self.settings = settings
-        self.reader = reader
-
-    def pending(self, root: str | None = None) -> int:
-        """How many photos (under `root`, or anywhere) still wait for their words."""
-        return len(self.catalog.photos_without_text(self.reader.model_id, root))
-
-    def run(
-        self,
-        root: str | None = None,
-        progress: Progress | None = None,
-        stop: threading.Event | None = None,
-    ) -> TextReport:
-        """Read the waiting photos (under `root`), a batch per transaction; `stop` ends it
-        between photos, keeping what was read."""
-        progress = progress or (lambda done, total, what: None)
-        todo = self.catalog.photos_without_text(self.reader.model_id, root)
-        report = TextReport()
-        batch: list[tuple[dict, list[TextLine]]] = []
-        progress(0, len(todo), "reading words in photos")
-        for n, (row, lines) in enumerate(self._decoded(todo), 1):
-            if stop is not None and stop.is_set():
-                break
-            if isinstance(lines, str):
-                report.skipped.append((row["path"], lines))
-                lines = []
-            batch.append((row, lines))
-            report.read += 1
-            report.with_text += bool(lines)
-            if len(batch) >= self.settings.batch_size:
-                self._store(batch)
-                batch = []
-            progress(n, len(todo), "reading words in photos")
-        self._store(batch)
-        return report
-
-    def _decoded(self, todo: list[dict]) -> Iterator[tuple[dict, list[TextLine] | str]]:
-        """(photo row, its lines or the reason it could not be read), decoding ahead."""
-        size = self.settings.ocr_image_size
-
-        def decode(row: dict) -> scan.Decoded | str:
-            try:
-                data = scan.read_bytes(os.fsdecode(row["path_raw"]))
-                return scan.decode(data, self.settings, row["hash"], size)
-            except scan.Unreadable as err:
-                return str(err)
-
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            ahead = max(1, self.settings.prefetch_batches)
-            pending = [pool.submit(decode, row) for row in todo[:ahead]]
-            for i, row in enumerate(todo):
-                if i + ahead < len(todo):
-                    pending.append(pool.submit(decode, todo[i + ahead]))
-                decoded = pending.pop(0).result()
-                if isinstance(decoded, str):
-                    yield row, decoded
-                else:
-                    yield row, self.reader.read(decoded.image, decoded.scale)
-
-    def _store(self, batch: list[tuple[dict, list[TextLine]]]) -> None:
-        if not batch:
-            return
-        with self.catalog.transaction():
-            for row, lines in batch:
-                folded = fold("\n".join(line["text"] for line in lines))
-                self.catalog.put_text(row["id"], row["hash"], self.reader.model_id, lines, folded)

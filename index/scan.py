@@ -403,6 +403,20 @@ def date_without_exif(path: str, root: str) -> tuple[str, str] | None:
     return (found[0].isoformat(), found[1]) if found else None
 
 
+def photo_date(
+    path: str, root: str, mtime_ns: int, stated: str | None = None, source: str = "exif"
+) -> tuple[str, str]:
+    """When a photo was taken and how that is known (the one place it is decided).
+
+    What the file itself states (`stated`: EXIF or embedded XMP, read when decoding), else an
+    XMP sidecar, its name or its folders (under `root`), else its modification time, the one
+    uncertain source (index/dates.py says the order and why).
+    """
+    if stated is not None:
+        return stated, source
+    return date_without_exif(path, root) or (file_time(mtime_ns), dates.UNCERTAIN)
+
+
 def _gps(exif: Image.Exif) -> tuple[float | None, float | None]:
     try:
         gps = exif.get_ifd(GPS_IFD)

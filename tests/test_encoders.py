@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 
 from index import encoders
-from index.indexer import int8_meta_key
 from index.library import Library
 from index.models import ClipModel
+from index.models.int8 import int8_meta_key
 from index.settings import Settings
 from tests.tiny_models import save_tiny_open_clip
 

@@ -11,7 +11,7 @@ from face_photos import analyze, analyze_eval, eval_faces_dir, eval_photo, side_
 
 from index.clustering import NO_PERSON, ClusterResult, FaceSet, assign_new_faces, cluster_all
 from index.errors import CatalogError, InvalidInput, NotFound
-from index.face_stage import FaceIndexing
+from index.face_stage import FaceStage
 from index.faces import EMBEDDERS, DlibEmbedder
 from index.library import Library
 from index.people import recluster
@@ -484,7 +484,7 @@ def test_that_is_not_alice_takes_the_face_off_for_good(lib):
 def test_reindexing_unchanged_photos_does_no_face_work(indexed, lib, monkeypatch):
     photos, _, _ = indexed
     calls = []
-    monkeypatch.setattr(FaceIndexing, "analyze", lambda self, d: calls.append(d))
+    monkeypatch.setattr(FaceStage, "analyze", lambda self, d: calls.append(d))
     report = lib.index(photos)
     assert calls == [] and report.faces_done == 0
 

@@ -1,0 +1,80 @@
+"""The words stage: the text written in each photo, read by OCR (index/ocr.py) and stored
+for search (FTS5, index/catalog/words.py).
+
+It runs in a pass of its own after CLIP and faces (`Library.sync`), so a folder can be
+searched by description, people, dates and places before its words are read; a photo whose
+words this reader has read is not read again (see index/stage.py for the contract).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from index.catalog import Catalog
+from index.ocr import TextLine, TextReader
+from index.scan import Decoded
+from index.settings import Settings
+from index.stage import Run
+from index.words import fold
+
+
+@dataclass
+class TextReport:
+    """What one pass of the words stage did."""
+
+    read: int = 0  # photos read this pass
+    with_text: int = 0  # ... of which some text was found in
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def to_json(self) -> dict:
+        """The report as JSON-ready data."""
+        return {
+            "read": self.read,
+            "with_text": self.with_text,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+class WordsStage:
+    """Reads the words of every photo this reader has not read yet; stores them."""
+
+    name = "words"
+    doing = "reading words in photos"
+    uses_worker_cores = False
+
+    def __init__(self, reader: TextReader, settings: Settings):
+        self.reader = reader
+        self.decode_size = settings.ocr_image_size
+        # The OCR engine keeps per-call sizes on itself: one photo read at a time, while the
+        # other decode workers decode the next ones.
+        self._lock = threading.Lock()
+
+    def begin(self, catalog: Catalog, run: Run) -> set[int] | None:
+        """The photos under the folder whose words this reader has not read."""
+        return {r["id"] for r in catalog.photos_without_text(self.reader.model_id, run.root)}
+
+    def analyze(self, decoded: Decoded) -> tuple[str, list[TextLine]]:
+        """(photo hash, its lines of text), read in a decode worker."""
+        with self._lock:
+            return decoded.hash, self.reader.read(decoded.image, decoded.scale)
+
+    def batch(self, analysed: list[Any]) -> list[Any]:
+        """Nothing more to do for the whole batch: each photo was read in a worker."""
+        return analysed
+
+    def write(self, catalog: Catalog, photo_id: int, result: tuple[str, list[TextLine]]) -> bool:
+        """Store one photo's lines and its searchable folded text; whether it has any.
+
+        Nothing is written when the photo's content changed since it was decoded."""
+        digest, lines = result
+        folded = fold("\n".join(line["text"] for line in lines))
+        catalog.put_text(photo_id, digest, self.reader.model_id, lines, folded)
+        return bool(lines)
+
+    def after_batch(self, catalog: Catalog, photo_ids: list[int]) -> None:
+        """Nothing to finish: each photo's words are searchable once written."""
+
+    def end(self, catalog: Catalog, run: Run) -> None:
+        """Nothing waits for the end."""
