@@ -113,25 +113,32 @@ def save_after_change(catalog: Any, pending: dict[str, list[dict]] | None = None
     yet), by name; kept in the file and tried again at each index until their photo is back.
     """
     path = path_in(catalog.data_dir)
+    try:
+        # The server and a command may both have just changed people: the snapshot is taken
+        # under the lock, so the last file written is the newest catalog state, never older.
+        with storage.exclusive(path):
+            _write_snapshot(catalog, path, pending or {})
+    except WriteFailed as err:
+        raise WriteFailed(
+            f"The change is saved in the catalog, but its safe copy was not. {err} The copy "
+            "is written again at the next change or index."
+        ) from err
+
+
+def _write_snapshot(catalog: Any, path: Path, pending: dict[str, list[dict]]) -> None:
     doc = snapshot(catalog)
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         old = None
-    _carry_pending(catalog, doc, old, pending or {})
+    _carry_pending(catalog, doc, old, pending)
     same = isinstance(old, dict) and {**old, "saved_at": None} == {**doc, "saved_at": None}
     if same:
         return
     if not doc["people"] and old is None:
         return  # nobody named yet: no file to keep
     text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
-    try:
-        storage.atomic_write_bytes(path, text.encode("utf-8"), durable=True)
-    except WriteFailed as err:
-        raise WriteFailed(
-            f"The change is saved in the catalog, but its safe copy was not. {err} The copy "
-            "is written again at the next change or index."
-        ) from err
+    storage.atomic_write_bytes(path, text.encode("utf-8"), durable=True)
 
 
 def _carry_pending(catalog: Any, doc: dict, old: Any, pending: dict[str, list[dict]]) -> None:

@@ -5,10 +5,12 @@ indexes, people.json) goes through here or follows the same temp-file + rename p
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from index.errors import WriteFailed
@@ -75,6 +77,24 @@ def atomic_write(path: Path, write: Callable[[Path], None], durable: bool = Fals
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold `<path>.lock` exclusively, across processes and threads: for a file that several
+    processes rewrite from the catalog (people.json), so that each takes its snapshot and
+    writes it without another writing an older one in between. An flock on a file of its own:
+    it never touches the catalog's files (see index/catalog/store.py on SQLite's locks)."""
+    lock = path.with_name(f"{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise write_failed(lock, err) from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def atomic_write_bytes(path: Path, data: bytes, durable: bool = False) -> None:

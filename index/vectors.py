@@ -10,6 +10,7 @@ store scores a small set directly instead; an approximate one widens its scan to
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -197,17 +198,20 @@ class VectorStore:
 
         if self.index is None:
             return
+        # Serialised in memory, then written by Python: a full disk is an OSError to report,
+        # not FAISS's generic RuntimeError.
+        data = faiss.serialize_index(self.index).tobytes()
         meta = {
             "generation": self.generation,
             "model": self.model,
             "count": len(self),
             "index_type": self.index_type,
+            # The server and a command may save at once; the pair is loaded only when the
+            # index file is the very one this sidecar was written for.
+            "digest": _digest(data),
         }
         # The sidecar goes first: an index without a matching sidecar is never loaded.
         self.meta_path.unlink(missing_ok=True)
-        # Serialised in memory, then written by Python: a full disk is an OSError to report,
-        # not FAISS's generic RuntimeError.
-        data = faiss.serialize_index(self.index).tobytes()
         storage.atomic_write_bytes(self.index_path, data)
         storage.atomic_write_bytes(self.meta_path, json.dumps(meta).encode())
 
@@ -222,7 +226,10 @@ class VectorStore:
                 or meta.get("index_type", FLAT) != index_type
             ):
                 return False
-            index = faiss.read_index(str(self.index_path))
+            data = self.index_path.read_bytes()
+            if meta.get("digest") != _digest(data):
+                return False  # another process's index, or half of one
+            index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         except (OSError, ValueError, RuntimeError):
             return False  # missing, stale or corrupt: the caller rebuilds from the catalog
         if int(index.ntotal) != meta.get("count"):
@@ -253,6 +260,10 @@ class VectorStore:
         scores, ids = self.index.search(q, k, params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

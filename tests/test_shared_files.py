@@ -1,0 +1,80 @@
+"""Files the server and a command both rewrite from the catalog (people.json, the FAISS
+index) end up as the newest state, whichever process writes last."""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from index import people_file, storage
+from index.vectors import VectorStore, normalise
+
+
+class NamedPeople:
+    """A catalog's people as save_after_change reads them (a double: no faces needed)."""
+
+    def __init__(self, data_dir: Path, names: list[str]):
+        self.data_dir, self.names = data_dir, names
+
+    def people_summary(self) -> list[dict]:
+        return [{"id": i, "name": n} for i, n in enumerate(self.names)]
+
+    def aliases(self) -> dict:
+        return {}
+
+    def named_faces(self) -> list[dict]:
+        return [
+            {"name": n, "photo_hash": f"h{n}", "box": (0, 0, 9, 9), "source": "user"}
+            for n in self.names
+        ]
+
+    def named_rejections(self) -> list[dict]:
+        return []
+
+    def meta(self, key: str) -> str:
+        return "one-catalog"
+
+    @contextmanager
+    def transaction(self):
+        yield
+
+
+def names_in(data: Path) -> list[str]:
+    return [p["name"] for p in json.loads((data / "people.json").read_text())["people"]]
+
+
+def test_people_json_is_written_under_a_lock_with_the_state_read_inside_it(tmp_path):
+    catalog = NamedPeople(tmp_path, ["Ann"])
+    people_file.save_after_change(catalog)
+    path = people_file.path_in(tmp_path)
+    writer = threading.Thread(target=people_file.save_after_change, args=(catalog,))
+    with storage.exclusive(path):  # another process is writing its snapshot
+        catalog.names = ["Ann", "Bob"]
+        writer.start()
+        writer.join(timeout=1)
+        assert writer.is_alive(), "people.json was written while another process held it"
+        assert names_in(tmp_path) == ["Ann"]
+        catalog.names = ["Ann", "Bob", "Cy"]  # committed before the waiting writer reads
+    writer.join(timeout=10)
+    assert names_in(tmp_path) == ["Ann", "Bob", "Cy"]
+
+
+def test_a_faiss_index_written_by_another_process_is_not_taken_for_this_sidecars(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = np.arange(50, dtype=np.int64)
+    old = normalise(rng.standard_normal((50, 16)).astype(np.float32))
+    new = normalise(rng.standard_normal((50, 16)).astype(np.float32))
+    VectorStore(tmp_path, "images").ensure(7, "m", 50, lambda: (ids, old))
+    sidecar = (tmp_path / "images.json").read_bytes()
+    VectorStore(tmp_path, "images").ensure(8, "m", 50, lambda: (ids, new))
+    # Interleaved saves: this process's sidecar (generation 7) over the other's index.
+    (tmp_path / "images.json").write_bytes(sidecar)
+    asked = []
+    store = VectorStore(tmp_path, "images")
+    store.ensure(7, "m", 50, lambda: asked.append(1) or (ids, old))
+    assert asked == [1], "an index that is not the sidecar's was loaded"
+    assert store.search(old[3], 1)[0][0] == 3
