@@ -115,12 +115,23 @@ def index_in_background(
     photos, then keep it current by watching it; the chat's status line says each step."""
     words = assistant.words
     main = assistant.library
+    settled = [""]  # what the status line says once the stage running now is over
 
     def progress(done: int, total: int, what: str) -> None:
-        assistant.indexing = not (total and done >= total)
-        if not assistant.indexing:
-            assistant.indexing_ended = time.time()
+        if total and done >= total:
+            settle()  # a stage ended; the next one (if any) reports again
+            return
+        assistant.indexing = True  # (0 of 0: still counting)
         assistant.status = words.say("status", "indexing", done=done, total=total, what=what)
+
+    def settle(status: str | None = None) -> None:
+        """Nothing runs now: the status line says the last outcome, not a stage's count."""
+        if status is not None:
+            settled[0] = status
+        assistant.indexing = False
+        assistant.indexing_ended = time.time()
+        assistant.status = settled[0]
+        assistant.refresh()
 
     def finished(outcome: Any) -> None:
         """One indexing pass ended (a report, or the error that stopped it)."""
@@ -136,9 +147,7 @@ def index_in_background(
                 removed=outcome.removed,
                 skipped=len(outcome.skipped),
             )
-        assistant.indexing = False
-        assistant.indexing_ended = time.time()
-        assistant.refresh()
+        settle(assistant.status)
         print(assistant.status, file=sys.stderr)
 
     def run() -> None:
@@ -152,11 +161,11 @@ def index_in_background(
                 def synced(outcome: Any) -> None:
                     finished(outcome)
                     at = time.strftime("%H:%M")
-                    assistant.status = words.say("status", "watching", at=at, last=assistant.status)
+                    settle(words.say("status", "watching", at=at, last=assistant.status))
 
-                watcher = lib.watch([folder], progress=progress, done=synced)
+                watcher = lib.watch([folder], progress=progress, done=synced, idle=settle)
                 how = "watching" if watcher.using_events else "rescanning"
-                assistant.status = words.say("status", f"{how}_start", folder=folder)
+                settle(words.say("status", f"{how}_start", folder=folder))
                 print(assistant.status, file=sys.stderr)
                 return  # the watcher's thread now owns `lib`
         except PirError as err:

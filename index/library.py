@@ -290,9 +290,11 @@ class Library:
         folders: list[Path],
         progress: Progress | None = None,
         done: Callable[[IndexReport | PirError], None] | None = None,
+        idle: Callable[[], None] | None = None,
     ) -> Watcher:
         """Keep `folders` current from now on (see index/watch.py): changed folders are
-        indexed again, then their words read; `done` gets each folder's report or error."""
+        indexed again, then their words read; `done` gets each folder's report or error,
+        `idle` is called once all of that is over (nothing runs until the next change)."""
 
         def sync(roots: list[Path], changed: threading.Event) -> None:
             for root in roots:  # words only until newer changes are waiting
@@ -301,6 +303,8 @@ class Library:
                 except PirError as err:
                     if done is not None:
                         done(err)
+            if idle is not None:
+                idle()
 
         return Watcher(folders, sync, self.settings, exclude=(self.data_dir,)).start()
 
