@@ -1,4 +1,4 @@
-"""The chat session: what every session shares, and one session's search, paging and refinement.
+"""The chat session: what every session shares, and how one session answers a message.
 
 `Assistant` holds what all browser sessions share (the library, the query parser, the words,
 one lock); `Conversation` is one session: it finds the intent of a message (`intents`) and

@@ -147,3 +147,16 @@ def test_no_module_is_over_600_lines(package):
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_the_pir_console_script_is_the_command_line(capsys):
+    import importlib
+    import json
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    module, _, function = project["project"]["scripts"]["pir"].partition(":")
+    main = getattr(importlib.import_module(module), function)
+    assert main(["parse", "photos of the beach in 2019", "--json"]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert parsed["raw"] == "photos of the beach in 2019" and parsed["dates"]
