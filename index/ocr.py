@@ -13,12 +13,13 @@ whose words were not read yet by it (`MODEL_ID`).
 
 from __future__ import annotations
 
-import threading
+from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 from PIL import Image
 
+from index.models.lifecycle import Lazy, file_bytes
 from index.settings import Settings
 from index.words import fold
 
@@ -41,21 +42,21 @@ class TextReader:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._engine: Any = None
-        self._load_lock = threading.Lock()
+        self.models = Lazy(
+            "OCR (RapidOCR)", self._open, settings.model_idle_unload_minutes, _onnx_bytes
+        )
+
+    def _open(self) -> Any:
+        from rapidocr_onnxruntime import RapidOCR
+
+        threads = self.settings.torch_threads or -1
+        engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, print_verbose=False)
+        # Sizes below are the longest side of what the detector sees; never upscale.
+        engine.text_det.limit_type = "max"
+        return engine
 
     def _get_engine(self) -> Any:
-        with self._load_lock:
-            if self._engine is None:
-                from rapidocr_onnxruntime import RapidOCR
-
-                threads = self.settings.torch_threads or -1
-                self._engine = RapidOCR(
-                    intra_op_num_threads=threads, inter_op_num_threads=1, print_verbose=False
-                )
-                # Sizes below are the longest side of what the detector sees; never upscale.
-                self._engine.text_det.limit_type = "max"
-        return self._engine
+        return self.models.get()
 
     def read(self, image: Image.Image, scale: float = 1.0) -> list[TextLine]:
         """The lines of text in `image`, top to bottom; boxes multiplied by `scale` (so a
@@ -91,6 +92,12 @@ class TextReader:
         bgr = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
         boxes, _ = engine.text_det(bgr)
         return np.zeros((0, 4, 2), np.float32) if boxes is None else np.asarray(boxes)
+
+
+def _onnx_bytes(_engine: Any) -> int:
+    import rapidocr_onnxruntime
+
+    return file_bytes(Path(rapidocr_onnxruntime.__file__).parent.rglob("*.onnx"))
 
 
 def _shrunk(image: Image.Image, size: int) -> Image.Image:

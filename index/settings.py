@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     clip_fp32_min_cosine: Share = 0.9999  # an exported fp32 encoder must match torch this well
     clip_calibration_photos: Count = 64  # the user's photos int8 is checked on (the first indexed)
     clip_idle_unload_minutes: Weight = 30.0  # drop CLIP weights after this long unused (0: never)
+    # Face, OCR and spaCy models too (index/models/lifecycle.py); 0: never.
+    model_idle_unload_minutes: Weight = 30.0
 
     # --- faces ---
     face_min_size: Count = 40  # px in the original photo; smaller faces are ignored

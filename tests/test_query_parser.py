@@ -388,7 +388,7 @@ def test_without_the_statistical_model_enrolled_names_still_work(monkeypatch) ->
         raise OSError("no such model")
 
     monkeypatch.setattr(spacy, "load", missing)
-    blank = query_lexicon.engine.__wrapped__()  # a fresh engine, leaving the cached one alone
+    blank = query_lexicon._load_engine()  # a fresh engine, leaving the loaded one alone
     assert not blank.statistical
     monkeypatch.setattr(query_lexicon, "engine", lambda: blank)
     q = QueryParser(PEOPLE, PLACES, now=NOW).parse("photos of alice and Carol in Paris last summer")

@@ -7,13 +7,13 @@ and tokenises the lexicon with it, so phrases match tokens exactly as queries ar
 from __future__ import annotations
 
 import logging
-import threading
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from pathlib import Path
 
-from index.settings import PROMPTS_DIR
+from index.models.lifecycle import Lazy, file_bytes
+from index.settings import PROMPTS_DIR, Settings
 
 log = logging.getLogger(__name__)
 
@@ -201,33 +201,45 @@ class Engine:
     statistical: bool  # False for the spacy.blank fallback: no tags, no named entities
 
 
-_engine_lock = threading.Lock()
-
-
-@cache
 def engine() -> Engine:
-    """Load spaCy once per process: the small English model, else a blank tokenizer."""
+    """spaCy, loaded at the first parse (the small English model, else a blank tokenizer) and
+    dropped when idle like every model (index/models/lifecycle.py)."""
+    return _ENGINE.get()
+
+
+def _spacy_bytes(loaded: Engine) -> int:
+    path = getattr(loaded.nlp, "_path", None)
+    return file_bytes(Path(path).rglob("*")) if path else 0
+
+
+def _load_engine() -> Engine:
     import spacy
 
-    with _engine_lock:
-        try:
-            # The dependency parser is not used; leaving it out halves the parse time.
-            nlp = spacy.load(SPACY_MODEL, exclude=["parser"])
-            statistical = True
-        except OSError:
-            log.warning(
-                "spaCy model %s is not installed; only enrolled names are found", SPACY_MODEL
-            )
-            nlp = spacy.blank("en")
-            statistical = False
-        by_pos: dict[str, set[str]] = {}
-        if "lemmatizer" in nlp.pipe_names:
-            # The rule lemmatizer ships WordNet's word lists: a ready English dictionary.
-            lookups = nlp.get_pipe("lemmatizer").lookups
-            if lookups.has_table("lemma_index"):
-                table = lookups.get_table("lemma_index")
-                by_pos = {pos: set(table.get(pos, ())) for pos in ("noun", "verb", "adj", "adv")}
-        english = frozenset().union(*by_pos.values())
-        modifiers = frozenset().union(*(by_pos.get(p, set()) for p in ("verb", "adj", "adv")))
-        lex = load_lexicon(lambda t: [w.lower_ for w in nlp.make_doc(t)], english, modifiers)
-        return Engine(nlp=nlp, lex=lex, statistical=statistical)
+    # Lazy holds its lock while this runs: one load at a time.
+    try:
+        # The dependency parser is not used; leaving it out halves the parse time.
+        nlp = spacy.load(SPACY_MODEL, exclude=["parser"])
+        statistical = True
+    except OSError:
+        log.warning("spaCy model %s is not installed; only enrolled names are found", SPACY_MODEL)
+        nlp = spacy.blank("en")
+        statistical = False
+    by_pos: dict[str, set[str]] = {}
+    if "lemmatizer" in nlp.pipe_names:
+        # The rule lemmatizer ships WordNet's word lists: a ready English dictionary.
+        lookups = nlp.get_pipe("lemmatizer").lookups
+        if lookups.has_table("lemma_index"):
+            table = lookups.get_table("lemma_index")
+            by_pos = {pos: set(table.get(pos, ())) for pos in ("noun", "verb", "adj", "adv")}
+    english = frozenset().union(*by_pos.values())
+    modifiers = frozenset().union(*(by_pos.get(p, set()) for p in ("verb", "adj", "adv")))
+    lex = load_lexicon(lambda t: [w.lower_ for w in nlp.make_doc(t)], english, modifiers)
+    return Engine(nlp=nlp, lex=lex, statistical=statistical)
+
+
+_ENGINE = Lazy(
+    "query parser (spaCy)",
+    _load_engine,
+    lambda: Settings.from_env().model_idle_unload_minutes,
+    _spacy_bytes,
+)

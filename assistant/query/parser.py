@@ -61,6 +61,7 @@ class QueryParser:
         self._people: dict[str, tuple[str, ...]] = {}
         self._places: tuple[str, ...] = ()
         self._known: Known | None = None  # built on first parse, rebuilt after update()
+        self._known_engine: object = None  # the spaCy engine it was built with
         self.update(people, places)
 
     def update(
@@ -85,7 +86,10 @@ class QueryParser:
             return Query(raw=raw)
         engine = lexicon.engine()
         known = self._known
-        if known is None:  # read once: an update() meanwhile affects the next parse only
+        # Read once: an update() meanwhile affects the next parse only. Rebuilt too when spaCy
+        # was dropped while idle and loaded again (its matchers belong to one vocabulary).
+        if known is None or self._known_engine is not engine:
+            self._known_engine = engine
             known = self._known = build_known(engine, self._people, self._places)
         doc = engine.nlp(clean)
         words = [t.lower_ for t in doc]

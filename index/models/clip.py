@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ import numpy as np
 
 from index import encoders
 from index.errors import ModelUnavailable
+from index.models import lifecycle
 from index.models.checks import missing_hub_files, precheck
 from index.models.spec import parse_clip_spec
 from index.settings import DEFAULT_CLIP, Settings
@@ -71,6 +71,7 @@ class ClipModel:
         self._lock = threading.RLock()
         self._last_used = time.monotonic()
         self._watcher: threading.Thread | None = None
+        lifecycle.register(self)
 
     # --- loading ---
 
@@ -143,28 +144,32 @@ class ClipModel:
         gc.collect()
 
     def _watch_idle(self) -> None:
-        minutes = self.settings.clip_idle_unload_minutes
-        if minutes <= 0 or (self._watcher is not None and self._watcher.is_alive()):
+        if self._watcher is not None and self._watcher.is_alive():
             return
+        self._watcher = lifecycle.watch_idle(
+            self,
+            f"CLIP {self.spec}",
+            self.settings.clip_idle_unload_minutes,
+            lambda model: model._last_used,
+            lambda model: model._torch is not None,
+            lambda model: model.unload(),
+        )
 
-        # The watcher holds the model weakly: a model nobody uses any more is freed at once.
-        ref = weakref.ref(self)
-        idle_s = minutes * 60
+    @property
+    def name(self) -> str:
+        """What `stats --json` calls this model among the loaded ones."""
+        exported = self._exported
+        backend = exported.image.id if exported and exported.image else encoders.TORCH
+        return f"CLIP {self.spec} ({backend})"
 
-        def watch() -> None:
-            while True:
-                time.sleep(min(60.0, idle_s / 4))
-                model = ref()
-                if model is None or model._torch is None:
-                    return
-                if time.monotonic() - model._last_used > idle_s:
-                    log.info("unloading the idle CLIP model %s", model.spec)
-                    model.unload()
-                    return
-                del model
-
-        self._watcher = threading.Thread(target=watch, name="clip-idle-unload", daemon=True)
-        self._watcher.start()
+    def memory_bytes(self) -> int:
+        """About how much memory the loaded weights hold (torch; an export besides)."""
+        model = self._torch
+        if model is None:
+            return 0
+        exported = self._exported
+        files = list(exported.folder.glob("*.onnx")) if exported is not None else []
+        return lifecycle.torch_bytes(model.model) + lifecycle.file_bytes(files)
 
     def is_available(self) -> bool:
         """Whether the model loads; tries once, remembers the answer, never raises."""

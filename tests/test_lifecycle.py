@@ -1,0 +1,80 @@
+"""Every model lives the same way: loaded once on first use, dropped when idle, listed."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from index.models.lifecycle import Lazy, loaded_models
+
+
+class _Weights:
+    def __init__(self, nbytes: int):
+        self.nbytes = nbytes
+
+
+def _wait_for(condition, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_model_loads_once_however_many_threads_ask_at_first():
+    loads = []
+
+    def load():
+        loads.append(1)
+        time.sleep(0.05)  # a slow load: the other threads arrive meanwhile
+        return _Weights(10)
+
+    lazy = Lazy("test model (once)", load)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(lazy.get())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len({id(g) for g in got}) == 1
+
+
+def test_nothing_loads_until_used_and_a_loaded_model_is_listed_with_its_memory():
+    lazy = Lazy("test model (listed)", lambda: _Weights(3 * 2**20), size=lambda w: w.nbytes)
+    assert not lazy.loaded
+    assert "test model (listed)" not in [m["name"] for m in loaded_models()]
+    lazy.get()
+    listed = {m["name"]: m["memory_mb"] for m in loaded_models()}
+    assert listed["test model (listed)"] == 3.0
+    lazy.unload()
+    assert "test model (listed)" not in [m["name"] for m in loaded_models()]
+
+
+def test_an_idle_model_is_dropped_and_loads_again_on_the_next_use():
+    loads = []
+    lazy = Lazy("test model (idle)", lambda: loads.append(1) or _Weights(1), idle_minutes=0.002)
+    lazy.get()
+    assert _wait_for(lambda: not lazy.loaded), "the idle model was never dropped"
+    lazy.get()
+    assert lazy.loaded and len(loads) == 2
+
+
+def test_per_thread_models_give_each_thread_its_own_copy_and_forget_ended_threads():
+    lazy = Lazy("test model (per thread)", lambda: _Weights(1), per_thread=True)
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(lazy.get()))
+    worker.start()
+    worker.join()
+    mine = lazy.get()  # a new copy: the worker's ended with its thread
+    assert seen[0] is not mine
+    assert lazy.get() is mine and len(lazy._copies) == 1
+
+
+def test_stats_list_the_models_in_memory(tmp_path):
+    from index.library import Library
+
+    with Library(tmp_path / "data", clip="local-dir:/nonexistent") as lib:
+        stats = lib.stats()
+    assert isinstance(stats["loaded_models"], list)
+    assert all({"name", "memory_mb"} <= set(m) for m in stats["loaded_models"])
