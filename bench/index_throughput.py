@@ -132,9 +132,9 @@ def timed_index(lib: Library, folder: Path) -> tuple[float, object]:
 
 def ocr_throughput(lib: Library, folder: Path) -> tuple[float, object]:
     """Photos per second through the words stage (after indexing), models loaded beforehand."""
-    lib.text_reader.read(scan.open_rgb(scan.walk(folder).found[0].path))  # load the ONNX sessions
+    lib.words_reader.read(scan.open_rgb(scan.walk(folder).found[0].path))  # load the ONNX sessions
     start = time.perf_counter()
-    report = lib.read_text(folder)
+    report = lib.read_words(folder)
     return report.read / (time.perf_counter() - start), report
 
 

@@ -3,7 +3,7 @@
     python bench/ocr_quality.py [--captions DIR]
 
 The expected words were written down by a person looking at each photo. A word counts as
-found when a search for it would find the photo: its folded form (index/words.py) is one of
+found when a search for it would find the photo: its folded form (index/folding.py) is one of
 the tokens read. Each photo is read twice, with the gate (the settings' sizes) and without
 it (detection straight at `ocr_detect_size`), to show what the gate costs in words and
 saves in time. The last line printed is one JSON object with the figures.
@@ -19,9 +19,9 @@ from pathlib import Path
 from _common import ROOT, eval_dir
 
 from index import scan
+from index.folding import fold
 from index.ocr import TextReader
 from index.settings import Settings
-from index.words import fold
 
 DEMO = ROOT / "demo" / "photos"
 CAPTIONS = eval_dir("captions/images")

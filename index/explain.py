@@ -10,10 +10,10 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from functools import cache
 
-from index.dates import UNCERTAIN
+from index.capture_dates import UNCERTAIN
+from index.folding import fold
 from index.settings import PROMPTS_DIR
 from index.types import Face, PersonMatch, Photo, Query
-from index.words import fold
 
 WORDS_FILE = PROMPTS_DIR / "search.toml"
 

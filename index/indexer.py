@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index import dates, layout, scan
+from index import capture_dates, layout, scan
 from index.catalog import Catalog, path_text
 from index.errors import InvalidInput
 from index.settings import Settings
@@ -164,9 +164,9 @@ class Indexer:
                 work.append(_Work(f, "fill", row["id"], row["hash"], needs))
             else:
                 report.unchanged += 1
-                if row["taken_source"] == dates.UNCERTAIN:  # dated by file time: look again
+                if row["taken_source"] == capture_dates.UNCERTAIN:  # dated by file time: look again
                     when, source = scan.photo_date(f.path, self._root, f.mtime_ns)
-                    if source != dates.UNCERTAIN:
+                    if source != capture_dates.UNCERTAIN:
                         redate.append((row["id"], when, source))
         if redate:
             with self.catalog.transaction():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import explain, layout, people_file, photos, scan
+from index import explain, layout, people_file, photo_refs, scan
 from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
 from index.clip_stage import ClipStage
 from index.errors import CatalogError, InvalidInput, PirError
@@ -35,7 +35,7 @@ from index.stage import IndexStage
 from index.types import FaceInfo, NamingResult, PersonInfo, Photo, Query, SearchResult
 from index.vectors import VectorStore
 from index.watch import Watcher
-from index.words_stage import TextReport, WordsStage
+from index.words_stage import WordsReport, WordsStage
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -106,7 +106,7 @@ class Library:
             text,
             self.settings,
             model=model.spec,
-            words_pending=self.text_pending,
+            words_pending=self.words_pending,
         )
 
     def sibling(self) -> Library:
@@ -159,7 +159,7 @@ class Library:
 
     def later_stages(self) -> list[IndexStage]:
         """The pass after it, over the photos just indexed: words in photos (when on)."""
-        return [WordsStage(self.text_reader, self.settings)] if self.ocr_enabled else []
+        return [WordsStage(self.words_reader, self.settings)] if self.ocr_enabled else []
 
     def text_model_problem(self) -> str | None:
         """Why searching by description cannot work here (a cheap look, no weights loaded)."""
@@ -237,24 +237,24 @@ class Library:
         stop: threading.Event | None = None,
         reembed: bool = False,
         retry_skipped: bool = False,
-    ) -> tuple[IndexReport, TextReport]:
+    ) -> tuple[IndexReport, WordsReport]:
         """Bring the library in line with `folder`: index it (`index`), tell `indexed`, then
-        read its words (`read_text`, with `words_progress` or `progress`) until `stop`.
+        read its words (`read_words`, with `words_progress` or `progress`) until `stop`.
 
         The one sequence the command line, the server and the watcher all run."""
         report = self.index(folder, progress, reembed=reembed, retry_skipped=retry_skipped)
         if indexed is not None:
             indexed(report)
         if stop is not None and stop.is_set():
-            return report, TextReport()
-        return report, self.read_text(folder, words_progress or progress, stop=stop)
+            return report, WordsReport()
+        return report, self.read_words(folder, words_progress or progress, stop=stop)
 
-    def read_text(
+    def read_words(
         self,
         folder: Path | str | None = None,
         progress: Progress | None = None,
         stop: threading.Event | None = None,
-    ) -> TextReport:
+    ) -> WordsReport:
         """The later stages (words in photos) on photos (under `folder`) that still need them.
 
         Runs after `index`, apart from it: CLIP, faces, dates and places are searchable
@@ -262,25 +262,25 @@ class Library:
         """
         stages = self.later_stages()
         if not stages:
-            return TextReport()
+            return WordsReport()
         root = path_text(os.path.realpath(folder)) if folder is not None else None
         with self._lock:
             done = Indexer(self.catalog, self.settings, stages).catch_up(root, progress, stop)
         words = WordsStage.name
-        return TextReport(
+        return WordsReport(
             read=done.done.get(words, 0) + len(done.skipped),
             with_text=done.found.get(words, 0),
             skipped=done.skipped,
         )
 
-    def text_pending(self) -> int | None:
+    def words_pending(self) -> int | None:
         """Photos whose words are not read yet; None when OCR is off."""
         if not self.ocr_enabled:
             return None
-        return len(self.catalog.photos_without_text(self.text_reader.model_id))
+        return len(self.catalog.photos_without_text(self.words_reader.model_id))
 
     @property
-    def text_reader(self) -> TextReader:
+    def words_reader(self) -> TextReader:
         """The OCR reader (its models load at its first photo)."""
         if self._text_reader is None:
             self._text_reader = TextReader(self.settings)
@@ -347,7 +347,7 @@ class Library:
     ) -> SearchResult:
         """Photos that look like a library photo (never itself), an image file or an upload."""
         if isinstance(ref, str | Path):
-            if photos.is_library_photo(self.catalog, ref) or not os.path.isfile(ref):
+            if photo_refs.is_library_photo(self.catalog, ref) or not os.path.isfile(ref):
                 row = self.resolve_photo(ref)
                 query = Query(raw=str(ref), text=text, limit=limit, like_photo=row["path"])
                 return self.searcher.search(query, self._like(row))
@@ -409,7 +409,7 @@ class Library:
 
     def resolve_photo(self, ref: str | Path) -> Photo:
         """A photo of the library from a path (absolute or relative) or a unique file name."""
-        return photos.resolve_photo(self.catalog, ref)
+        return photo_refs.resolve_photo(self.catalog, ref)
 
     def names_in_photos(self, photo_ids: list[int]) -> dict[int, list[str]]:
         """Every named person of each photo, left to right (for a photo's larger view)."""
@@ -446,7 +446,7 @@ class Library:
 
     def thumbnail(self, row: Photo) -> str | None:
         """The cached thumbnail file of a photo, if there is one."""
-        return photos.thumbnail(self.data_dir, row)
+        return photo_refs.thumbnail(self.data_dir, row)
 
     def photo_vector(self, row: Photo) -> np.ndarray:
         """The CLIP vector of a library photo (computed now if it has none yet)."""

@@ -19,9 +19,9 @@ from typing import Any, TypedDict
 import numpy as np
 from PIL import Image
 
+from index.folding import fold
 from index.models.lifecycle import Lazy, file_bytes
 from index.settings import Settings
-from index.words import fold
 
 # Recorded with each photo's words; a new reader or gate re-reads photos read by the old one.
 MODEL_ID = "rapidocr-onnxruntime-1.4/ppocrv4-gated"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index import layout, people_file, photos
+from index import layout, people_file, photo_refs
 from index.catalog import Catalog
 from index.clustering import (
     NO_PERSON,
@@ -353,7 +353,7 @@ class People:
             people_file.save_after_change(self.catalog)
 
     def _photo(self, ref: str | Path | int) -> Photo:
-        return photos.photo_by_ref(self.catalog, ref)
+        return photo_refs.photo_by_ref(self.catalog, ref)
 
     def find(self, ref: str | int) -> Person:
         """A person by id, name, alias or "person N" label; NotFound says who is known."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from index import dates, storage
+from index import capture_dates, storage
 from index.settings import Settings
 
 IMAGE_SUFFIXES = frozenset(
@@ -40,7 +40,7 @@ class Decoded:
     width: int  # original, after EXIF orientation
     height: int
     taken_at: str | None
-    taken_source: str  # see index/dates.py: exif, xmp, filename, folder or file
+    taken_source: str  # see index/capture_dates.py: exif, xmp, filename, folder or file
     lat: float | None
     lon: float | None
     place: str | None  # reverse geocoded from lat/lon, offline
@@ -377,10 +377,10 @@ def _taken_at(exif: Image.Exif, data: bytes) -> tuple[str | None, str]:
             when = datetime.strptime(raw.strip()[:19], "%Y:%m:%d %H:%M:%S")
         except ValueError:
             when = None  # "0000:00:00 00:00:00" and other placeholders
-        if when is not None and dates.plausible(when):
+        if when is not None and capture_dates.plausible(when):
             return when.isoformat(), "exif"
-    xmp = dates.embedded_xmp(data)
-    when = dates.from_xmp(xmp) if xmp else None
+    xmp = capture_dates.embedded_xmp(data)
+    when = capture_dates.from_xmp(xmp) if xmp else None
     if when is not None:
         return when.isoformat(), "xmp"
     return None, "file"
@@ -388,10 +388,10 @@ def _taken_at(exif: Image.Exif, data: bytes) -> tuple[str | None, str]:
 
 def sidecar_xmp(path: str) -> bytes | None:
     """The XMP sidecar of a photo (photo.jpg.xmp or photo.xmp), if it has one."""
-    for candidate in dates.sidecar_paths(path):
+    for candidate in capture_dates.sidecar_paths(path):
         try:
             with open(candidate, "rb") as f:
-                return f.read(dates.XMP_SCAN_BYTES)
+                return f.read(capture_dates.XMP_SCAN_BYTES)
         except OSError:
             continue  # no sidecar under this name
     return None
@@ -399,7 +399,7 @@ def sidecar_xmp(path: str) -> bytes | None:
 
 def date_without_exif(path: str, root: str) -> tuple[str, str] | None:
     """(ISO date, source) from an XMP sidecar, the file name or the folders; None if none."""
-    found = dates.from_path(path, root, sidecar_xmp(path))
+    found = capture_dates.from_path(path, root, sidecar_xmp(path))
     return (found[0].isoformat(), found[1]) if found else None
 
 
@@ -410,11 +410,11 @@ def photo_date(
 
     What the file itself states (`stated`: EXIF or embedded XMP, read when decoding), else an
     XMP sidecar, its name or its folders (under `root`), else its modification time, the one
-    uncertain source (index/dates.py says the order and why).
+    uncertain source (index/capture_dates.py says the order and why).
     """
     if stated is not None:
         return stated, source
-    return date_without_exif(path, root) or (file_time(mtime_ns), dates.UNCERTAIN)
+    return date_without_exif(path, root) or (file_time(mtime_ns), capture_dates.UNCERTAIN)
 
 
 def _gps(exif: Image.Exif) -> tuple[float | None, float | None]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import dates, photos
+from index import capture_dates, photo_refs
 from index.catalog import Catalog
 from index.errors import ModelUnavailable, NotFound
 from index.explain import (
@@ -43,6 +43,7 @@ from index.explain import (
     phrase,
     short,
 )
+from index.folding import phrase_query
 from index.people_index import PeopleIndex
 from index.person_names import labelled_person, person_label
 from index.ranking import (
@@ -55,7 +56,6 @@ from index.ranking import (
 from index.settings import PROMPTS_DIR, Settings
 from index.types import Face, Hit, PersonMatch, Query, SearchResult
 from index.vectors import VectorStore, normalise
-from index.words import phrase_query
 
 if TYPE_CHECKING:
     from index.models import ClipModel
@@ -180,7 +180,7 @@ class Searcher:
         return {
             "id": row["id"],
             "path": row["path"],
-            "thumbnail": photos.thumbnail(self.catalog.data_dir, row),
+            "thumbnail": photo_refs.thumbnail(self.catalog.data_dir, row),
             "taken_at": row["taken_at"],
             "taken_source": row["taken_source"],
             "date_note": date_note(row["taken_at"], row["taken_source"]),
@@ -300,7 +300,7 @@ class Searcher:
         rows = self.catalog.photos(int(i) for i in ids)
         uncertain = np.array(
             [
-                rows[int(i)]["taken_source"] == dates.UNCERTAIN if int(i) in rows else False
+                rows[int(i)]["taken_source"] == capture_dates.UNCERTAIN if int(i) in rows else False
                 for i in ids
             ]
         )
@@ -510,7 +510,7 @@ class Searcher:
                     reasons=why,
                     taken_at=row["taken_at"],
                     place=row["place"],
-                    thumbnail=photos.thumbnail(self.catalog.data_dir, row),
+                    thumbnail=photo_refs.thumbnail(self.catalog.data_dir, row),
                     taken_source=row["taken_source"] if row["taken_at"] else None,
                     date_note=date_note(row["taken_at"], row["taken_source"]),
                     words=tuple(read),

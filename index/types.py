@@ -126,7 +126,7 @@ class Hit:
     taken_at: str | None = None
     place: str | None = None
     thumbnail: str | None = None
-    taken_source: str | None = None  # exif, xmp, filename, folder or file (index/dates.py)
+    taken_source: str | None = None  # exif, xmp, filename, folder or file (index/capture_dates.py)
     date_note: str = ""  # the source in words, e.g. "from the file name"
     words: tuple[str, ...] = ()  # the lines of text read in the photo (OCR)
 

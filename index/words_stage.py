@@ -1,5 +1,5 @@
 """The words stage: the text written in each photo, read by OCR (index/ocr.py) and stored
-for search (FTS5, index/catalog/words.py).
+for search (FTS5, index/catalog/word_queries.py).
 
 It runs in a pass of its own after CLIP and faces (`Library.sync`), so a folder can be
 searched by description, people, dates and places before its words are read; a photo whose
@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from index.catalog import Catalog
+from index.folding import fold
 from index.ocr import TextLine, TextReader
 from index.scan import Decoded
 from index.settings import Settings
 from index.stage import Run
-from index.words import fold
 
 
 @dataclass
-class TextReport:
+class WordsReport:
     """What one pass of the words stage did."""
 
     read: int = 0  # photos read this pass

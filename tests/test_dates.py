@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from index import dates
+from index import capture_dates as dates
 
 NOW = datetime(2026, 12, 1)
 
@@ -107,7 +107,7 @@ def test_a_year_query_ranks_file_time_dates_last_and_says_where_each_date_came_f
     from index.library import Library
     from index.settings import Settings
     from index.types import DateRange, Query
-    from tests.photos import noise_photo
+    from tests.photo_files import noise_photo
 
     photos = tmp_path / "photos"
     copied = noise_photo(photos / "copied.jpg", seed=1)  # a copy made "in 2019": file time only

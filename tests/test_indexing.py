@@ -21,7 +21,7 @@ from index.errors import CatalogError
 from index.library import Library
 from index.models import ClipModel
 from index.settings import Settings
-from tests.photos import awkward_folder, noise_photo
+from tests.photo_files import awkward_folder, noise_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from index import scan
+from index.folding import fold, phrase_query
 from index.library import Library
 from index.ocr import TextReader
 from index.settings import Settings
-from index.words import fold, phrase_query
 
 DEMO = Path(__file__).resolve().parent.parent / "demo" / "photos"
 
@@ -80,26 +80,26 @@ def _found(lib: Library, *phrases: str) -> set[str]:
 
 def test_the_words_stage_reads_each_photo_once_and_makes_it_searchable(library):
     folder = Path(library.catalog.photos_under("/").popitem()[0]).parent
-    first = library.read_text(folder)
+    first = library.read_words(folder)
     assert (first.read, first.with_text) == (2, 1)
     assert _found(library, "rodeo clown") == {"craft-beer.jpg"}
     assert _found(library, "RODEO", "weekend warrior") == {"craft-beer.jpg"}
     assert _found(library, "rodeo clown", "cyclamen") == set()
-    again = library.read_text(folder)
+    again = library.read_words(folder)
     assert again.read == 0  # resumable: what was read stays read
 
 
 def test_a_changed_or_deleted_photo_loses_its_words(library):
     folder = Path(library.catalog.photos_under("/").popitem()[0]).parent
-    library.read_text(folder)
+    library.read_words(folder)
     beer = folder / "craft-beer.jpg"
     shutil.copy(DEMO / "mongolels.jpg", beer)  # same name, other picture
     library.index(folder)
     assert _found(library, "rodeo clown") == set()
-    assert library.read_text(folder).read == 1
+    assert library.read_words(folder).read == 1
     beer.unlink()
     library.index(folder)
-    counts = library.catalog.text_counts(library.text_reader.model_id)
+    counts = library.catalog.text_counts(library.words_reader.model_id)
     assert counts == {"read": 1, "with_text": 0}
 
 
@@ -109,4 +109,4 @@ def test_ocr_off_reads_nothing(tmp_path):
     shutil.copy(DEMO / "craft-beer.jpg", folder)
     with Library(tmp_path / "data", clip="local-dir:/nonexistent", faces=False, ocr=False) as lib:
         lib.index(folder)
-        assert lib.read_text(folder).read == 0
+        assert lib.read_words(folder).read == 0

@@ -12,7 +12,7 @@ from PIL import Image
 
 from index import scan
 from index.settings import Settings
-from tests.photos import awkward_folder, noise_photo
+from tests.photo_files import awkward_folder, noise_photo
 
 SETTINGS = Settings()
 

@@ -17,7 +17,7 @@ from index.catalog import Catalog
 from index.errors import CatalogError, WriteFailed
 from index.library import Library
 from index.settings import Settings
-from tests.photos import noise_photo
+from tests.photo_files import noise_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 

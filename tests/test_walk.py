@@ -11,7 +11,7 @@ import pytest
 from index import scan
 from index.library import Library
 from index.settings import Settings
-from tests.photos import noise_photo
+from tests.photo_files import noise_photo
 
 
 @pytest.fixture

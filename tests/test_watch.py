@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from photos import noise_photo
+from photo_files import noise_photo
 
 from index.errors import CatalogError
 from index.library import Library

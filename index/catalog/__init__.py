@@ -2,15 +2,15 @@
 
 - `schema.py`  the schema, one migration per version
 - `store.py`   opening it, upgrading it step by step, transactions, meta and models
-- `photos.py`  photos and their CLIP vectors
+- `photo_queries.py` photos and their CLIP vectors
 - `filters.py` what a search asks: candidate photos by people, dates, places
-- `faces.py`   faces, people and aliases
-- `words.py`   words read in photos (OCR), searched with FTS5
+- `face_queries.py`  faces, people and aliases
+- `word_queries.py`  words read in photos (OCR), searched with FTS5
 """
 
-from index.catalog.faces import FaceQueries
+from index.catalog.face_queries import FaceQueries
 from index.catalog.filters import FilterQueries
-from index.catalog.photos import PhotoQueries
+from index.catalog.photo_queries import PhotoQueries
 from index.catalog.schema import MIGRATIONS, SCHEMA_VERSION
 from index.catalog.store import (
     CATALOG_NAME,
@@ -22,7 +22,7 @@ from index.catalog.store import (
     path_text,
     vec_to_blob,
 )
-from index.catalog.words import WordQueries
+from index.catalog.word_queries import WordQueries
 from index.types import Photo
 
 PhotoRow = Photo  # the name callers have used

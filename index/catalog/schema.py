@@ -100,7 +100,7 @@ MIGRATIONS: list[str] = [
         x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL
     );
     CREATE INDEX text_lines_photo ON text_lines(photo_id);
-    -- rowid = photo id; `folded` is the photo's text after index.words.fold
+    -- rowid = photo id; `folded` is the photo's text after index.folding.fold
     CREATE VIRTUAL TABLE text_search USING fts5(folded, tokenize='unicode61');
     CREATE TRIGGER photo_text_gone AFTER DELETE ON photo_text BEGIN
         DELETE FROM text_search WHERE rowid=old.photo_id;
