@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from _common import eval_dir
 
-from index import encoders, scan
+from index import scan
 from index.library import Library
-from index.models import ClipModel
+from index.models import ClipModel, encoders
 from index.random_clip import save_random_vit_b_32
 from index.settings import Settings
 

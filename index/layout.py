@@ -6,7 +6,7 @@ moves and renames:
 
     thumbs/ab/<hash>.jpg        the thumbnail of a photo whose content hash starts "ab"
     faces/ab/<hash>_<k>.jpg     the crop of face k (from the left, 0-based) of that photo
-    encoders/<key>/             faster exports of the CLIP towers (index/encoders.py)
+    encoders/<key>/             faster exports of the CLIP towers (index/models/encoders.py)
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # At 640 a face needs ~1/32 of the photo's longest side (125 px of 4000) to be found.
     face_detect_size: Count = 640
 
-    # --- CLIP encoder backends (index/encoders.py) ---
+    # --- CLIP encoder backends (index/models/encoders.py) ---
     # "auto" is the faster of ONNX Runtime and OpenVINO as measured (README); "torch" exports nothing
     clip_backend: Literal["auto", "onnxruntime", "openvino", "torch"] = "auto"
     clip_int8: bool = True  # offer an int8 image encoder, used only if it passes the check below

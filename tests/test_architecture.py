@@ -160,3 +160,12 @@ def test_the_pir_console_script_is_the_command_line(capsys):
     assert main(["parse", "photos of the beach in 2019", "--json"]) == 0
     parsed = json.loads(capsys.readouterr().out)
     assert parsed["raw"] == "photos of the beach in 2019" and parsed["dates"]
+
+
+def test_no_two_modules_share_a_name():
+    names: dict[str, list[str]] = {}
+    for folder in (*PACKAGES, "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path.name not in ("__init__.py", "conftest.py"):
+                names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}

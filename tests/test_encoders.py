@@ -14,9 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from index import encoders
 from index.library import Library
-from index.models import ClipModel
+from index.models import ClipModel, encoders
 from index.models.int8 import int8_meta_key
 from index.settings import Settings
 from tests.tiny_models import save_tiny_open_clip

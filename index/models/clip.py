@@ -1,6 +1,6 @@
 """`ClipModel`: images and texts in, unit vectors out; loads on first use, unloads when idle.
 
-Which library runs the model is a backend (see index/encoders.py): torch is the reference and
+Which library runs the model is a backend (see index/models/encoders.py): torch is the reference and
 the fallback; an ONNX Runtime or OpenVINO export is used when asked for and when it matches.
 """
 
@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import encoders
 from index.errors import ModelUnavailable
-from index.models import lifecycle
+from index.models import encoders, lifecycle
 from index.models.checks import missing_hub_files, precheck
 from index.models.spec import parse_clip_spec
 from index.settings import DEFAULT_CLIP, Settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from index import encoders
+from index.models import encoders
 
 if TYPE_CHECKING:
     from index.catalog import Catalog
