@@ -26,7 +26,7 @@ from index.faces import DetectedFace
 from index.indexer import Indexer, IndexReport, Progress
 from index.models import ClipModel
 from index.models.int8 import accepted_backends
-from index.models.lifecycle import loaded_models
+from index.models.lifecycle import Lazy, file_bytes, loaded_models
 from index.ocr import TextReader
 from index.people import People
 from index.search import Like, Searcher, TextVectors, load_templates
@@ -36,6 +36,9 @@ from index.types import FaceInfo, NamingResult, PersonInfo, Photo, Query, Search
 from index.vectors import VectorStore
 from index.watch import Watcher
 from index.words_stage import WordsReport, WordsStage
+
+# The front door also hands the assistant the one model lifecycle, for its own model (spaCy).
+__all__ = ["Lazy", "Library", "file_bytes"]
 
 if TYPE_CHECKING:
     from PIL import Image

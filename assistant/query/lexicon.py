@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.models.lifecycle import Lazy, file_bytes
+from index.library import Lazy, file_bytes
 from index.settings import PROMPTS_DIR, Settings
 
 log = logging.getLogger(__name__)
