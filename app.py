@@ -434,7 +434,14 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        return COMMANDS[command](args)
+        code = COMMANDS[command](args)
+        sys.stdout.flush()  # a reader that stopped early shows here, not as a trace at exit
+        return code
+    except BrokenPipeError:
+        # `app.py people | head -2`: the reader had enough; nothing failed on our side. Later
+        # writes (Python's own flush at exit) go nowhere instead of raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except PirError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

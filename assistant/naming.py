@@ -30,7 +30,7 @@ def clean_name(ctx: Context, raw: str) -> str:
     """A person's name as the user typed it, tidied and checked by the library's rules."""
     name = raw.strip().strip("\"'“”‘’*").strip(" !?,;:")
     name = re.sub(r"^(?:called|named|actually)\s+", "", name, flags=re.IGNORECASE)
-    if not re.search(r"[^\W\d_]", name) or re.search(r"\d", name):
+    if not re.search(r"[^\W\d_]", name):  # digits beside letters: the library says why
         raise InvalidInput(ctx.words.say("errors", "bad_name", name=raw.strip()))
     name = ctx.library.check_name(name)  # InvalidInput with the reason when it is no name
     if name == name.lower():

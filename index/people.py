@@ -29,7 +29,13 @@ from index.clustering import (
 )
 from index.errors import Conflict, InvalidInput, NotFound
 from index.faces import DetectedFace, face_model_id
-from index.person_names import clean_name, labelled_person, person_label, shorten
+from index.person_names import (
+    clean_name,
+    labelled_person,
+    person_label,
+    refuse_lookalike,
+    shorten,
+)
 from index.settings import Settings
 from index.types import Face, FaceInfo, NamingResult, Person, PersonInfo, Photo
 
@@ -192,6 +198,7 @@ class People:
     def name_face(self, ref: str | Path | int, name: str, face: int | None = None) -> NamingResult:
         """Name the person in a photo (face = 1-based, left to right) and its whole cluster."""
         name = clean_name(name)
+        self._refuse_lookalike(name)
         photo = self._photo(ref)
         faces = self.catalog.faces_of_photo(photo["id"])
         if not faces:
@@ -373,7 +380,19 @@ class People:
     def _label(self, person: Person) -> str:
         return person["name"] or person_label(person["id"])
 
+    def _refuse_lookalike(self, name: str, person_id: int | None = None) -> None:
+        """Refuse a name that imitates another person's name in another script."""
+        aliases = self.catalog.aliases()
+        names = [
+            n
+            for p in self.catalog.people_summary()
+            if p["id"] != person_id
+            for n in ([p["name"]] if p["name"] else []) + aliases.get(p["id"], [])
+        ]
+        refuse_lookalike(name, names)
+
     def _check_free(self, name: str, person_id: int) -> None:
+        self._refuse_lookalike(name, person_id)
         other = self.catalog.person_by_name(name)
         if other is not None and other["id"] != person_id:
             raise InvalidInput(

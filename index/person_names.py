@@ -15,6 +15,19 @@ from index.errors import InvalidInput
 # The one pattern for that label; `fullmatch` it against a whole name.
 PERSON_LABEL = re.compile(r"person\s*#?\s*(\d+)", re.IGNORECASE)
 MAX_NAME = 60
+# Characters that draw nothing although Unicode files some of them as letters (Hangul
+# fillers) or marks (variation selectors): a name made of them looks empty or like another.
+INVISIBLE = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x3164, 0xFFA0]
+    + list(range(0xFE00, 0xFE10))
+    + list(range(0xE0100, 0xE01F0))
+)
+# Letters of other scripts drawn like Latin ones (the common part of Unicode's confusables):
+# "Jое" with a Cyrillic о and е reads as "Joe".
+_LATIN_LOOKS = str.maketrans(
+    "АВЕЅІЈКМНОРСТХУаеіјорсхуѕԁԛԝһԍΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιν",
+    "ABESIJKMHOPCTXYaeijopcxysdqwhGABEZHIKMNOPTYXoiv",
+)
 
 
 def person_label(person_id: int) -> str:
@@ -46,6 +59,12 @@ def clean_name(name: str) -> str:
             "A name cannot contain control characters (tabs, line breaks, escapes) or bytes "
             "that are not text."
         )
+    hidden = [c for c in text if ord(c) in INVISIBLE]
+    if hidden:
+        raise InvalidInput(
+            f"A name cannot contain invisible characters (this one has "
+            f"U+{ord(hidden[0]):04X} {unicodedata.name(hidden[0], 'an invisible character')})."
+        )
     text = " ".join(text.split())
     if len(text) > MAX_NAME:
         raise InvalidInput(f"That name is too long ({MAX_NAME} at most).")
@@ -60,6 +79,40 @@ def clean_name(name: str) -> str:
     if not any(unicodedata.category(c).startswith("L") for c in text):
         raise InvalidInput(f'"{text}" cannot be a name: a name needs letters.')
     return text
+
+
+def lookalike(name: str, existing: list[str]) -> str | None:
+    """The existing name that `name` only imitates with letters of another script, if any."""
+    mine = _scripts(name)
+    shape = _skeleton(name)
+    for other in existing:
+        same_look = other.casefold() != name.casefold() and _skeleton(other) == shape
+        if same_look and _scripts(other) != mine:
+            return other
+    return None
+
+
+def refuse_lookalike(name: str, existing: list[str]) -> None:
+    """InvalidInput when `name` reads as an existing name but is spelled in another script."""
+    other = lookalike(name, existing)
+    if other is None:
+        return
+    foreign = next(c for c in name if _skeleton(c) != c.casefold() or _scripts(c) - _scripts(other))
+    script = unicodedata.name(foreign, "another").split(" ")[0].title()
+    raise InvalidInput(
+        f'"{name}" looks just like "{other}" but is written with {script} letters (such as '
+        f'"{foreign}", U+{ord(foreign):04X}). Use "{other}" itself, or a name that looks different.'
+    )
+
+
+def _skeleton(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).translate(_LATIN_LOOKS).casefold()
+
+
+def _scripts(text: str) -> set[str]:
+    return {
+        unicodedata.name(c, "?").split(" ")[0] for c in text if unicodedata.category(c)[0] == "L"
+    }
 
 
 def _name_char(c: str) -> bool:
