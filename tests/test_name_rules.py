@@ -4,7 +4,7 @@ a look-alike of someone's name spelled in another script, a digit inside a name.
 from __future__ import annotations
 
 import pytest
-from photos import noise_photo
+from photo_files import noise_photo
 
 from assistant.conversation import Assistant
 from index.errors import InvalidInput

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from face_photos import eval_faces_dir
-from photos import noise_photo
+from photo_files import noise_photo
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from photos import noise_photo
+from photo_files import noise_photo
 
 from assistant.conversation import Assistant
 from assistant.server import index_in_background
