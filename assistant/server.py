@@ -23,7 +23,7 @@ from typing import Any
 from assistant.conversation import Assistant
 from assistant.gate import FileGate, LoginThrottle
 from index.errors import InvalidInput, PirError
-from index.settings import default_data_dir
+from index.settings import Settings, default_data_dir
 
 # Folders inside a data dir that hold pictures meant for the browser (never the catalog):
 # index/layout.py says what each holds.
@@ -71,6 +71,27 @@ def served_paths(data_dir: Path, roots: list[Path]) -> tuple[list[str], list[str
     ]
     blocked += [str(p.resolve()) for p in data_dir.glob("*.faiss")]
     return allowed, blocked
+
+
+def clean_upload_cache(folder: Path, max_hours: float, now: float | None = None) -> int:
+    """Delete what Gradio cached (chat uploads, copies of shown photos) longer ago than
+    `max_hours`, and the folders left empty; how many files went. Run at start, before Gradio
+    writes: a file in use now is younger than that."""
+    limit = (now or time.time()) - max_hours * 3600
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        try:
+            if path.is_symlink() or path.is_file():
+                if path.lstat().st_mtime < limit:
+                    path.unlink()
+                    removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        except OSError as err:  # another process's file, or vanished: leave it
+            print(f"Could not clean {path}: {err.strerror}", file=sys.stderr)
+    return removed
 
 
 def gate_middleware(data_dir: Path, settings) -> list:
@@ -195,6 +216,11 @@ def serve(args: Namespace) -> int:
     # One line per chat turn (intent, seconds, CPU seconds) and the model's how-to go here.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_TEMP_DIR", str(p.data_dir / "gradio-cache"))
+    removed = clean_upload_cache(
+        Path(os.environ["GRADIO_TEMP_DIR"]), Settings.from_env().upload_cache_max_hours
+    )
+    if removed:
+        print(f"Removed {removed} old uploads and answer copies from the cache.", file=sys.stderr)
     has_catalog = Library.exists_at(p.data_dir)
     library = None
     if has_catalog or p.library_dir is not None:

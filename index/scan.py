@@ -97,7 +97,7 @@ SPECIAL_KINDS = (
 def walk(root: Path, exclude: tuple[Path, ...] = ()) -> WalkResult:
     """Every image file under `root`, staying inside it.
 
-    Rules: hidden entries and `exclude` are passed over; a symlink is followed only when its
+    Rules: hidden entries and `exclude` are passed over (hidden photos are listed); a symlink is followed only when its
     target resolves inside `root` (and not into an excluded folder), and each real file or
     folder is taken once, under its own path before any link to it; /proc, /sys and /dev are
     never entered; special files (FIFOs, devices, sockets) are never opened. Everything left
@@ -158,7 +158,12 @@ class _Walker:
             subdirs = []
             for entry in entries:
                 if entry.name.startswith("."):
-                    continue
+                    if _is_image_name(entry.name) and not entry.is_dir(follow_symlinks=False):
+                        self.left_out(
+                            entry.path,
+                            "a hidden file (its name starts with a dot); rename it to index it",
+                        )
+                    continue  # hidden folders (.git, .thumbnails) are not entered
                 try:
                     if entry.is_symlink():
                         self.links.append(entry.path)

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     torch_threads: Whole = 0  # 0: one per physical core
     max_pixels: Count = 200_000_000  # refuse to decode anything bigger (decompression bombs)
     upload_max_mb: Count = 50  # a chat upload larger than this is refused before it is read
+    upload_cache_max_hours: Positive = 24.0  # uploads and answer copies kept this long (serve)
     upload_max_pixels: Count = 100_000_000  # ... and one with more pixels before it is decoded
     thumb_size: Count = 512  # longest side of cached thumbnails, px
     jpeg_quality: Annotated[int, Field(ge=1, le=95)] = 85  # thumbnails and face crops (1-95)

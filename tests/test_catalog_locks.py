@@ -102,3 +102,36 @@ def test_once_its_last_connection_closed_the_header_is_checked_again(tmp_path):
     garbage_header(tmp_path)
     with pytest.raises(CatalogError, match="not an SQLite database"):
         CatalogStore(tmp_path)
+
+
+# A process that commits and dies before any checkpoint: its changes live in the log only.
+CRASH_AFTER_COMMIT = textwrap.dedent(
+    """
+    import os, sys
+    from index.catalog.store import CatalogStore
+    store = CatalogStore(sys.argv[1])
+    store.conn.execute("PRAGMA wal_autocheckpoint=0")
+    with store.transaction():
+        store.set_meta("named", "Alice")
+    os._exit(0)
+    """
+)
+
+
+def test_a_damaged_write_ahead_log_is_reported_not_silently_dropped(tmp_path):
+    CatalogStore(tmp_path).close()
+    assert python(CRASH_AFTER_COMMIT, tmp_path).wait(timeout=60) == 0
+    wal = tmp_path / "catalog.sqlite-wal"
+    assert wal.stat().st_size > 32
+    with open(wal, "r+b") as f:
+        f.write(b"\0" * 8)
+    with pytest.raises(CatalogError, match="write-ahead log catalog.sqlite-wal is damaged"):
+        CatalogStore(tmp_path)
+
+
+def test_a_whole_write_ahead_log_gives_back_its_changes(tmp_path):
+    CatalogStore(tmp_path).close()
+    assert python(CRASH_AFTER_COMMIT, tmp_path).wait(timeout=60) == 0
+    store = CatalogStore(tmp_path)
+    assert store.meta("named") == "Alice"
+    store.close()

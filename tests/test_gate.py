@@ -70,3 +70,21 @@ def test_failed_logins_wait_longer_each_time_and_are_logged(caplog):
     assert client.post("/login", data={"password": "right"}).status_code == 200
     assert client.post("/login", data={"password": "wrong"}).status_code == 400  # forgotten
     assert client.post("/login", data={"password": "right"}).status_code == 200
+
+
+def test_old_uploads_are_removed_at_start_and_recent_ones_kept(tmp_path):
+    import os
+    import time
+
+    from assistant.server import clean_upload_cache
+
+    old = tmp_path / "abc" / "holiday.jpg"
+    new = tmp_path / "def" / "today.jpg"
+    for path in (old, new):
+        path.parent.mkdir()
+        path.write_bytes(b"x")
+    two_days_ago = time.time() - 48 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    assert clean_upload_cache(tmp_path, max_hours=24) == 1
+    assert not old.exists() and not old.parent.exists()
+    assert new.exists()

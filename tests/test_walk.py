@@ -88,3 +88,11 @@ def test_indexing_a_library_with_a_link_to_root_catalogues_only_its_own_photos(
         assert len(lib.catalog.photos_under(os.path.realpath(tricky["lib"]))) == 3
         thumbs = list((tmp_path / "data" / "thumbs").rglob("*.jpg"))
         assert len(thumbs) == 3
+
+
+def test_a_hidden_photo_is_listed_as_skipped_with_its_reason(tmp_path):
+    noise_photo(tmp_path / "lib" / "seen.jpg", seed=1)
+    noise_photo(tmp_path / "lib" / ".x.jpg", seed=2)
+    walked = scan.walk(tmp_path / "lib")
+    assert [Path(f.path).name for f in walked.found] == ["seen.jpg"]
+    assert "hidden file" in reasons(walked)[".x.jpg"]

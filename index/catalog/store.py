@@ -154,7 +154,30 @@ def _header_problem(path: Path, size: int) -> str | None:
     pending = wal.exists() and wal.stat().st_size > 0
     if valid and size < pages * page_size and not pending:
         return f"it is truncated ({size:,} of {pages * page_size:,} bytes)"
-    return None
+    return _log_problem(wal) if pending else None
+
+
+# The first bytes of every SQLite write-ahead log (https://www.sqlite.org/fileformat.html#walformat).
+WAL_MAGIC = (0x377F0682, 0x377F0683)
+WAL_HEADER = 32
+
+
+def _log_problem(wal: Path) -> str | None:
+    """What is wrong with a catalog's write-ahead log's header, or None. SQLite takes a log
+    with a garbage header for an empty one: it would open the catalog without the changes
+    committed into the log, silently. Call only while this process holds no connection."""
+    try:
+        with open(wal, "rb") as f:
+            head = f.read(WAL_HEADER)
+    except OSError as err:
+        return f"its write-ahead log {wal.name} cannot be read ({err.strerror})"
+    if len(head) == WAL_HEADER and int.from_bytes(head[:4], "big") in WAL_MAGIC:
+        return None
+    return (
+        f"its write-ahead log {wal.name} is damaged (its header is garbage), so the latest "
+        "changes kept in it cannot be read, and opening the catalog without them would undo "
+        f"them silently. Move {wal.name} away together with the catalog"
+    )
 
 
 def _is_write_error(err: sqlite3.Error) -> bool:
