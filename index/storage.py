@@ -22,7 +22,11 @@ def write_failed(path: Path | str, err: BaseException) -> WriteFailed:
     """The user's message for a failed write of `path`: what happened and what to do."""
     folder = Path(path).parent
     code = getattr(err, "errno", None)
-    if code in FULL_ERRNOS or "full" in str(err).lower():
+    text = str(err).lower()
+    # A plain I/O error (SQLite's word when even its shared-memory file cannot grow) on a
+    # disk with no space left is that full disk.
+    vague = code is None and "disk i/o" in text
+    if code in FULL_ERRNOS or "full" in text or (vague and _no_space(folder)):
         return WriteFailed(
             f"Cannot write {path}: the disk is full ({free_space(folder)} free). Nothing was "
             f"half-written. Free some space on the disk that holds {folder} (or choose another "
@@ -38,6 +42,14 @@ def write_failed(path: Path | str, err: BaseException) -> WriteFailed:
         f"Cannot write {path}: {why}. Nothing was half-written. Make {folder} writable "
         "(or choose another --data DIR), then run the same command again to continue."
     )
+
+
+def _no_space(folder: Path) -> bool:
+    """Whether the disk holding `folder` has (next to) no space left."""
+    try:
+        return shutil.disk_usage(folder).free < 64 * 1024
+    except OSError:
+        return False
 
 
 def free_space(folder: Path) -> str:

@@ -78,3 +78,25 @@ def test_a_faiss_index_written_by_another_process_is_not_taken_for_this_sidecars
     store.ensure(7, "m", 50, lambda: asked.append(1) or (ids, old))
     assert asked == [1], "an index that is not the sidecar's was loaded"
     assert store.search(old[3], 1)[0][0] == 3
+
+
+def test_a_disk_io_error_on_a_full_disk_is_named_disk_full(tmp_path, monkeypatch):
+    import shutil
+    import sqlite3
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _folder: usage(100, 100, 0))
+    message = str(
+        storage.write_failed(
+            tmp_path / "catalog.sqlite", sqlite3.OperationalError("disk I/O error")
+        )
+    )
+    assert "the disk is full (0 bytes free)" in message and "writable" not in message
+
+
+def test_a_disk_io_error_with_space_left_is_not_called_full(tmp_path):
+    import sqlite3
+
+    message = str(storage.write_failed(tmp_path / "x", sqlite3.OperationalError("disk I/O error")))
+    assert "disk is full" not in message and "disk I/O error" in message
