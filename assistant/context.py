@@ -48,6 +48,9 @@ class Memory:
     upload: str | None = None  # the last uploaded photo (a path; opened when used)
     confirm: Confirm | None = None  # an edit that asked first
     model_note_said: bool = False  # "no image model" is said once per session
+    # This session's people changes, newest last: (what it did, in words; how to reverse it,
+    # or None for a change that cannot be undone), for "undo".
+    undo: list[tuple[str, Callable[[], object] | None]] = field(default_factory=list)
     turn: int = 0
     # "person N" in this session: N -> person id, fixed once shown (never renumbered).
     person_numbers: dict[int, int] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from assistant.replies import Md, Picture, Reply, Words, escape, plural
 from assistant.showing import refine_query
 from index.errors import PirError
 from index.settings import Settings
+from index.types import Query
 
 if TYPE_CHECKING:
     from assistant.query import QueryParser
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["Assistant", "Conversation", "Reply", "refine_query"]
 
 log = logging.getLogger("pir.chat")
+# What may answer an open "who is Kim?": a naming, or a yes / no to a question about it.
+ANSWERS_WHO = frozenset({"name_person", "name_photo", "name_face", "confirm", "cancel"})
 # The status line is recomputed at most this often (it counts photos and people).
 NOTE_TTL_S = 2.0
 
@@ -70,6 +73,8 @@ class Assistant:
         self.indexing_ended = 0.0  # time.time() when indexing last finished
         self._library = library
         self._parser: QueryParser | None = None
+        self._speller = None
+        self._names: frozenset[str] | None = None  # known names, parts and aliases, lower case
         self._examples: dict[str, str] | None = None
         self._note: tuple[float, str] | None = None
 
@@ -83,6 +88,7 @@ class Assistant:
         with self.lock:
             self._library = library
             self._parser = None
+            self._names = None
             self._examples = None
             self._note = None
 
@@ -97,6 +103,20 @@ class Assistant:
                 self._parser = QueryParser(people, places, now=self.now, settings=self.settings)
             return self._parser
 
+    def spelled(self, text: str) -> str:
+        """The message with misspelt command words put right ("who do you knwo")."""
+        with self.lock:
+            if self._speller is None:
+                from assistant.query.lexicon import engine
+                from assistant.query.spelling import speller
+
+                self._speller = speller(self.words.intents["spelling"], engine())
+            if self._names is None:
+                people = self._vocabulary()[0]
+                forms = [*people, *(a for aliases in people.values() for a in aliases)]
+                self._names = frozenset(w.lower() for form in forms for w in form.split())
+            return self._speller.fix(text, self._names)
+
     def _vocabulary(self) -> tuple[dict[str, list[str]], list[str]]:
         lib = self._library
         if lib is None:
@@ -108,6 +128,7 @@ class Assistant:
         with self.lock:
             self._examples = None
             self._note = None
+            self._names = None
             if self._parser is not None:
                 people, places = self._vocabulary()
                 self._parser.update(people=people, places=places)
@@ -117,7 +138,7 @@ class Assistant:
         if self._library is None:
             return False
         with self.lock:
-            return bool(self._library.stats().get("photos"))
+            return self._library.has_photos()
 
     def new_session(self) -> Conversation:
         """A fresh conversation for one browser session."""
@@ -139,24 +160,42 @@ class Assistant:
             names, places, years = list(lib.people_names()), list(lib.places()), list(lib.years())
         stand_in = self.words.replies["examples"]["names"]
         name = names[0] if names else stand_in[0]
-        other = (
-            names[1] if len(names) > 1 else (stand_in[1] if name != stand_in[1] else stand_in[2])
-        )
+        other = names[1] if len(names) > 1 else (name if names else stand_in[1])
         year = str(years[0]) if years else str((self.now or datetime.now()).year - 1)
         say = self.words.say
+        people_key = "people" if len(names) != 1 else "one_person"
         return {
             "name": escape(name),
             "other": escape(other),
             "year": year,
-            "rename": escape(name + "a" if not name.endswith("a") else name + "h"),
-            "alias": escape(name[:3] if len(name) > 3 else name + "ie"),
-            "example_people": say("examples", "people", name=name, other=other),
+            "example_people": say("examples", people_key, name=name, other=other),
             "example_date": say("examples", "date", name=name, year=year),
             "example_text": say("examples", "text", name=name, year=year),
             "example_place": (
                 say("examples", "place", place=places[0]) if places else say("examples", "no_place")
             ),
         }
+
+    def suggestions(self) -> list[str]:
+        """The first screen's suggestions: requests built from the library's own names, years
+        and places (plain text, sent as typed when clicked)."""
+        lib = self._library
+        if lib is None or not self.has_photos():
+            return []
+        with self.lock:
+            names, places, years = list(lib.people_names()), list(lib.places()), lib.years()
+        say = self.words.plain
+        out = []
+        if names:
+            out.append(say("examples", "suggest_person", name=names[0]))
+        if years:
+            out.append(say("examples", "suggest_year", year=years[0]))
+        if places:
+            out.append(say("examples", "suggest_place", place=places[0]))
+        if names:
+            out.append(say("examples", "suggest_count", name=names[-1]))
+        out.append(say("examples", "suggest_people"))
+        return out
 
     def library_note(self) -> str:
         """A one-line status for the page: no library, indexing, or what the library holds."""
@@ -197,6 +236,7 @@ class Conversation:
         self.assistant = assistant
         self.words = assistant.words
         self.memory = Memory()
+        self.panel: list[int] = []  # the person of each tile of the people panel, in order
 
     # --- the entry point ---
 
@@ -223,6 +263,21 @@ class Conversation:
         log.debug("answered %s in %.3f s", reply.intent, time.perf_counter() - started)
         return reply
 
+    def show_person(self, person_id: int) -> Reply:
+        """A person's photos (a click on them in the people panel), as a search of them."""
+        self.memory.turn += 1
+        ctx = Context(self.memory, self.assistant)
+        person = next((p for p in ctx.library.people() if p.id == person_id), None)
+        if person is None:
+            return Reply(self.words.say("people", "gone", label=f"#{person_id}"), intent="usage")
+        shown = person.name or self.words.plain(
+            "labels", "person", n=self.memory.number_of(person_id, None)
+        )
+        query = Query(raw=shown, people_all=(person.label,))
+        reply = replace(showing.search(ctx, query), turn=self.memory.turn)
+        self.memory.remember(reply)
+        return reply
+
     def picture(self, turn: int, kind: str, number: int) -> Picture | None:
         """A picture this session showed ("p" photos, "f" faces), for a click on it."""
         photos, faces = self.memory.recent.get(turn, ((), ()))
@@ -243,9 +298,13 @@ class Conversation:
             return uploads.answer(ctx, text, upload, asks_who, intents.matches("like_upload", text))
         if not text:
             return Reply(showing.say_empty(ctx), intent="empty")
+        text = self.assistant.spelled(text)
         intent, match = intents.match(text)
         if intent not in ("confirm", "cancel"):
             self.memory.confirm = None  # a question not answered is dropped, never acted on
+        if intent not in ANSWERS_WHO:  # at most one open question: another command closes it
+            self.memory.pending = None
+            self.memory.pending_name = None
         if intent == "usage":
             return Reply(self.words.say("errors", "usage", usage=match), intent="usage")
         if intent in WRITING and self.assistant.read_only:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from assistant import answers, naming, showing, uploads
+from assistant import answers, naming, questions, showing, uploads
 from assistant.context import Context
 from assistant.replies import Reply, Words
 
@@ -23,6 +23,14 @@ HANDLERS: dict[str, Handler] = {
     "who_know": answers.who_know,
     "more": showing.more,
     "who_in_photo": answers.who_in_photo,
+    "how_many": questions.how_many,
+    "when": questions.when,
+    "which_periods": questions.which_periods,
+    "where_photo": questions.where_photo,
+    "where_person": questions.where_person,
+    "who_with": questions.who_with,
+    "what_in_photo": questions.what_in_photo,
+    "cannot": questions.cannot,
     "who_upload": uploads.who_upload,
     "like_upload": uploads.like_upload,
     "confirm": naming.confirm,
@@ -35,11 +43,12 @@ HANDLERS: dict[str, Handler] = {
     "merge": naming.merge,
     "alias": naming.alias,
     "forget": naming.forget,
+    "undo": naming.undo,
 }
 # Intents that change the library: refused on a read-only link, before anything is looked up.
 WRITING = frozenset(
     {"name_person", "name_photo", "name_face", "not_person", "rename", "merge", "alias", "forget"}
-    | {"confirm"}
+    | {"confirm", "undo"}
 )
 
 

@@ -11,13 +11,14 @@ Replies say what actually changed, in the words the user saw.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from assistant import showing
+from assistant import clarify, showing
 from assistant.answers import face_pictures, hit, person_by_number
 from assistant.context import Confirm, Context
-from assistant.replies import Md, Reply, plural
+from assistant.replies import Md, Reply, plural, unnamed
 from index.errors import Conflict, InvalidInput, NotFound
 
 _PERSON_REF = re.compile(r"(?:person|number|no\.?|#)\s*(\d+)", re.IGNORECASE)
@@ -44,8 +45,24 @@ def person_ref(ctx: Context, raw: str) -> tuple[int | str, str]:
     if m:
         number = int(m.group(1))
         return person_by_number(ctx, number), ctx.words.say("labels", "person", n=number)
-    name = clean_name(ctx, raw)
+    name = known_as(ctx, clean_name(ctx, raw))
     return name, name
+
+
+def known_as(ctx: Context, name: str) -> str:
+    """A person as the library knows them: "Angelina" or "Jolie" -> "Angelina Jolie" when only
+    one person is called so; a part two people share is refused, naming both."""
+    people = ctx.library.people_names()
+    low = name.lower()
+    if any(low == n.lower() or low in map(str.lower, a) for n, a in people.items()):
+        return name
+    query = ctx.parse(name)
+    if query.ambiguous:
+        raise InvalidInput(clarify.which_one(ctx, query).text)
+    found = (*query.people_all, *query.people_any)
+    if len(found) == 1 and not (query.text or query.unknown_names or query.dates or query.places):
+        return found[0]
+    return name
 
 
 def _count(result: Any) -> dict[str, Any]:
@@ -72,10 +89,23 @@ def naming_text(ctx: Context, result: Any, label: str, key: str = "named", **ext
     )
 
 
-def changed(ctx: Context, text: str, changes: list[str]) -> Reply:
-    """A reply after a change to people: refresh the parser, re-run a waiting search."""
+def changed(
+    ctx: Context,
+    text: str,
+    changes: list[str],
+    undo: Callable[[], object] | None = None,
+    answers: bool = False,
+) -> Reply:
+    """A reply after a change to people: refresh the parser, keep how to undo it, and re-run
+    the search that waited for a name when this change `answers` the question; any other
+    change closes the open question, its own confirmation being the answer."""
     ctx.refresh()
-    rerun = showing.resume(ctx, text)
+    if changes:
+        ctx.memory.undo.append(("; ".join(changes), undo))
+    if not answers:
+        ctx.memory.pending = None
+        ctx.memory.pending_name = None
+    rerun = showing.resume(ctx, text) if answers else None
     if rerun is not None:
         return replace(
             rerun, changes=tuple(changes), people_changed=True, intent="named_and_searched"
@@ -135,6 +165,20 @@ def name_person(ctx: Context, args: dict) -> Reply:
     person_id = person_by_number(ctx, number)
     label = ctx.words.say("labels", "person", n=number)
     seen = ctx.memory.seen_names.get(person_id)
+    current = _name_of(ctx, person_id)
+    # A name this session saw is replaced only after asking (one named meanwhile by someone
+    # else is asked about below, in other words).
+    if current is not None and current == seen and current.lower() != name.lower():
+        if _part_of(name, current):  # "person 8 is Martin" for Alice Martin: already so
+            text = ctx.words.say("people", "already", label=label, name=current)
+            return changed(ctx, text, [], answers=_answers(ctx, name))
+        question = ctx.words.say("people", "rename_group", label=label, current=current, name=name)
+
+        def rename_group() -> Reply:
+            done = ctx.library.name_person(person_id, name, check=True, expected_name=current)
+            return _after_naming(ctx, done, label, person_id, name, previous=current)
+
+        return ask(ctx, question, rename_group)
     other = _person_called(ctx, name)
     if other is not None and other != person_id:
         # The name is someone else's: saying so is saying they are one person.
@@ -154,20 +198,50 @@ def name_person(ctx: Context, args: dict) -> Reply:
 
             def rename_anyway() -> Reply:
                 done = ctx.library.name_person(person_id, name, check=True, expected_name=current)
-                return _after_naming(ctx, done, label, person_id, name)
+                return _after_naming(ctx, done, label, person_id, name, previous=current)
 
             return ask(ctx, question, rename_anyway)
     return _after_naming(ctx, result, label, person_id, name)
 
 
-def _after_naming(ctx: Context, result: Any, label: str, person_id: int, name: str) -> Reply:
+def _after_naming(
+    ctx: Context,
+    result: Any,
+    label: str,
+    person_id: int,
+    name: str,
+    previous: str | None = None,
+) -> Reply:
     memory = ctx.memory
     memory.seen_names[person_id] = result.name
     text = naming_text(ctx, result, label)
-    if memory.pending_name and memory.pending_name.lower() != name.lower():
-        memory.pending = None  # they named someone else; the question still stands
-    memory.pending_name = None
-    return changed(ctx, text, [ctx.words.plain("changes", "named", label=label, name=result.name)])
+
+    def undo() -> None:
+        if previous is None:
+            ctx.library.unname(person_id)
+        else:
+            ctx.library.name_person(person_id, previous)
+
+    change = ctx.words.plain("changes", "named", label=label, name=result.name)
+    return changed(ctx, text, [change], undo=undo, answers=_answers(ctx, name))
+
+
+def _answers(ctx: Context, name: str) -> bool:
+    """Whether naming someone `name` answers the open "who is …?" (a fuller name does)."""
+    asked = ctx.memory.pending_name
+    return asked is not None and _part_of(asked, name)
+
+
+def _part_of(short: str, full: str) -> bool:
+    """ "Hugo" of "Hugo Lindqvist", "Martin" of "Alice Martin" (whole words, any case)."""
+    words = full.lower().split()
+    part = short.lower().split()
+    return any(words[k : k + len(part)] == part for k in range(len(words) - len(part) + 1))
+
+
+def _name_of(ctx: Context, person_id: int) -> str | None:
+    """The name a group of faces has now (None: unnamed or gone)."""
+    return next((p.name for p in ctx.library.people() if p.id == person_id), None)
 
 
 def _person_called(ctx: Context, name: str) -> int | None:
@@ -213,6 +287,8 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
         return Reply(text, faces=face_pictures(ctx, faces), intent="usage")
     label = ctx.words.say("labels", "photo", n=n)
 
+    before = faces[(face or 1) - 1] if faces else None
+
     def go() -> Reply:
         result = ctx.library.name_face(path, name, face=face)
         if face is None:
@@ -220,7 +296,11 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
         else:
             text = naming_text(ctx, result, "", key="named_face", face=face, n=n)
         change = ctx.words.plain("changes", "named", label=label, name=result.name)
-        return changed(ctx, text, [change])
+        group = before.person_id if before is not None else None
+        undo = None  # a face that joined someone already named cannot be told apart again
+        if group is not None and group == result.person_id and unnamed(before.label, group):
+            undo = lambda: ctx.library.unname(group)  # noqa: E731
+        return changed(ctx, text, [change], undo=undo, answers=_answers(ctx, name))
 
     gap = ctx.library.face_gap(path, name, face=face)
     if far_apart(ctx, gap):
@@ -253,10 +333,17 @@ def not_person(ctx: Context, args: dict) -> Reply:
     n = args.get("n") or args.get("n2") or args.get("n3")
     raw = args.get("name") or args.get("name2") or args.get("name3")
     path = hit(ctx, n).path
-    name = clean_name(ctx, raw)
+    name = known_as(ctx, clean_name(ctx, raw))
+    faces = [f.index for f in ctx.library.photo_faces(path) if f.label == name]
     ctx.library.unassign(path, name)
     text = ctx.words.say("people", "unassigned", n=n, name=name)
-    return changed(ctx, text, [ctx.words.plain("changes", "unassigned", n=n, name=name)])
+
+    def undo() -> None:
+        for index in faces:
+            ctx.library.name_face(path, name, face=index)
+
+    change = ctx.words.plain("changes", "unassigned", n=n, name=name)
+    return changed(ctx, text, [change], undo=undo if faces else None)
 
 
 # --- rename, merge, alias, forget ---
@@ -271,7 +358,8 @@ def rename(ctx: Context, args: dict) -> Reply:
         return name_person(ctx, {"person": str(number), "name": new})
     result = ctx.library.rename(old, new)
     text = ctx.words.say("people", "renamed", old=old_label, new=result.name)
-    return changed(ctx, text, [ctx.words.plain("changes", "renamed", old=old_label, new=new)])
+    change = ctx.words.plain("changes", "renamed", old=old_label, new=new)
+    return changed(ctx, text, [change], undo=lambda: ctx.library.rename(result.name, old))
 
 
 def merge(ctx: Context, args: dict) -> Reply:
@@ -303,11 +391,33 @@ def _merge(ctx: Context, a: int | str, a_label: str, b: int | str, b_label: str)
 
 def alias(ctx: Context, args: dict) -> Reply:
     """ "Bob is also called Robert"."""
-    name = clean_name(ctx, args.get("name") or args.get("name2"))
+    name = known_as(ctx, clean_name(ctx, args.get("name") or args.get("name2")))
     other = clean_name(ctx, args.get("alias") or args.get("alias2"))
     ctx.library.add_alias(name, other)
     text = ctx.words.say("people", "alias", name=name, alias=other)
-    return changed(ctx, text, [ctx.words.plain("changes", "alias", alias=other, name=name)])
+    change = ctx.words.plain("changes", "alias", alias=other, name=name)
+    return changed(ctx, text, [change], undo=lambda: ctx.library.remove_alias(name, other))
+
+
+def undo(ctx: Context, _args: dict) -> Reply:
+    """ "undo": reverse this session's last people change, and say what was undone."""
+    say = ctx.words.say
+    if not ctx.memory.undo:
+        return Reply(say("people", "nothing_to_undo"), intent="usage")
+    what, action = ctx.memory.undo.pop()
+    if action is None:
+        return Reply(say("people", "cannot_undo", what=what), intent="usage")
+    try:
+        action()
+    except NotFound:
+        return Reply(say("people", "undo_gone", what=what), intent="usage")
+    ctx.refresh()
+    return Reply(
+        say("people", "undone", what=what),
+        changes=(ctx.words.plain("changes", "undone", what=what),),
+        people_changed=True,
+        intent="people_changed",
+    )
 
 
 def forget(ctx: Context, args: dict) -> Reply:

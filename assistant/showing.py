@@ -128,8 +128,9 @@ def more(ctx: Context, _args: dict | None = None) -> Reply:
         example = ctx.examples()["example_people"]
         return Reply(ctx.words.say("search", "no_search_yet", example=example), intent="more")
     start = memory.shown
-    page = _page(ctx)
-    if start + page > len(memory.hits) and memory.query.limit is None:
+    # "5 photos of Alice", then "more": the next 5 (the number asked is the page).
+    page = min(memory.query.limit or _page(ctx), _page(ctx))
+    if start + page > len(memory.hits):
         # The search may have stopped at its limit: ask the library for a longer list.
         wanted = len(memory.hits) + 2 * page
         result = ctx.library.search(replace(memory.query, limit=wanted))

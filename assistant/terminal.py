@@ -22,9 +22,18 @@ _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
 
 def plain_text(markdown: str) -> str:
     """A reply's Markdown as a person reads it: no asterisks, no escapes, no entities."""
-    text = _MD_EMPHASIS.sub(r"\2", markdown)
+    # Escaped characters are set aside first, so "a\\_b\\_c" is no emphasis.
+    kept: list[str] = []
+
+    def keep(m: re.Match[str]) -> str:
+        kept.append(m.group(1))
+        return f"\ue000{len(kept) - 1}\ue001"
+
+    text = _MD_ESCAPE.sub(keep, markdown)
+    text = _MD_EMPHASIS.sub(r"\2", text)
     text = _MD_EMPHASIS.sub(r"\2", text)  # "***a***": bold inside italics
-    return html.unescape(_MD_ESCAPE.sub(r"\1", text))
+    text = re.sub("\ue000(\\d+)\ue001", lambda m: kept[int(m.group(1))], text)
+    return html.unescape(text)
 
 
 def reply_json(reply: Reply) -> dict:

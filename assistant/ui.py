@@ -22,6 +22,7 @@ from assistant.conversation import Assistant, Conversation
 from assistant.replies import Reply, escape
 
 log = logging.getLogger("pir.chat")
+SUGGESTIONS = 5  # buttons on the first screen
 
 CSS = """
 #pir-status { min-height: 1.5em; }
@@ -34,6 +35,9 @@ CSS = """
   display: block; margin: 0 !important; }
 .pir-tile span { display: block; font-size: 12px; line-height: 1.25; overflow-wrap: anywhere; }
 #pir-chat .message:has(.pir-grid) { width: 100%; max-width: 100%; }
+#pir-people .caption-label { white-space: normal; max-width: 100%; overflow: visible;
+  text-overflow: clip; opacity: 1; overflow-wrap: anywhere; }
+#pir-suggest button { font-size: 13px; }
 """
 
 # A click on a picture in the chat: put its key (a class: the sanitiser keeps no data-*
@@ -101,7 +105,10 @@ def window(chat: list[dict], assistant: Assistant) -> list[dict]:
 
 
 def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple[str, str]]:
-    """The side panel: named people first, then unnamed groups under this session's numbers."""
+    """The side panel: named people first, then unnamed groups under this session's numbers.
+
+    The person of each tile is kept on the session (`convo.panel`), for a click on it.
+    """
     lib = assistant.library
     if lib is None or convo is None:
         return []
@@ -109,17 +116,20 @@ def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple
         people = lib.people()
     say = assistant.words.plain
     named = [p for p in people if p.name is not None]
-    tiles = [(p.crop, say("ui", "people_tile", label=p.name, count=p.photo_count)) for p in named]
+    tiles = [
+        (p.id, p.crop, say("ui", "people_tile", label=p.name, count=p.photo_count)) for p in named
+    ]
     groups = []
     for p in people:
         if p.name is None:
             number = convo.memory.number_of(p.id, None)
             label = say("labels", "person", n=number)
-            groups.append(
-                (number, p.crop, say("ui", "people_tile", label=label, count=p.photo_count))
-            )
-    tiles += [(crop, caption) for _n, crop, caption in sorted(groups)]
-    return [(crop, caption) for crop, caption in tiles if crop]
+            caption = say("ui", "people_tile", label=label, count=p.photo_count)
+            groups.append((number, p.id, p.crop, caption))
+    tiles += [(pid, crop, caption) for _n, pid, crop, caption in sorted(groups)]
+    shown = [(pid, crop, caption) for pid, crop, caption in tiles if crop]
+    convo.panel = [pid for pid, _crop, _caption in shown]
+    return [(crop, caption) for _pid, crop, caption in shown]
 
 
 def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
@@ -159,6 +169,10 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
                     submit_btn=True,
                 )
                 pick = gr.Textbox(elem_id="pir-pick", show_label=False, container=False)
+                # The first screen's suggestions: buttons that send their words, made from
+                # the library's own names, years and places when the page loads.
+                with gr.Row(elem_id="pir-suggest"):
+                    suggest = [gr.Button(visible=False, size="sm") for _ in range(SUGGESTIONS)]
             with gr.Column(scale=2):
                 photo = gr.Image(
                     label=ui["photo"], interactive=False, elem_id="pir-photo", height=300
@@ -212,6 +226,21 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
             )
             return chat, convo, chat, None, panel, assistant.library_note()
 
+        def suggested(text: str, convo: Conversation | None, chat: list[dict]) -> tuple[Any, ...]:
+            return respond({"text": text}, convo, chat)
+
+        def person_photos(
+            convo: Conversation | None, chat: list[dict], evt: gr.SelectData
+        ) -> tuple[Any, ...]:
+            """A click on a face in the people panel: that person's photos, in the chat."""
+            convo = convo or assistant.new_session()
+            panel = getattr(convo, "panel", [])
+            if evt.index is None or not 0 <= int(evt.index) < len(panel):
+                return gr.skip(), convo, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            reply = convo.show_person(panel[int(evt.index)])
+            chat = window([*chat, reply_message(reply)], assistant)
+            return chat, convo, chat, gr.skip(), gr.skip(), assistant.library_note()
+
         def show_picked(key: str, convo: Conversation | None) -> tuple[Any, Any]:
             """A click on a picture in the chat: "<turn>-<p|f>-<number> <time>"."""
             try:
@@ -225,7 +254,10 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
 
         def load() -> tuple[Any, ...]:
             convo = assistant.new_session()
-            return convo, people_tiles(assistant, convo), assistant.library_note()
+            words = assistant.suggestions()[:SUGGESTIONS]
+            buttons = [gr.update(value=w, visible=True) for w in words]
+            buttons += [gr.update(visible=False)] * (SUGGESTIONS - len(words))
+            return (convo, people_tiles(assistant, convo), assistant.library_note(), *buttons)
 
         box.submit(
             respond,
@@ -233,8 +265,12 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
             [chatbot, conversation, history, box, people, status],
             show_progress="minimal",
         )
+        outputs = [chatbot, conversation, history, box, people, status]
+        for button in suggest:
+            button.click(suggested, [button, conversation, history], outputs)
+        people.select(person_photos, [conversation, history], outputs)
         pick.change(show_picked, [pick, conversation], [photo, info], show_progress="hidden")
-        demo.load(load, None, [conversation, people, status])
+        demo.load(load, None, [conversation, people, status, *suggest])
         demo.load(None, None, None, js=CLICK_JS)
         timer = gr.Timer(3.0)
         # Outside the queue: an idle page's tick costs one small request, no queue bookkeeping.

@@ -23,6 +23,7 @@ from index.clip_stage import ClipStage
 from index.errors import CatalogError, InvalidInput, PirError
 from index.face_stage import FaceStage
 from index.faces import DetectedFace
+from index.facts import FactFinder
 from index.indexer import Indexer, IndexReport, Progress
 from index.models import ClipModel
 from index.models.int8 import accepted_backends
@@ -32,7 +33,7 @@ from index.people import People
 from index.search import Like, Searcher, TextVectors, load_templates
 from index.settings import DEFAULT_CLIP, Settings, default_data_dir
 from index.stage import IndexStage
-from index.types import FaceInfo, NamingResult, PersonInfo, Photo, Query, SearchResult
+from index.types import FaceInfo, Facts, NamingResult, PersonInfo, Photo, Query, SearchResult
 from index.vectors import VectorStore
 from index.watch import Watcher
 from index.words_stage import WordsReport, WordsStage
@@ -345,6 +346,11 @@ class Library:
         like = self._like(self.resolve_photo(query.like_photo)) if query.like_photo else None
         return self.searcher.search(query, like)
 
+    def facts(self, query: Query, want: frozenset[str] = frozenset()) -> Facts:
+        """Counted answers about the photos a query's filters select (see index/facts.py):
+        how many, first and last dates, years or months, places, who else is in them."""
+        return FactFinder(self.catalog, self.searcher.select).facts(query, want)
+
     def search_like(
         self, ref: str | Path | Image.Image, limit: int | None = None, text: str = ""
     ) -> SearchResult:
@@ -467,6 +473,10 @@ class Library:
         """Years with photos, most photos first (for example queries)."""
         return self.catalog.years()
 
+    def has_photos(self) -> bool:
+        """Whether the library holds a readable photo (asked before every chat message)."""
+        return self.catalog.any_photo()
+
     def stats(self) -> dict:
         """Counts, models and the data dir, for `stats` and the UI."""
         counts = self.catalog.counts()
@@ -528,6 +538,14 @@ class Library:
     def add_alias(self, name: str, alias: str) -> None:
         """Another name for a person ("Bob" = "Robert")."""
         self.roster.add_alias(name, alias)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        """Take back an alias of a person."""
+        self.roster.remove_alias(name, alias)
+
+    def unname(self, person_id: int) -> None:
+        """Make a named group of faces unnamed again (its faces stay together)."""
+        self.roster.unname(person_id)
 
     def forget(self, name: str | int) -> None:
         """Forget a person: the name, aliases and every assignment go; the faces re-cluster."""

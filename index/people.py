@@ -287,6 +287,17 @@ class People:
             self._check_free(alias, person["id"])
             self.catalog.add_alias(person["id"], alias)
 
+    def remove_alias(self, name: str, alias: str) -> None:
+        """Take back an alias ("undo" of `add_alias`)."""
+        with self._write():
+            self.catalog.remove_alias(self.find(name)["id"], alias)
+
+    def unname(self, person_id: int) -> None:
+        """A named group of faces made unnamed again, its faces kept together ("undo" of
+        naming it); NotFound when the group is gone."""
+        with self._write():
+            self.catalog.set_person_name(self.find(person_id)["id"], None)
+
     def forget(self, name: str | int) -> None:
         """Forget a person: the name, aliases and every assignment go; the faces re-cluster."""
         with self._write():

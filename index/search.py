@@ -205,26 +205,10 @@ class Searcher:
         if not (text or filtered or like):
             return SearchResult(query, notes=(note("empty"),))
 
-        people = self._resolve_people(query)
-        notes = list(people.notes)
-        if people.stop:
-            return SearchResult(query, notes=tuple(notes))
-        if query.dates is not None and _naive(query.dates.start) > datetime.now():
-            label = query.dates.label or query.dates.start.date().isoformat()
-            return SearchResult(
-                query, notes=(*notes, note("future", label=label[:1].upper() + label[1:]))
-            )
-        places = None
-        if query.places:
-            places = self.catalog.matching_places(query.places)
-            if not places:
-                what = phrase("or").join(query.places)
-                return SearchResult(query, notes=(*notes, note("unknown_place", place=what)))
-
-        written = self._written(query.words)
-        if written is not None and not len(written):
-            return SearchResult(query, notes=(*notes, *self._no_written(query.words)))
-
+        narrowed = self._narrow(query)
+        if isinstance(narrowed, SearchResult):
+            return narrowed
+        people, places, written, notes = narrowed
         filters = bool(people.all_of or people.any_of or people.none_of or query.dates or places)
         vector, vector_notes = self._query_vector(
             text, like, has_filters=filters or written is not None
@@ -233,29 +217,13 @@ class Searcher:
         candidates = written  # best match first
         ranked = None  # one person, no text, no words: every photo already ranked, from memory
         if filters:
-            wanted = bool(people.all_of or people.any_of)
-            if wanted and not (query.only or query.dates or places):
-                # Who is in which photo, from memory: no SQLite read of a popular person's faces.
-                alone = len(people.all_of) == 1 and not (people.any_of or people.none_of)
-                if alone and vector is None and written is None:
-                    ranked = self._one_person(people.all_of[0])
-                    found = ranked[0]
-                else:
-                    found = self.people.current().photos(
-                        people.all_of, people.any_of, people.none_of, newest_first=vector is None
-                    )
+            plain = not (query.only or query.dates or places or people.any_of or people.none_of)
+            if plain and len(people.all_of) == 1 and vector is None and written is None:
+                # One person, nothing else: every photo already ranked, from memory.
+                ranked = self._one_person(people.all_of[0])
+                found = ranked[0]
             else:
-                found = self.catalog.filter_photos(
-                    people.all_of,
-                    people.any_of,
-                    people.none_of,
-                    only=query.only,
-                    start=_iso(query.dates.start) if query.dates else None,
-                    end=_iso(query.dates.end) if query.dates else None,
-                    places=places,
-                    stranger_size=self.settings.only_stranger_size,
-                    newest_first=vector is None,  # the date order only breaks ties without CLIP
-                )
+                found = self._filter(query, people, places, newest_first=vector is None)
             # Photos with the words keep the order the words rank them.
             candidates = found if written is None else written[np.isin(written, found)]
             if len(candidates) == 0:
@@ -290,6 +258,66 @@ class Searcher:
         ids, scores = self._certain_dates_first(ids, scores, query)
         hits = self._hits(ids, scores, query, people, text=text, like=like)
         return SearchResult(query, hits, tuple(notes), total)
+
+    def select(self, query: Query) -> tuple[np.ndarray | None, tuple[str, ...]]:
+        """Ids of the photos a query's people, dates, places and words leave (None: every
+        photo; the description is not used), and notes saying why none can pass."""
+        narrowed = self._narrow(query)
+        if isinstance(narrowed, SearchResult):
+            return np.empty(0, np.int64), narrowed.notes
+        people, places, written, notes = narrowed
+        if not (people.all_of or people.any_of or people.none_of or query.dates or places):
+            return written, tuple(notes)
+        found = self._filter(query, people, places, newest_first=False)
+        ids = found if written is None else written[np.isin(written, found)]
+        return ids, tuple(notes)
+
+    def _narrow(
+        self, query: Query
+    ) -> SearchResult | tuple[_People, list[str] | None, np.ndarray | None, list[str]]:
+        """People, places and words of a query resolved, or the result saying none can match."""
+        people = self._resolve_people(query)
+        notes = list(people.notes)
+        if people.stop:
+            return SearchResult(query, notes=tuple(notes))
+        if query.dates is not None and _naive(query.dates.start) > datetime.now():
+            label = query.dates.label or query.dates.start.date().isoformat()
+            return SearchResult(
+                query, notes=(*notes, note("future", label=label[:1].upper() + label[1:]))
+            )
+        places = None
+        if query.places:
+            places = self.catalog.matching_places(query.places)
+            if not places:
+                what = phrase("or").join(query.places)
+                return SearchResult(query, notes=(*notes, note("unknown_place", place=what)))
+
+        written = self._written(query.words)
+        if written is not None and not len(written):
+            return SearchResult(query, notes=(*notes, *self._no_written(query.words)))
+
+        return people, places, written, notes
+
+    def _filter(
+        self, query: Query, people: _People, places: list[str] | None, newest_first: bool
+    ) -> np.ndarray:
+        """Photos passing the people, date and place filters (SQL, or people from memory)."""
+        wanted = bool(people.all_of or people.any_of)
+        if wanted and not (query.only or query.dates or places):
+            return self.people.current().photos(
+                people.all_of, people.any_of, people.none_of, newest_first=newest_first
+            )
+        return self.catalog.filter_photos(
+            people.all_of,
+            people.any_of,
+            people.none_of,
+            only=query.only,
+            start=_iso(query.dates.start) if query.dates else None,
+            end=_iso(query.dates.end) if query.dates else None,
+            places=places,
+            stranger_size=self.settings.only_stranger_size,
+            newest_first=newest_first,
+        )
 
     def _certain_dates_first(
         self, ids: np.ndarray, scores: np.ndarray, query: Query

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in the photo's own pixels
@@ -207,3 +207,41 @@ class NamingResult:
     faces: int
     photos: int
     joined: int  # faces that joined on their own, being close to the named ones
+
+
+@dataclass(frozen=True)
+class DatedPhoto:
+    """A photo's date, and whether it comes only from the file's time (uncertain)."""
+
+    photo_id: int
+    taken_at: str
+    uncertain: bool
+
+    def query(self, base: Query) -> Query:
+        """`base` narrowed to this photo's moment: a search that shows it as evidence."""
+        at = datetime.fromisoformat(self.taken_at)
+        moment = DateRange(at, at + timedelta(seconds=1), self.taken_at[:10])
+        return Query(
+            raw=base.raw,
+            people_all=base.people_all,
+            people_any=base.people_any,
+            people_none=base.people_none,
+            only=base.only,
+            places=base.places,
+            words=base.words,
+            dates=moment,
+            limit=1,
+        )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the library can say about the photos a query selects."""
+
+    count: int  # photos selected
+    notes: tuple[str, ...] = ()  # why none could be selected (an unknown name, place, ...)
+    first: DatedPhoto | None = None
+    last: DatedPhoto | None = None
+    periods: tuple[tuple[str, int, int], ...] = ()  # (year or YYYY-MM, photos, file-dated)
+    places: tuple[tuple[str, int], ...] = ()  # most photos first
+    people: tuple[tuple[str, int], ...] = ()  # others in the photos, most shared first

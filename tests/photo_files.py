@@ -24,6 +24,19 @@ def noise_photo(
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
     img = Image.fromarray(small).resize(size, Image.Resampling.BILINEAR)
+    exif = photo_exif(taken, gps)
+    if orientation is not None:
+        exif[0x0112] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".bmp", ".gif"):
+        img.save(path, fmt)  # formats without EXIF
+    else:
+        img.save(path, fmt, exif=exif)
+    return path
+
+
+def photo_exif(taken: datetime | None, gps: tuple[float, float] | None) -> Image.Exif:
+    """EXIF with a capture time and a GPS position, each when given."""
     exif = Image.Exif()
     if taken is not None:
         exif.get_ifd(0x8769)[36867] = taken.strftime("%Y:%m:%d %H:%M:%S")
@@ -37,14 +50,7 @@ def noise_photo(
                 4: _dms(abs(lon)),
             }
         )
-    if orientation is not None:
-        exif[0x0112] = orientation
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".bmp", ".gif"):
-        img.save(path, fmt)  # formats without EXIF
-    else:
-        img.save(path, fmt, exif=exif)
-    return path
+    return exif
 
 
 def _dms(value: float) -> tuple[float, float, float]:

@@ -184,6 +184,9 @@ class FakeLibrary:
     def stats(self) -> dict:
         return {"photos": len(self.photos)}
 
+    def has_photos(self) -> bool:
+        return bool(self.photos)
+
     def _photo(self, ref) -> dict:
         for ph in self.photos:
             if ref in (ph["id"], ph["path"]):
@@ -251,6 +254,14 @@ class FakeLibrary:
     def add_alias(self, name: str, alias: str) -> None:
         self.calls.append(("alias", name, alias))
         self.people_by_id[self._id_of(name)].aliases.append(alias)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        self.calls.append(("remove_alias", name, alias))
+        self.people_by_id[self._id_of(name)].aliases.remove(alias)
+
+    def unname(self, person_id: int) -> None:
+        self.calls.append(("unname", person_id))
+        self.people_by_id[self._id_of(person_id)].name = None
 
     # search
     def _hit(self, ph: dict, why: str, wanted: tuple[str, ...] = ()) -> Hit:

@@ -71,3 +71,91 @@ def test_a_word_far_from_every_name_is_offered_only_unnamed_groups(chat, lib):
     numbers = {f.number for f in reply.faces}
     suggested = int(reply.text.split("person ")[1].split()[0])
     assert suggested in numbers
+
+
+def test_help_uses_only_the_librarys_real_names_unchanged(chat):
+    text = chat.respond("help").text
+    assert "Alice" in text and "Bob" in text
+    for invented in ("Alicea", "Alic ", "Ali ", "Carol", "Alicie"):
+        assert invented not in text, invented
+
+
+def test_help_with_one_named_person_invents_no_second(lib):
+    lib.people_by_id[2].name = None
+    text = Assistant(lib, now=NOW).new_session().respond("help").text
+    assert "Bob" not in text and "Carol" not in text
+
+
+# --- at most one open question; a command closes it and is answered as itself ---
+
+
+@pytest.mark.parametrize(
+    "command, answer, call",
+    [
+        ("rename Bob to Bobby", "Renamed", ("rename", "Bob", "Bobby")),
+        ("Alice is also called Ali", "another name", ("alias", "Alice", "Ali")),
+        ("forget Bob", "Forgot", ("forget", "Bob")),
+    ],
+)
+def test_a_command_while_a_question_is_open_is_answered_as_itself(chat, lib, command, answer, call):
+    asked = chat.respond("photos of Kim and Bob")
+    assert asked.intent == "ask_unknown"
+    reply = chat.respond(command)
+    assert answer in reply.text and "Kim" not in reply.text, reply.text
+    assert call in lib.calls
+    again = chat.respond("who do you know?")  # the question about Kim is closed
+    assert "Kim" not in again.text
+
+
+def test_a_fuller_name_answers_the_question_and_reruns_the_waiting_search(chat, lib):
+    assert chat.respond("photos of Kim").intent == "ask_unknown"
+    reply = chat.respond("person 1 is Kim Lindqvist")  # person 1: the group of photos 3, 4
+    assert reply.intent == "named_and_searched", reply.text
+    assert photo_ids(reply) == [3, 4]
+    refined = chat.respond("without Bob")  # applies to the search on screen, not an older one
+    assert refined.query.people_all == ("Kim Lindqvist",) and photo_ids(refined) == [3]
+
+
+def test_naming_a_group_this_session_named_asks_before_renaming(chat, lib):
+    chat.respond("who do you know?")
+    chat.respond("person 1 is Carl")
+    asked = chat.respond("person 1 is Dora")
+    assert asked.intent == "confirm_asked" and "Carl" in asked.text and "Dora" in asked.text
+    assert lib.people_by_id[3].name == "Carl"
+    chat.respond("no")
+    assert lib.people_by_id[3].name == "Carl"
+    chat.respond("person 1 is Dora")
+    chat.respond("yes")
+    assert lib.people_by_id[3].name == "Dora"
+
+
+def test_a_part_of_the_groups_name_is_no_rename(chat, lib):
+    chat.respond("who do you know?")
+    chat.respond("person 1 is Alice Martin")
+    reply = chat.respond("person 1 is Martin")
+    assert "already" in reply.text and lib.people_by_id[3].name == "Alice Martin"
+
+
+def test_undo_reverses_the_last_people_change_and_says_what(chat, lib):
+    assert "nothing" in chat.respond("undo").text
+    chat.respond("who do you know?")
+    chat.respond("person 1 is Carl")
+    chat.respond("rename Bob to Robert")
+    first = chat.respond("undo")
+    assert "Bob" in first.text and "Robert" in first.text and first.people_changed
+    assert lib.people_by_id[2].name == "Bob"
+    second = chat.respond("undo")
+    assert "Carl" in second.text and lib.people_by_id[3].name is None
+    chat.respond("Alice is also called Ali")
+    chat.respond("undo")
+    assert lib.people_by_id[1].aliases == []
+    chat.respond("merge Bob into Alice")
+    assert "can't undo" in chat.respond("undo").text
+
+
+def test_undo_takes_back_a_not_this_person(chat, lib):
+    chat.respond("photos of Alice")
+    chat.respond("that's not Alice in photo 1")
+    assert 1 not in lib.photos[0]["people"]
+    chat.respond("undo")
+    assert ("name_face", 1, "Alice", 1) in lib.calls

@@ -85,3 +85,36 @@ def test_a_short_name_tolerates_no_typo(parser):
 )
 def test_an_unknown_word_close_to_a_known_name_is_offered_as_did_you_mean(word, expected):
     assert close_names(word, PEOPLE) == expected
+
+
+# --- typos in commands (the speller runs before a message is matched) ---
+
+
+@pytest.fixture(scope="module")
+def speller():
+    from assistant.query.lexicon import engine
+    from assistant.query.spelling import speller as make
+    from assistant.replies import Words
+
+    return make(Words().intents["spelling"], engine())
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("who do you knwo", "who do you know"),
+        ("fotos of Bob", "photos of Bob"),
+        ("phtos of Bob", "photos of Bob"),
+        ("Phtos of Bob", "photos of Bob"),
+        ("renmae Bob to Rob", "rename Bob to Rob"),
+        ("how mnay photos of Bob", "how many photos of Bob"),
+        ("shwo me more", "show me more"),
+        ("forgte Bob", "forget Bob"),
+        ("photos of Moore", "photos of Moore"),  # a capitalised word may be a name
+        ("photos of hugo", "photos of hugo"),  # a known name is never "put right"
+        ('a sign that says "phtos"', 'a sign that says "phtos"'),  # quoted words are kept
+        ("trees by the lake", "trees by the lake"),  # ordinary words are kept
+    ],
+)
+def test_misspelt_command_words_are_put_right_and_nothing_else(speller, typed, meant):
+    assert speller.fix(typed, names={"hugo", "lindqvist"}) == meant

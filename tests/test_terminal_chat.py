@@ -86,3 +86,7 @@ def test_plain_chat_prints_each_reply_and_refuses_naming_when_read_only(library)
 def test_plain_text_drops_markdown_but_keeps_what_was_typed():
     assert plain_text(r"Renamed **Bob** to **Bob\_by** \*") == "Renamed Bob to Bob_by *"
     assert plain_text("*photos of &lt;b&gt;*") == "photos of <b>"
+
+
+def test_plain_text_keeps_escaped_underscores_of_file_names():
+    assert plain_text(r"**Photo 1** — alex\_lacamoire\_2.jpg") == "Photo 1 — alex_lacamoire_2.jpg"

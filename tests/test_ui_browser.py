@@ -214,3 +214,38 @@ def test_typed_markup_is_shown_as_text_and_markup_names_are_refused(server, brow
     assert page.locator("#pir-chat img[src*='example.com']").count() == 0
     assert not [c for c in lib.calls if c[0] == "name_face"]
     page.close()
+
+
+def test_first_screen_suggestions_are_buttons_that_send_their_words(server, browser):
+    url, _lib = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(url)
+    buttons = page.locator("#pir-suggest button")
+    buttons.first.wait_for(timeout=20_000)
+    words = buttons.all_inner_texts()
+    assert "photos of Alice" in words and "who do you know?" in words  # the library's own name
+    assert any(w.startswith("photos from 20") for w in words)  # and one of its years
+    page.locator("#pir-suggest button", has_text="photos of Alice").click()
+    page.wait_for_selector("#pir-chat .message-row.user-row", timeout=20_000)
+    page.wait_for_selector("#pir-chat .pending", state="detached", timeout=20_000)
+    last_gallery_images(page).first.wait_for(timeout=20_000)
+    assert last_gallery_images(page).count() == 2  # Alice's two photos
+    page.close()
+
+
+def test_people_panel_shows_whole_names_and_a_click_shows_that_persons_photos(server, browser):
+    url, _lib = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(url)
+    tiles = page.locator("#pir-people .thumbnail-item")
+    tiles.first.wait_for(timeout=20_000)
+    captions = page.locator("#pir-people .caption-label")
+    for k in range(captions.count()):
+        cut = captions.nth(k).evaluate("e => e.scrollWidth > e.clientWidth + 1")
+        assert not cut, captions.nth(k).inner_text()
+    assert "Bob" in captions.nth(1).inner_text()
+    tiles.nth(1).click()  # Bob
+    last_gallery_images(page).first.wait_for(timeout=20_000)
+    assert last_gallery_images(page).count() == 2  # photos 1 and 4 show Bob
+    assert "Bob" in page.locator("#pir-chat .bot-row").last.inner_text()
+    page.close()

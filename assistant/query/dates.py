@@ -340,7 +340,7 @@ class DateReader:
     def _year_after(self, j: int) -> tuple[int, int] | None:
         """The year after a month/season/holiday: "2019", "of 2019", "in 2019", "'19"."""
         w = self.w
-        k = j + 1 if j < len(w) and w[j] in ("of", "in", ",") else j
+        k = j + 1 if j < len(w) and w[j] in self.lex.year_link else j
         found = self._year(k)
         if found:
             return found

@@ -85,6 +85,7 @@ class Lexicon:
     numbers: Mapping[str, int]
     date_join: Phrases
     date_context: frozenset[str]
+    year_link: frozenset[str]  # "June of 2019", "marzo de 2020"
     before: Phrases
     after: Phrases
     since: Phrases
@@ -93,6 +94,7 @@ class Lexicon:
     range_from: Phrases
     range_to: Phrases
     last: Phrases
+    last_after: frozenset[str]  # "l'été dernier": "last" written after what it qualifies
     this: Phrases
     next: Phrases
     ago: Phrases
@@ -155,6 +157,7 @@ def load_lexicon(
         numbers=dict(raw["numbers"]),
         date_join=phrases(dts, "join"),
         date_context=frozenset(dts["context"]),
+        year_link=frozenset(dts["year_link"]),
         before=phrases(dts, "before"),
         after=phrases(dts, "after"),
         since=phrases(dts, "since"),
@@ -163,6 +166,7 @@ def load_lexicon(
         range_from=phrases(dts, "range_from"),
         range_to=phrases(dts, "range_to"),
         last=phrases(dts, "last"),
+        last_after=frozenset(dts["last_after"]),
         this=phrases(dts, "this"),
         next=phrases(dts, "next"),
         ago=phrases(dts, "ago"),

@@ -23,6 +23,7 @@ NAME_PARTICLES = {"van", "von", "der", "den", "del", "della", "des", "los", "las
 NOT_NAME_POS = {"VERB", "AUX", "ADJ", "ADV", "ADP", "DET", "PRON", "CCONJ", "SCONJ", "PART"}
 NOT_NAME_ENTS = {"GPE", "LOC", "FAC", "DATE", "TIME", "EVENT", "LANGUAGE", "MONEY"}
 NOT_NAME_ENTS |= {"QUANTITY", "PERCENT", "CARDINAL", "ORDINAL"}
+TYPO_NOT_NAME_ENTS = NOT_NAME_ENTS - {"GPE", "LOC", "FAC"}
 
 
 def wordlike(word: str) -> bool:
@@ -216,7 +217,8 @@ def read_typos(st: Parse, engine: Engine, settings: Settings) -> list[Mention]:
             continue
         if word in lex.english or tok.lemma_.lower() in lex.english or word in lex.all_words:
             continue
-        if tok.is_stop or word in lex.name_words or tok.ent_type_ in NOT_NAME_ENTS:
+        # the model's GPE on a word no dictionary holds is a guess ("Haringtn"), not a place
+        if tok.is_stop or word in lex.name_words or tok.ent_type_ in TYPO_NOT_NAME_ENTS:
             continue
         best: dict[str, int] = {}
         for alias, entries in singles.items():

@@ -39,6 +39,24 @@ def _normalise(text: str, max_chars: int) -> str:
     return text
 
 
+# French elision: "d'Alice", "l'été" are two words ("d'" joins a person, "l'" a date).
+_ELISION = re.compile(r"(?i)\b(d|l|qu|j)'(?=\w)")
+
+
+def _reordered(text: str, lex: Lexicon) -> str:
+    """Elisions split, and a "last" written after its season, month or unit put before it
+    ("l'été dernier" -> "l' dernier été"), so every language reads the same way on."""
+    text = _ELISION.sub(r"\1' ", text)
+    if not lex.last_after:
+        return text
+    words = text.split(" ")
+    dated = set(lex.seasons) | set(lex.months) | set(lex.units)
+    for k in range(1, len(words)):
+        if words[k].lower() in lex.last_after and words[k - 1].lower() in dated:
+            words[k - 1], words[k] = words[k], words[k - 1]
+    return " ".join(words)
+
+
 def _resolve_now(now: datetime | Callable[[], datetime] | None) -> datetime:
     """The reference time for relative dates, as naive local time."""
     value = now() if callable(now) else now or datetime.now()
@@ -91,7 +109,7 @@ class QueryParser:
         if known is None or self._known_engine is not engine:
             self._known_engine = engine
             known = self._known = build_known(engine, self._people, self._places)
-        doc = engine.nlp(clean)
+        doc = engine.nlp(_reordered(clean, engine.lex))
         words = [t.lower_ for t in doc]
         st = Parse(doc, words, known)
         lex = engine.lex

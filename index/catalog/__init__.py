@@ -6,9 +6,11 @@
 - `filters.py` what a search asks: candidate photos by people, dates, places
 - `face_queries.py`  faces, people and aliases
 - `word_queries.py`  words read in photos (OCR), searched with FTS5
+- `fact_queries.py`  questions over a selection: first/last dates, years, places, who with whom
 """
 
 from index.catalog.face_queries import FaceQueries
+from index.catalog.fact_queries import FactQueries
 from index.catalog.filters import FilterQueries
 from index.catalog.photo_queries import PhotoQueries
 from index.catalog.schema import MIGRATIONS, SCHEMA_VERSION
@@ -28,7 +30,7 @@ from index.types import Photo
 PhotoRow = Photo  # the name callers have used
 
 
-class Catalog(PhotoQueries, WordQueries, FilterQueries, FaceQueries):
+class Catalog(PhotoQueries, WordQueries, FilterQueries, FaceQueries, FactQueries):
     """The SQLite catalog of one data dir: schema, migrations and every query."""
 
 

@@ -185,6 +185,12 @@ class FaceQueries(CatalogStore):
             (alias, person_id),
         )
 
+    def remove_alias(self, person_id: int, alias: str) -> None:
+        """Take an alias off a person (case-insensitive)."""
+        self.conn.execute(
+            "DELETE FROM aliases WHERE person_id=? AND lower(alias)=lower(?)", (person_id, alias)
+        )
+
     def move_aliases(self, from_id: int, to_id: int) -> None:
         """Give one person's aliases to another (merging people)."""
         self.conn.execute("UPDATE aliases SET person_id=? WHERE person_id=?", (to_id, from_id))
