@@ -50,13 +50,31 @@ def search(
         said = answers.model_note(ctx) or ctx.words.say("model", "missing_again")
         if not filters:
             return Reply(said, intent="model_missing", query=query)
-        prefix = f"{said} {ctx.words.say('model', 'filters_used')}"
+        prefix = f"{said} {filters_used(ctx, query)}"
         query = replace(query, text="")
     try:
         result = ctx.library.search(query)
     except ModelUnavailable:
         return Reply(ctx.words.say("model", "missing_again"), intent="model_missing")
     return show(ctx, result, prefix=" ".join(p for p in (note, prefix) if p))
+
+
+def filters_used(ctx: Context, query: Query) -> str:
+    """ "I searched by the words in the photos and the dates only": what a search without the
+    image model did use, as it was asked."""
+    used = ctx.words.replies["model"]["used"]
+    parts = [
+        used[key]
+        for key, present in (
+            ("people", query.has_people or query.only),
+            ("dates", query.dates is not None),
+            ("places", bool(query.places)),
+            ("words", bool(query.words)),
+        )
+        if present
+    ]
+    what = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return ctx.words.say("model", "filters_used", what=what)
 
 
 def search_fixed(ctx: Context, source: tuple[str, Query | None], word: str, name: str) -> Reply:

@@ -509,7 +509,7 @@ def test_missing_clip_explains_text_and_still_filters_people_and_dates(tmp_path)
     assert "hf download" not in text_only.text and len(text_only.text) < 150
     assert text_only.photos == ()
     mixed = chat.respond("photos of Alice at the beach")
-    assert "people, dates and places only" in mixed.text
+    assert "I searched by the people only" in mixed.text
     assert "First use" not in mixed.text  # said once a session
     assert photo_ids(mixed) == [1, 2] and mixed.query.text == ""
     assert "First use" not in chat.respond("help").text

@@ -159,3 +159,18 @@ def test_undo_takes_back_a_not_this_person(chat, lib):
     assert 1 not in lib.photos[0]["people"]
     chat.respond("undo")
     assert ("name_face", 1, "Alice", 1) in lib.calls
+
+
+def test_without_the_image_model_a_search_says_what_it_did_use(tmp_path):
+    chat = Assistant(FakeLibrary(tmp_path, clip=False), now=NOW).new_session()
+    reply = chat.respond('Alice at the beach in 2019 with a sign that says "rodeo clown"')
+    assert "I searched by the people, the dates and the words written in the photos only" in (
+        reply.text
+    ), reply.text
+    assert "places" not in reply.text
+
+
+def test_a_request_it_cannot_do_is_not_blamed_on_the_image_model(chat):
+    for message in ("show me duplicates", "delete photo 3"):
+        reply = chat.respond(message)
+        assert reply.intent == "cannot" and "image model" not in reply.text, reply.text
