@@ -65,6 +65,41 @@ CLICK_JS = """
 """
 
 
+# A file the upload box refuses ("Invalid file type") is dropped by Gradio, and the message
+# would go without it (and "who is this?" would be answered about an earlier photo). The
+# next send after such a refusal is held back: the refusal's note is on screen, and a second
+# Enter sends the words alone.
+REJECTED_UPLOAD_JS = """
+() => {
+  if (window.pirRejects) return;
+  window.pirRejects = true;
+  window.pirRejectedAt = 0;
+  new MutationObserver(() => {
+    const notes = document.querySelectorAll('.toast-body, .toast-text, [data-testid="toast-body"]');
+    for (const note of notes) {
+      if (note.innerText && note.innerText.includes('Invalid file type') && !note.pirSeen) {
+        note.pirSeen = true;
+        window.pirRejectedAt = Date.now();
+      }
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+  const held = (event) => {
+    if (!window.pirRejectedAt || Date.now() - window.pirRejectedAt > 60000) return false;
+    window.pirRejectedAt = 0;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    return true;
+  };
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && event.target.closest('#pir-input')) held(event);
+  }, true);
+  document.addEventListener('click', (event) => {
+    if (event.target.closest('#pir-input .submit-button, #pir-input button[aria-label="Submit"]')) held(event);
+  }, true);
+}
+"""
+
+
 def file_url(path: str) -> str:
     """The URL Gradio serves a local file under (only inside the allowed folders)."""
     return "/gradio_api/file=" + quote(path)
@@ -272,6 +307,7 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
         pick.change(show_picked, [pick, conversation], [photo, info], show_progress="hidden")
         demo.load(load, None, [conversation, people, status, *suggest])
         demo.load(None, None, None, js=CLICK_JS)
+        demo.load(None, None, None, js=REJECTED_UPLOAD_JS)
         timer = gr.Timer(3.0)
         # Outside the queue: an idle page's tick costs one small request, no queue bookkeeping.
         timer.tick(

@@ -249,3 +249,22 @@ def test_people_panel_shows_whole_names_and_a_click_shows_that_persons_photos(se
     assert last_gallery_images(page).count() == 2  # photos 1 and 4 show Bob
     assert "Bob" in page.locator("#pir-chat .bot-row").last.inner_text()
     page.close()
+
+
+def test_a_refused_upload_does_not_send_the_message(server, browser, tmp_path):
+    url, lib = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#pir-input textarea")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    page.locator("#pir-input input[type=file]").set_input_files(str(notes))
+    page.wait_for_function(
+        "() => document.body.innerText.includes('Invalid file type')", timeout=10_000
+    )
+    page.locator("#pir-input textarea").fill("who is this?")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    assert page.locator("#pir-chat .message-row.user-row").count() == 0  # nothing was sent
+    assert page.locator("#pir-input textarea").input_value() == "who is this?"  # kept to edit
+    page.close()
