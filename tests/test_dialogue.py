@@ -174,3 +174,9 @@ def test_a_request_it_cannot_do_is_not_blamed_on_the_image_model(chat):
     for message in ("show me duplicates", "delete photo 3"):
         reply = chat.respond(message)
         assert reply.intent == "cannot" and "image model" not in reply.text, reply.text
+
+
+@pytest.mark.parametrize("message", ["delete Bob", "remove Bob"])
+def test_delete_a_name_is_still_forget_not_a_request_it_cannot_do(chat, lib, message):
+    reply = chat.respond(message)
+    assert reply.intent == "people_changed" and ("forget", "Bob") in lib.calls, reply.text
