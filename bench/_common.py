@@ -22,3 +22,12 @@ DEFAULT_EVAL_DIR = ROOT.parent / "shared" / "eval" / "public"
 def eval_dir(sub: str = "") -> Path:
     """The evaluation photos (PIR_EVAL_DIR, default ../shared/eval/public), or `sub` inside."""
     return Path(os.environ.get("PIR_EVAL_DIR") or DEFAULT_EVAL_DIR).expanduser() / sub
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (linear interpolation, as numpy's default)."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)

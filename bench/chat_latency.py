@@ -59,7 +59,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from _common import ROOT, eval_dir
+from _common import ROOT, eval_dir, percentile
 
 DEFAULT_PHOTOS = eval_dir("faces")
 # Folder of the public faces library -> the name a user would give that person.
@@ -442,15 +442,6 @@ def queries_in_fresh_process(data: Path, spec: str, year: int) -> dict:
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (linear interpolation, as numpy's default)."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def trust_figures(trust: dict) -> dict:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common  # noqa: F401 - puts the project on the import path
+from _common import percentile  # also puts the project on the import path
 from search_latency import fill_catalog
 
 from index.library import Library  # noqa: E402
@@ -42,14 +42,6 @@ QUESTIONS = {
     "who_with_place": "who was with {p} in {c}?",
 }
 CITIES = ["Paris", "Lyon", "Berlin", "Rome", "Austin"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def main() -> None:
