@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from index.capture_dates import UNCERTAIN
 from index.catalog import Catalog
-from index.dates import UNCERTAIN
 from index.person_names import person_label
 from index.types import DatedPhoto, Facts, Query
 

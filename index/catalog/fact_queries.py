@@ -12,8 +12,8 @@ from collections import Counter
 
 import numpy as np
 
+from index.capture_dates import UNCERTAIN
 from index.catalog.store import CatalogStore
-from index.dates import UNCERTAIN
 
 _DATED = "p.status='ok' AND p.taken_at IS NOT NULL"
 
