@@ -75,6 +75,7 @@ def snapshot(catalog: Any) -> dict:
     for person in catalog.people_summary():
         if person["name"]:
             people[person["name"]] = {
+                "id": person["id"],  # within this catalog: keeps waiting faces across renames
                 "name": person["name"],
                 "aliases": aliases.get(person["id"], []),
                 "faces": [],
@@ -142,18 +143,26 @@ def _write_snapshot(catalog: Any, path: Path, pending: dict[str, list[dict]]) ->
 
 
 def _carry_pending(catalog: Any, doc: dict, old: Any, pending: dict[str, list[dict]]) -> None:
-    """Keep waiting fingerprints in the new document, for people still there by name, until
-    their photo is in the catalog (then they were matched, or the face is truly gone)."""
-    carried: dict[str, list[dict]] = {k: list(v) for k, v in pending.items()}
+    """Keep waiting fingerprints in the new document, for people still there, until their
+    photo is in the catalog (then they were matched, or the face is truly gone). A person is
+    followed by id within one catalog (a rename keeps their waiting faces), else by name."""
+    by_name: dict[str, list[dict]] = {k: list(v) for k, v in pending.items()}
+    by_id: dict[int, list[dict]] = {}
+    same = isinstance(old, dict) and old.get("catalog_id") == doc["catalog_id"]
     if isinstance(old, dict):
         for entry in old.get("people") or []:
             if isinstance(entry, dict) and isinstance(entry.get("pending"), list):
-                carried.setdefault(str(entry.get("name")), []).extend(entry["pending"])
-    if not carried:
+                if same and isinstance(entry.get("id"), int):
+                    by_id.setdefault(entry["id"], []).extend(entry["pending"])
+                else:
+                    by_name.setdefault(str(entry.get("name")), []).extend(entry["pending"])
+    if not by_name and not by_id:
         return
-    known = set(catalog.faces_of_hashes({f["photo"] for v in carried.values() for f in v}))
+    every = [f for v in (*by_name.values(), *by_id.values()) for f in v]
+    known = set(catalog.faces_of_hashes({f["photo"] for f in every}))
     for entry in doc["people"]:
-        waiting = [f for f in carried.get(entry["name"], []) if f["photo"] not in known]
+        carried = by_name.get(entry["name"], []) + by_id.get(entry.get("id"), [])
+        waiting = [f for f in carried if f["photo"] not in known]
         if waiting:
             entry["pending"] = list({json.dumps(f, sort_keys=True): f for f in waiting}.values())
 

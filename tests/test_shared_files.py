@@ -100,3 +100,17 @@ def test_a_disk_io_error_with_space_left_is_not_called_full(tmp_path):
 
     message = str(storage.write_failed(tmp_path / "x", sqlite3.OperationalError("disk I/O error")))
     assert "disk is full" not in message and "disk I/O error" in message
+
+
+def test_faces_waiting_for_their_photo_stay_with_a_person_who_is_renamed(tmp_path):
+    catalog = NamedPeople(tmp_path, ["Ann"])
+    catalog.faces_of_hashes = lambda hashes: {}  # their photos are not indexed again yet
+    people_file.save_after_change(catalog)
+    doc = json.loads((tmp_path / "people.json").read_text())
+    waiting = {"photo": "not-indexed-yet", "box": [1.0, 2.0, 30.0, 40.0]}
+    doc["people"][0]["pending"] = [waiting]
+    (tmp_path / "people.json").write_text(json.dumps(doc))
+    catalog.names = ["Annabel"]  # the same person (id 0), renamed before the next index
+    people_file.save_after_change(catalog)
+    saved = json.loads((tmp_path / "people.json").read_text())["people"]
+    assert [(p["name"], p.get("pending")) for p in saved] == [("Annabel", [waiting])]
