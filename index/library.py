@@ -87,7 +87,7 @@ class Library:
         self._faces_enabled = faces
         self._faces: FaceStage | None = None  # made on first use (see _face_stage)
         self.ocr_enabled = self.settings.ocr if ocr is None else ocr
-        self._text_reader: TextReader | None = None
+        self._words_reader: TextReader | None = None
         # Writes (index, people edits) take it; reads do not, so threads sharing one Library
         # serialise their own calls (the chat's Assistant.lock).
         self._lock = threading.RLock()
@@ -286,9 +286,9 @@ class Library:
     @property
     def words_reader(self) -> TextReader:
         """The OCR reader (its models load at its first photo)."""
-        if self._text_reader is None:
-            self._text_reader = TextReader(self.settings)
-        return self._text_reader
+        if self._words_reader is None:
+            self._words_reader = TextReader(self.settings)
+        return self._words_reader
 
     def watch(
         self,
