@@ -188,6 +188,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(
             f"  photos dated by their XMP, name or folder instead of the file time: {report.redated}"
         )
+    if report.companions:
+        print(f"  RAW files shown as part of their JPEG or HEIC: {report.companions}")
     if report.embedded or report.faces_done:
         print(
             f"  CLIP vectors made: {report.embedded}; photos checked for faces: {report.faces_done}"
@@ -265,6 +267,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"data dir: {stats['data_dir']}")
     for key in ("photos", "skipped", "vectors", "faces", "people", "clusters"):
         print(f"{key}: {stats[key]}")
+    if stats["formats"]:
+        print("formats: " + ", ".join(f"{k} {n}" for k, n in stats["formats"].items()))
     for model, n in stats["models"]["clip_vectors"].items():
         print(f"clip vectors by {model}: {n}")
     face = stats["models"]["face"]

@@ -40,6 +40,7 @@ class IndexReport:
     redated: int = 0  # photos dated by file time before, now by XMP, name or folder
     done: dict[str, int] = field(default_factory=dict)  # photos each stage did, by stage name
     found: dict[str, int] = field(default_factory=dict)  # ... in which it found something
+    companions: int = 0  # files shown as part of a photo (the RAW of a RAW+JPEG pair)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     problems: list[tuple[str, str]] = field(default_factory=list)  # folders/entries unreadable
     notes: list[str] = field(default_factory=list)
@@ -72,6 +73,7 @@ class IndexReport:
             "redated": self.redated,
             "embedded": self.embedded,
             "faces_done": self.faces_done,
+            "companions": self.companions,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "problems": [{"path": p, "reason": r} for p, r in self.problems],
             "notes": self.notes,
@@ -190,7 +192,20 @@ class Indexer:
                 self.catalog.bump_generation("images")
                 self.catalog.bump_generation("faces")
             report.removed = len(gone_ids)
+        self._record_companions(report, walked.companions)
         return report
+
+    def _record_companions(
+        self, report: IndexReport, companions: dict[str, list[tuple[str, str]]]
+    ) -> None:
+        """Each photo's companion files as this walk found them (a RAW beside its JPEG)."""
+        pairs = {
+            path_text(main): [(path_text(p), role) for p, role in files]
+            for main, files in companions.items()
+        }
+        with self.catalog.transaction():
+            self.catalog.set_companions(report.root, pairs)
+        report.companions = sum(len(files) for files in pairs.values())
 
     def catch_up(
         self,
@@ -301,7 +316,7 @@ class Indexer:
                 return _Done(work, digest, same_content=True)
             # One decode, at the largest size any stage needs (and the thumbnail's).
             size = max([self.settings.thumb_size, *(s.decode_size for s in work.stages)])
-            decoded = scan.decode(data, self.settings, digest, size)
+            decoded = scan.decode(data, self.settings, digest, size, name=work.found.path)
             if work.kind != "fill":  # a filled photo keeps the row (and date) it has
                 decoded.taken_at, decoded.taken_source = scan.photo_date(
                     work.found.path,

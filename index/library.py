@@ -387,7 +387,7 @@ class Library:
             )
         limits = self.settings.override(max_pixels=self.settings.upload_max_pixels)
         try:
-            return scan.decode(scan.read_bytes(os.fspath(path)), limits).image
+            return scan.decode(scan.read_bytes(os.fspath(path)), limits, name=os.fspath(path)).image
         except scan.Unreadable as err:
             raise InvalidInput(f"I can't use that file as a photo: {err}.") from err
 
@@ -404,7 +404,8 @@ class Library:
     def _open_image(self, path: str | Path) -> Image.Image:
         """The pixels of an image file (reduced as when indexing); refuses non-images clearly."""
         try:
-            return scan.decode(scan.read_bytes(os.fspath(path)), self.settings).image
+            data = scan.read_bytes(os.fspath(path))
+            return scan.decode(data, self.settings, name=os.fspath(path)).image
         except scan.Unreadable as err:
             raise InvalidInput(
                 f"{path_text(path)} cannot be used as an example photo: {err}."
@@ -461,7 +462,9 @@ class Library:
         """The CLIP vector of a library photo (computed now if it has none yet)."""
         vec = self.catalog.image_vector(row["id"], self.clip.spec)
         if vec is None:
-            vec = self.clip.encode_images([scan.open_rgb(os.fsdecode(row["path_raw"]))])[0]
+            vec = self.clip.encode_images(
+                [scan.open_rgb(os.fsdecode(row["path_raw"]), self.settings)]
+            )[0]
         return vec
 
     def places(self) -> list[str]:
@@ -492,6 +495,7 @@ class Library:
             "loaded_models": loaded_models(),
             "data_dir": str(self.data_dir),
             "skipped_files": [{"path": p, "reason": r} for p, r in self.catalog.skipped()],
+            "formats": self.catalog.format_counts(),
         }
 
     # --- people (the work lives in index/people.py) ---

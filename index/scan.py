@@ -8,19 +8,18 @@ import os
 import stat
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from index import capture_dates, storage
+from index import capture_dates, formats, storage
+from index.raw import RawUnreadable, read_raw
 from index.settings import Settings
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
-)
+IMAGE_SUFFIXES = formats.STILL_SUFFIXES  # every still read, camera RAW included
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 DATE_TAGS = (36867, 36868)  # DateTimeOriginal, DateTimeDigitized
 IFD0_DATETIME = 306
@@ -28,7 +27,6 @@ IFD0_DATETIME = 306
 BIG_CITY_POPULATION = 500_000  # a city this big names its surroundings too
 BIG_CITY_KM = 25  # ... within this distance
 
-_heif_registered = False
 _geocode_lock = threading.Lock()
 
 
@@ -80,7 +78,9 @@ class WalkResult:
 
     found: list[FoundFile]
     unreadable: list[WalkProblem]  # photos catalogued under these are out of sight, not gone
-    left_out: list[WalkProblem]  # links leading outside, special files, duplicates
+    left_out: list[WalkProblem]  # links leading outside, special files, duplicates, others
+    # main photo path -> [(companion path, role)]: the RAW of a RAW+JPEG pair ("raw")
+    companions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 # Kernel and device trees: never photos, and reading them can hang or leak other processes'
@@ -115,6 +115,7 @@ def walk(root: Path, exclude: tuple[Path, ...] = ()) -> WalkResult:
     while walker.links:
         link = walker.links.pop(0)
         walker.follow(link)
+    pair_raw_with_developed(result)
     return result
 
 
@@ -171,7 +172,7 @@ class _Walker:
                         if self._enterable(entry.path, entry.stat(follow_symlinks=False)):
                             subdirs.append(entry.path)
                     elif entry.is_file(follow_symlinks=False) and not _is_image_name(entry.name):
-                        continue  # a plain file that is not a photo: no stat needed
+                        self.not_media(entry.path)  # no stat needed
                     else:
                         self.file(entry.path, entry.stat(follow_symlinks=False))
                 except OSError as err:
@@ -179,6 +180,12 @@ class _Walker:
                         WalkProblem(entry.path, f"cannot read: {err.strerror or err}")
                     )
             stack.extend(reversed(subdirs))
+
+    def not_media(self, path: str) -> None:
+        """A file that is no photo this program reads: listed with the reason (a sidecar,
+        read beside its photo, is not)."""
+        if not formats.is_sidecar(path):
+            self.left_out(path, formats.unsupported_reason(path))
 
     def _enterable(self, path: str, st: os.stat_result) -> bool:
         real = os.path.realpath(path)
@@ -198,6 +205,7 @@ class _Walker:
                 self.left_out(shown, f"not a regular file but {kind}; never opened")
             return
         if not _is_image_name(shown):
+            self.not_media(shown)
             return
         key = (st.st_dev, st.st_ino)
         if key in self.seen:
@@ -233,7 +241,26 @@ class _Walker:
 
 
 def _is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+    return formats.is_still(name)
+
+
+def pair_raw_with_developed(result: WalkResult) -> None:
+    """A RAW beside a JPEG or HEIC of the same name is one photo: the developed file stays
+    in `found` and the RAW becomes its companion (listed in its details, never a second hit)."""
+    developed: dict[tuple[str, str], str] = {}
+    for f in result.found:
+        folder, name = os.path.split(f.path)
+        if formats.suffix(name) in formats.PAIRED_DEVELOPED:
+            developed.setdefault((folder, os.path.splitext(name)[0].lower()), f.path)
+    kept: list[FoundFile] = []
+    for f in result.found:
+        folder, name = os.path.split(f.path)
+        main = developed.get((folder, os.path.splitext(name)[0].lower()))
+        if formats.is_raw(name) and main is not None:
+            result.companions.setdefault(main, []).append((f.path, "raw"))
+        else:
+            kept.append(f)
+    result.found = kept
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -272,44 +299,28 @@ def read_bytes(path: str) -> bytes:
 
 
 def decode(
-    data: bytes, settings: Settings, digest: str | None = None, size: int | None = None
+    data: bytes,
+    settings: Settings,
+    digest: str | None = None,
+    size: int | None = None,
+    name: str = "",
 ) -> Decoded:
     """Decode once, at reduced scale where the format allows; everything else derives from it.
 
-    `size` is the longest side the callers need (default: what face detection needs).
+    `size` is the longest side the callers need (default: what face detection needs); `name`
+    (the file's name) says whether it is a camera RAW, read through LibRaw.
     """
     if not data:
         raise Unreadable("empty file (0 bytes)")
-    _register_heif()
-    try:
-        img = Image.open(io.BytesIO(data))
-        width, height = img.size
-        if width * height > settings.max_pixels:
-            raise Unreadable(
-                f"image too large ({width}×{height} pixels, limit {settings.max_pixels:,}); "
-                "possibly a decompression bomb"
-            )
-        exif = img.getexif()
-        orientation = exif.get(0x0112, 1)
-        if orientation in (5, 6, 7, 8):
-            width, height = height, width
-        target = size or settings.face_image_size
-        if img.format == "JPEG" and max(img.size) > target:
-            # Draft decoding at 1/2, 1/4 or 1/8 scale costs a fraction of a full decode.
-            ratio = target / max(img.size)
-            img.draft("RGB", (max(1, int(img.width * ratio)), max(1, int(img.height * ratio))))
-        img.seek(0)  # first frame of animations
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        img = to_rgb(img)
-    except Unreadable:
-        raise
-    except Image.DecompressionBombError as err:
-        raise Unreadable(f"image too large, possibly a decompression bomb ({err})") from err
-    except UnidentifiedImageError as err:
-        raise Unreadable("not an image, or an image format this program cannot read") from err
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise Unreadable(f"corrupt or truncated image ({err})") from err
+    target = size or settings.face_image_size
+    if formats.is_raw(name):
+        try:
+            still = read_raw(data, settings.raw_preview_min_size)
+        except RawUnreadable as err:
+            raise Unreadable(str(err)) from err
+        img, exif, width, height = still.image, still.exif, still.width, still.height
+    else:
+        img, exif, width, height = _open_pillow(data, settings, target)
     if max(img.size) > target:
         img.thumbnail((target, target), Image.Resampling.BICUBIC)
     scale = max(width, height) / max(img.size)
@@ -329,9 +340,52 @@ def decode(
     )
 
 
-def open_rgb(path: str | Path) -> Image.Image:
-    """A photo at full resolution, EXIF-rotated and RGB (for exact reference paths and faces)."""
-    _register_heif()
+def _open_pillow(
+    data: bytes, settings: Settings, target: int
+) -> tuple[Image.Image, Image.Exif, int, int]:
+    """(oriented RGB picture, EXIF, full oriented width, height) of a format Pillow reads."""
+    formats.register_plugins()
+    try:
+        img = Image.open(io.BytesIO(data))
+        width, height = img.size
+        if width * height > settings.max_pixels:
+            raise Unreadable(
+                f"image too large ({width}×{height} pixels, limit {settings.max_pixels:,}); "
+                "possibly a decompression bomb"
+            )
+        exif = img.getexif()
+        orientation = exif.get(0x0112, 1)
+        if orientation in (5, 6, 7, 8):
+            width, height = height, width
+        if img.format == "JPEG" and max(img.size) > target:
+            # Draft decoding at 1/2, 1/4 or 1/8 scale costs a fraction of a full decode.
+            ratio = target / max(img.size)
+            img.draft("RGB", (max(1, int(img.width * ratio)), max(1, int(img.height * ratio))))
+        img.seek(0)  # first frame of animations
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        img = to_rgb(img)
+    except Unreadable:
+        raise
+    except Image.DecompressionBombError as err:
+        raise Unreadable(f"image too large, possibly a decompression bomb ({err})") from err
+    except UnidentifiedImageError as err:
+        raise Unreadable("not an image, or an image format this program cannot read") from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise Unreadable(f"corrupt or truncated image ({err})") from err
+    return img, exif, width, height
+
+
+def open_rgb(path: str | Path, settings: Settings | None = None) -> Image.Image:
+    """A photo at full resolution, EXIF-rotated and RGB (for exact reference paths and faces).
+
+    A camera RAW gives its large preview, else its half-size demosaic.
+    """
+    if formats.is_raw(os.fspath(path)):
+        with open(path, "rb") as f:
+            data = f.read()
+        return read_raw(data, (settings or Settings()).raw_preview_min_size).image
+    formats.register_plugins()
     with Image.open(path) as img:
         img.seek(0)
         img.load()
@@ -470,18 +524,6 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dlat, dlon = radians(lat2 - lat1), radians(lon2 - lon1)
     a = sin(dlat / 2) ** 2 + cos(radians(lat1)) * cos(radians(lat2)) * sin(dlon / 2) ** 2
     return 2 * 6371 * asin(sqrt(a))
-
-
-def _register_heif() -> None:
-    global _heif_registered
-    if not _heif_registered:
-        try:
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-        except ImportError:
-            pass  # HEIC files then get "format this program cannot read"
-        _heif_registered = True
 
 
 def iter_batches(items: list, size: int) -> Iterator[list]:

@@ -192,6 +192,7 @@ class Searcher:
             "words": [
                 line["text"] for line in self.catalog.text_lines([row["id"]]).get(row["id"], [])
             ],
+            "companions": self.catalog.companions(row["id"]),
         }
 
     # --- steps ---

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     upload_max_mb: Count = 50  # a chat upload larger than this is refused before it is read
     upload_cache_max_hours: Positive = 24.0  # uploads and answer copies kept this long (serve)
     upload_max_pixels: Count = 100_000_000  # ... and one with more pixels before it is decoded
+    # A camera RAW shows its embedded JPEG preview when it is at least this long (px; fast),
+    # else LibRaw develops it at half size.
+    raw_preview_min_size: Count = 1000
     thumb_size: Count = 512  # longest side of cached thumbnails, px
     jpeg_quality: Annotated[int, Field(ge=1, le=95)] = 85  # thumbnails and face crops (1-95)
     # Longest side of the copy face vectors and crops come from, px. 1000 lets a 12 MP JPEG

@@ -7,11 +7,13 @@
 - `face_queries.py`  faces, people and aliases
 - `word_queries.py`  words read in photos (OCR), searched with FTS5
 - `fact_queries.py`  questions over a selection: first/last dates, years, places, who with whom
+- `media_queries.py` companion files (a RAW beside its JPEG) and counts by format
 """
 
 from index.catalog.face_queries import FaceQueries
 from index.catalog.fact_queries import FactQueries
 from index.catalog.filters import FilterQueries
+from index.catalog.media_queries import MediaQueries
 from index.catalog.photo_queries import PhotoQueries
 from index.catalog.schema import MIGRATIONS, SCHEMA_VERSION
 from index.catalog.store import (
@@ -30,7 +32,7 @@ from index.types import Photo
 PhotoRow = Photo  # the name callers have used
 
 
-class Catalog(PhotoQueries, WordQueries, FilterQueries, FaceQueries, FactQueries):
+class Catalog(PhotoQueries, WordQueries, FilterQueries, FaceQueries, FactQueries, MediaQueries):
     """The SQLite catalog of one data dir: schema, migrations and every query."""
 
 

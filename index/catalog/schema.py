@@ -127,6 +127,16 @@ MIGRATIONS: list[str] = [
         UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation.people';
     END;
     """,
+    # 7: files that belong to a photo without being photos of their own: the RAW of a
+    # RAW+JPEG pair ("raw"), later a Live Photo's clip ("live")
+    """
+    CREATE TABLE companions (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        path TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL
+    );
+    CREATE INDEX companions_photo ON companions(photo_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
