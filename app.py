@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stats", parents=[common], help="what the library holds")
     s.add_argument("--json", action="store_true")
 
+    s = sub.add_parser(
+        "duplicates", parents=[common], help="list exact copies and near-duplicates (never deletes)"
+    )
+    s.add_argument("--json", action="store_true")
+
     s = sub.add_parser("people", parents=[common], help="list people and unnamed face groups")
     s.add_argument("--json", action="store_true")
     s.add_argument("--export", metavar="FILE", help="save names and their faces to FILE")
@@ -277,6 +282,33 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    """List groups of copies and near-duplicates, each with the one to keep and why."""
+    bar = _ProgressBar()
+    try:
+        with open_library(args) as lib:
+            groups = lib.duplicates(progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        doc = {"groups": [g.to_json() for g in groups]}
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return 0
+    if not groups:
+        print("No duplicates found.")
+        return 0
+    extra = sum(len(g.members) - 1 for g in groups)
+    print(f"{len(groups)} groups of duplicates ({extra} photos beyond the one to keep in each).")
+    print("Nothing was deleted or moved.")
+    for n, g in enumerate(groups, start=1):
+        print(f"\n{n}. {'exact copies' if g.kind == 'exact' else 'near-duplicates'}:")
+        for m in g.members:
+            mark = "keep" if m.photo_id == g.keep else "    "
+            why = g.why if m.photo_id == g.keep else m.why
+            print(f"  {mark} {m.path}  ({why})")
+    return 0
+
+
 def cmd_people(args: argparse.Namespace) -> int:
     """List named people with photo counts, then unnamed face groups by size; or export or
     import them (people.json format)."""
@@ -384,6 +416,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "chat": cmd_chat,
     "people": cmd_people,
+    "duplicates": cmd_duplicates,
     "name": cmd_name,
     "rename": cmd_rename,
     "merge": cmd_merge,

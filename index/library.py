@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import explain, layout, people_file, photo_refs, scan
+from index import duplicates, explain, layout, people_file, photo_refs, scan
 from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
 from index.clip_stage import ClipStage
 from index.errors import CatalogError, InvalidInput, PirError
@@ -497,6 +497,18 @@ class Library:
             "skipped_files": [{"path": p, "reason": r} for p, r in self.catalog.skipped()],
             "formats": self.catalog.format_counts(),
         }
+
+    def duplicates(self, progress: Progress | None = None) -> list[duplicates.Group]:
+        """Groups of exact copies and near-duplicates, each with the one to keep and why
+        (index/duplicates.py); lists only, never deletes or moves a file."""
+        with self._lock:
+            if not self.read_only:
+                duplicates.refresh_looks(self.catalog, self.settings, progress)
+            ids, vecs = self.catalog.image_vectors(
+                self.clip.spec, accepted_backends(self.catalog, self.clip)
+            )
+            vectors = dict(zip(ids.tolist(), vecs, strict=True)) if len(ids) else None
+            return duplicates.library_groups(self.catalog, self.settings, vectors)
 
     # --- people (the work lives in index/people.py) ---
 

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     login_delay_s: Positive = 2.0  # the first wait; it doubles with every further failure
     login_max_delay_s: Positive = 300.0  # ...up to this
 
+    # --- duplicates (index/duplicates.py) ---
+    dup_phash_max_bits: Whole = 10  # of 64 perceptual-hash bits that may differ in a near-copy
+    dup_max_seconds: Weight = 120.0  # stated capture times further apart: look-alikes, not copies
+    dup_same_second_bits: Whole = 18  # ... hash bits that may differ for the same stated second
+    dup_clip_min_cosine: Share = 0.85  # CLIP vectors less similar than this veto a near-copy
+
     # --- watching a served library's folders ---
     watch_quiet_s: float = 2.0  # index once the folder has been quiet this long (bursts batch)
     watch_max_wait_s: float = 20.0  # ...but never wait longer than this under a steady stream

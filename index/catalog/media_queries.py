@@ -48,3 +48,38 @@ class MediaQueries(CatalogStore):
         for role, n in self.conn.execute("SELECT role, count(*) FROM companions GROUP BY role"):
             counts[f"{role} companions"] = n
         return dict(sorted(counts.items()))
+
+    # --- what the duplicate finder compares ---
+
+    def photos_without_looks(self) -> list[dict]:
+        """Photos with no perceptual hash yet, or one made from content they no longer have:
+        [{"id", "path", "path_raw", "hash"}]."""
+        rows = self.conn.execute(
+            "SELECT p.id, p.path, p.path_raw, p.hash FROM photos p "
+            "LEFT JOIN photo_looks l ON l.photo_id=p.id "
+            "WHERE p.status='ok' AND p.hash IS NOT NULL AND (l.photo_id IS NULL OR l.content!=p.hash) "
+            "ORDER BY p.id"
+        )
+        return [dict(r) for r in rows]
+
+    def put_look(self, photo_id: int, content: str, phash: int, sharpness: float) -> None:
+        """Store the perceptual hash and sharpness of a photo (made from `content`)."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO photo_looks(photo_id, content, phash, sharpness) "
+            "VALUES(?, ?, ?, ?)",
+            (photo_id, content, f"{phash:016x}", sharpness),
+        )
+
+    def looks(self) -> list[dict]:
+        """Every catalogued photo with a current perceptual hash, with what the duplicate
+        finder weighs: {"id", "path", "hash", "phash" (int), "sharpness", "width", "height",
+        "size", "taken_at", "taken_source", "named_faces"}."""
+        rows = self.conn.execute(
+            "SELECT p.id, p.path, p.hash, l.phash, l.sharpness, p.width, p.height, p.size, "
+            "p.taken_at, p.taken_source, "
+            "(SELECT count(*) FROM faces f JOIN people pe ON pe.id=f.person_id "
+            " WHERE f.photo_id=p.id AND pe.name IS NOT NULL) AS named_faces "
+            "FROM photos p JOIN photo_looks l ON l.photo_id=p.id AND l.content=p.hash "
+            "WHERE p.status='ok' ORDER BY p.path"
+        )
+        return [{**dict(r), "phash": int(r["phash"], 16)} for r in rows]

@@ -137,6 +137,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX companions_photo ON companions(photo_id);
     """,
+    # 8: what the duplicate finder compares: a perceptual hash (hex) and a sharpness per
+    # photo, made from the content named by `content` (recomputed when the file changes)
+    """
+    CREATE TABLE photo_looks (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        content TEXT NOT NULL,
+        phash TEXT NOT NULL,
+        sharpness REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
