@@ -46,6 +46,7 @@ class Picture:
     person_id: int | None = None
     details: str = ""  # Markdown for the larger view: date, place, people, why it matched
     path: str | None = None  # the photo's own file (a library photo), absolute
+    clip_at: float = 0.0  # seconds into its clip (a video's matching moment) to play from
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import gradio as gr
 
 from assistant.conversation import Assistant, Conversation
-from assistant.replies import Reply, escape
+from assistant.replies import Picture, Reply, escape
 
 log = logging.getLogger("pir.chat")
 SUGGESTIONS = 5  # buttons on the first screen
@@ -120,6 +120,22 @@ def grid(reply: Reply, kind: str) -> str:
     return f'<div class="pir-grid {css}">{tiles}</div>'
 
 
+def clip_player(assistant: Assistant, picture: Picture) -> str:
+    """The larger view's player for a picture's clip (a motion or Live Photo's clip), from
+    the second `picture.clip_at`; "" when it has none."""
+    if picture.photo_id is None or assistant.library is None:
+        return ""
+    with assistant.lock:
+        path = assistant.library.photo_clip(picture.photo_id)
+    if path is None:
+        return ""
+    src = html.escape(f"{file_url(path)}#t={picture.clip_at:g}")
+    return (
+        f'<video class="pir-player" src="{src}" controls autoplay muted playsinline '
+        'style="width:100%;max-height:320px;border-radius:6px"></video>'
+    )
+
+
 def reply_message(reply: Reply) -> dict:
     """The one chat message that shows a reply: its text, then its photos, then faces to pick."""
     parts = [reply.text, grid(reply, "p"), grid(reply, "f")]
@@ -212,6 +228,7 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
                 photo = gr.Image(
                     label=ui["photo"], interactive=False, elem_id="pir-photo", height=300
                 )
+                clip = gr.HTML("", elem_id="pir-clip")
                 info = gr.Markdown(ui["info"], elem_id="pir-info")
                 people = gr.Gallery(
                     label=ui["people"],
@@ -276,7 +293,7 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
             chat = window([*chat, reply_message(reply)], assistant)
             return chat, convo, chat, gr.skip(), gr.skip(), assistant.library_note()
 
-        def show_picked(key: str, convo: Conversation | None) -> tuple[Any, Any]:
+        def show_picked(key: str, convo: Conversation | None) -> tuple[Any, Any, Any]:
             """A click on a picture in the chat: "<turn>-<p|f>-<number> <time>"."""
             try:
                 turn, kind, number = key.split()[0].split("-")
@@ -284,8 +301,9 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
             except ValueError:
                 picture = None
             if picture is None:
-                return gr.skip(), gr.skip()
-            return picture.image, picture.details or escape(picture.caption)
+                return gr.skip(), gr.skip(), gr.skip()
+            details = picture.details or escape(picture.caption)
+            return picture.image, details, clip_player(assistant, picture)
 
         def load() -> tuple[Any, ...]:
             convo = assistant.new_session()
@@ -304,7 +322,7 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
         for button in suggest:
             button.click(suggested, [button, conversation, history], outputs)
         people.select(person_photos, [conversation, history], outputs)
-        pick.change(show_picked, [pick, conversation], [photo, info], show_progress="hidden")
+        pick.change(show_picked, [pick, conversation], [photo, info, clip], show_progress="hidden")
         demo.load(load, None, [conversation, people, status, *suggest])
         demo.load(None, None, None, js=CLICK_JS)
         demo.load(None, None, None, js=REJECTED_UPLOAD_JS)

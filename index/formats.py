@@ -34,6 +34,8 @@ VIDEO_SUFFIXES = frozenset(
 SIDECAR_SUFFIXES = frozenset({".xmp", ".aae", ".thm"})
 # A RAW beside one of these with the same name is one photo: this one shown, the RAW listed.
 PAIRED_DEVELOPED = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif"})
+# ... and a MOV beside one is an Apple Live Photo's clip.
+LIVE_CLIP_SUFFIXES = frozenset({".mov"})
 
 _plugins_lock = threading.Lock()
 _plugins_registered = False
@@ -57,6 +59,11 @@ def is_raw(name: str) -> bool:
 def is_video(name: str) -> bool:
     """Whether `name` is a video file."""
     return suffix(name) in VIDEO_SUFFIXES
+
+
+def is_live_clip(name: str) -> bool:
+    """Whether `name` may be a Live Photo's clip (a MOV beside a HEIC or JPEG of its name)."""
+    return suffix(name) in LIVE_CLIP_SUFFIXES
 
 
 def is_sidecar(name: str) -> bool:

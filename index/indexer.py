@@ -440,6 +440,8 @@ def _photo_row(f: scan.FoundFile, text: str, d: scan.Decoded) -> dict:
         "lat": d.lat,
         "lon": d.lon,
         "place": d.place,
+        "clip_start": d.clip[0] if d.clip else None,
+        "clip_end": d.clip[1] if d.clip else None,
         "status": "ok",
         "error": None,
     }

@@ -411,6 +411,14 @@ class Library:
                 f"{path_text(path)} cannot be used as an example photo: {err}."
             ) from err
 
+    def photo_clip(self, photo_id: int) -> str | None:
+        """A file a browser plays for the photo's clip (motion or Live Photo), or None."""
+        row = self.catalog.photo(int(photo_id))
+        if row is None or row["status"] != "ok":
+            return None
+        companions = self.catalog.companions(row["id"])
+        return photo_refs.playable_clip(self.data_dir, row, companions, self.settings.clip_max_side)
+
     def photo_info(self, photo_id: int) -> dict:
         """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
         return self.searcher.photo_info(photo_id)

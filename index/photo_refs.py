@@ -1,15 +1,18 @@
 """Finding a library photo from what a user typed (a path, a relative path, a unique file
-name or an id), and the files cached for it (its thumbnail)."""
+name or an id), and the files cached for it (its thumbnail, its clip's playable copy)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
-from index import layout
+from index import layout, motion, scan
 from index.catalog import Catalog, path_text
 from index.errors import NotFound
 from index.types import Photo
+
+log = logging.getLogger(__name__)
 
 
 def resolve_photo(catalog: Catalog, ref: str | Path) -> Photo:
@@ -54,3 +57,33 @@ def thumbnail(data_dir: Path, row: Photo) -> str | None:
         return None
     path = layout.thumbnail_path(data_dir, row["hash"])
     return str(path) if path.exists() else None
+
+
+def clip_kind(row: Photo, companions: list[dict]) -> str | None:
+    """ "live" (a Live Photo's MOV beside it), "motion" (an MP4 inside the file) or None."""
+    if any(c["role"] == "live" for c in companions):
+        return "live"
+    return "motion" if row.get("clip_start") is not None else None
+
+
+def playable_clip(data_dir: Path, row: Photo, companions: list[dict], max_side: int) -> str | None:
+    """The photo's clip as a file a browser plays (H.264 MP4 in the data dir, made on first
+    use from the embedded MP4 or the Live Photo's MOV); None when it has no clip or the clip
+    cannot be read."""
+    kind = clip_kind(row, companions)
+    if kind is None or not row.get("hash"):
+        return None
+    dest = layout.clip_path(data_dir, row["hash"])
+    if dest.exists():
+        return str(dest)
+    try:
+        if kind == "live":
+            source: bytes | str = next(c["path"] for c in companions if c["role"] == "live")
+        else:
+            data = scan.read_bytes(os.fsdecode(row["path_raw"]))
+            source = data[row["clip_start"] : row["clip_end"]]
+        motion.write_playable(source, dest, max_side)
+    except (scan.Unreadable, OSError, ValueError) as err:
+        log.warning("The clip of %s cannot be played: %s", row["path"], err)
+        return None
+    return str(dest)

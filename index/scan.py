@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from index import capture_dates, formats, storage
+from index import capture_dates, formats, motion, storage
 from index.raw import RawUnreadable, read_raw
 from index.settings import Settings
 
@@ -44,6 +44,7 @@ class Decoded:
     place: str | None  # reverse geocoded from lat/lon, offline
     image: Image.Image  # RGB, oriented, longest side <= the decode size asked for
     scale: float  # original longest side / image longest side
+    clip: tuple[int, int] | None = None  # a motion photo's MP4: (start, end) in the file
 
 
 class Unreadable(Exception):
@@ -115,7 +116,7 @@ def walk(root: Path, exclude: tuple[Path, ...] = ()) -> WalkResult:
     while walker.links:
         link = walker.links.pop(0)
         walker.follow(link)
-    pair_raw_with_developed(result)
+    pair_companions(result)
     return result
 
 
@@ -244,23 +245,38 @@ def _is_image_name(name: str) -> bool:
     return formats.is_still(name)
 
 
-def pair_raw_with_developed(result: WalkResult) -> None:
-    """A RAW beside a JPEG or HEIC of the same name is one photo: the developed file stays
-    in `found` and the RAW becomes its companion (listed in its details, never a second hit)."""
+def pair_companions(result: WalkResult) -> None:
+    """A RAW or a MOV beside a JPEG or HEIC of the same name is part of that photo: the
+    photo stays in `found`, the RAW ("raw") or the Live Photo's clip ("live") becomes its
+    companion (listed in its details, never a second hit or a skipped file)."""
     developed: dict[tuple[str, str], str] = {}
     for f in result.found:
-        folder, name = os.path.split(f.path)
-        if formats.suffix(name) in formats.PAIRED_DEVELOPED:
-            developed.setdefault((folder, os.path.splitext(name)[0].lower()), f.path)
-    kept: list[FoundFile] = []
-    for f in result.found:
-        folder, name = os.path.split(f.path)
-        main = developed.get((folder, os.path.splitext(name)[0].lower()))
-        if formats.is_raw(name) and main is not None:
-            result.companions.setdefault(main, []).append((f.path, "raw"))
-        else:
-            kept.append(f)
-    result.found = kept
+        if formats.suffix(f.path) in formats.PAIRED_DEVELOPED:
+            developed.setdefault(_pair_key(f.path), f.path)
+
+    def main_of(path: str, role: str) -> str | None:
+        main = developed.get(_pair_key(path))
+        if main is not None:
+            result.companions.setdefault(main, []).append((path, role))
+        return main
+
+    result.found = [
+        f for f in result.found if not (formats.is_raw(f.path) and main_of(f.path, "raw"))
+    ]
+    result.left_out = [
+        p
+        for p in result.left_out
+        if not (
+            formats.is_live_clip(p.path)
+            and p.reason == formats.unsupported_reason(p.path)
+            and main_of(p.path, "live")
+        )
+    ]
+
+
+def _pair_key(path: str) -> tuple[str, str]:
+    folder, name = os.path.split(path)
+    return folder, os.path.splitext(name)[0].lower()
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -337,6 +353,7 @@ def decode(
         place=place_name(lat, lon),
         image=img,
         scale=scale,
+        clip=None if formats.is_raw(name) else motion.embedded_clip(data),
     )
 
 

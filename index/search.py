@@ -166,6 +166,7 @@ class Searcher:
         if row is None or row["status"] != "ok":
             raise NotFound(f"There is no photo {photo_id} in this library.")
         faces = self.catalog.faces_in_photos([row["id"]])
+        companions = self.catalog.companions(row["id"])
         people = [
             {
                 "name": f["person_name"] or person_label(f["person_id"]),
@@ -192,7 +193,8 @@ class Searcher:
             "words": [
                 line["text"] for line in self.catalog.text_lines([row["id"]]).get(row["id"], [])
             ],
-            "companions": self.catalog.companions(row["id"]),
+            "companions": companions,
+            "clip": photo_refs.clip_kind(row, companions),
         }
 
     # --- steps ---

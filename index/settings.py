@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     # A camera RAW shows its embedded JPEG preview when it is at least this long (px; fast),
     # else LibRaw develops it at half size.
     raw_preview_min_size: Count = 1000
-    thumb_size: Count = 512  # longest side of cached thumbnails, px
+    thumb_size: Count = 512
+    clip_max_side: Count = 720  # px: the playable copy of a motion or Live Photo's clip  # longest side of cached thumbnails, px
     jpeg_quality: Annotated[int, Field(ge=1, le=95)] = 85  # thumbnails and face crops (1-95)
     # Longest side of the copy face vectors and crops come from, px. 1000 lets a 12 MP JPEG
     # decode at 1/4 scale (4032 -> 1008), several times cheaper than 1/2 for 1280.

@@ -78,7 +78,8 @@ class PhotoQueries(CatalogStore):
         """Insert or replace the photo at row['path']; returns its id (kept on update)."""
         cols = [
             "path", "path_raw", "size", "mtime_ns", "hash", "width", "height", "taken_at",
-            "taken_source", "lat", "lon", "place", "status", "error", "ctime_ns",
+            "taken_source", "lat", "lon", "place", "status", "error", "clip_start", "clip_end",
+            "ctime_ns",
         ]  # fmt: skip
         values = [row.get(c) for c in cols[:-1]] + [row.get("ctime_ns") or 0, time.time()]
         existing = self.conn.execute(

@@ -147,6 +147,11 @@ MIGRATIONS: list[str] = [
         sharpness REAL NOT NULL
     );
     """,
+    # 9: a motion photo's clip: where the MP4 lies inside the still's file (bytes)
+    """
+    ALTER TABLE photos ADD COLUMN clip_start INTEGER;
+    ALTER TABLE photos ADD COLUMN clip_end INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
