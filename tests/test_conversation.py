@@ -175,6 +175,9 @@ class FakeLibrary:
     def places(self) -> list[str]:
         return []
 
+    def photo_clip(self, photo_id: int) -> str | None:
+        return None  # no motion photos, Live Photos or videos here
+
     def names_in_photos(self, photo_ids) -> dict[int, list[str]]:
         return {ph["id"]: self._names(ph["people"]) for ph in self.photos if ph["id"] in photo_ids}
 
