@@ -270,7 +270,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(stats, ensure_ascii=False, indent=2))
         return 0
     print(f"data dir: {stats['data_dir']}")
-    for key in ("photos", "skipped", "vectors", "faces", "people", "clusters"):
+    for key in ("photos", "videos", "skipped", "vectors", "faces", "people", "clusters"):
         print(f"{key}: {stats[key]}")
     if stats["formats"]:
         print("formats: " + ", ".join(f"{k} {n}" for k, n in stats["formats"].items()))

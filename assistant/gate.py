@@ -4,9 +4,9 @@ try a password.
 `FileGate` is the one check every file-serving route passes: Gradio hands out a file named by
 the URL only through `FILE_ROUTES` (tests/test_serve_auth.py enumerates the app's routes and
 fails on any other route that takes a path). What passes is decided by the catalog
-(`Library.servable_file`: catalogued photos, their thumbnails and face crops) and Gradio's own
+(`Library.servable_file`: catalogued photos and videos, their thumbnails, face crops and clips) and Gradio's own
 cache, never by the flags the server was started with. Whatever passes is shown inline only
-when it is a plain picture; HTML, SVG and anything else go out as a download, so no file can
+when it is a plain picture or an MP4/WebM video; HTML, SVG and anything else go out as a download, so no file can
 run a script on the app's origin.
 
 `LoginThrottle` counts failed logins per client: after a few, each further try waits longer.
@@ -30,7 +30,10 @@ log = logging.getLogger("pir.gate")
 FILE_ROUTES = ("/file=", "/file/")
 REFUSED_PATH = "/pir-refused/not-served"  # no such file: Gradio answers 401 or 403 for it
 # What a browser may show inline: pictures that cannot carry a script (SVG can).
-INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+INLINE_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/webp"}
+    | {"video/mp4", "video/webm"}  # videos and clips play in the larger view; no script runs
+)
 
 
 def requested_file(path: str) -> tuple[str, str, str] | None:

@@ -46,7 +46,7 @@ class Picture:
     person_id: int | None = None
     details: str = ""  # Markdown for the larger view: date, place, people, why it matched
     path: str | None = None  # the photo's own file (a library photo), absolute
-    clip_at: float = 0.0  # seconds into its clip (a video's matching moment) to play from
+    clip_at: float | None = None  # a video: seconds into it of the moment shown (plays from)
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,10 @@ def hit_picture(number: int, hit: Hit, words: Words, names: list[str] | None = N
         lines.append(words.say("picture", "why", reasons="; ".join(hit.reasons)))
     if hit.words:
         lines.append(words.say("picture", "words", words=" · ".join(hit.words)))
+    if hit.kind == "video":
+        at = clock(hit.time_s or 0.0)
+        caption = words.plain("picture", "video_caption", at=at, caption=caption)
+        lines.insert(1, words.say("picture", "video_moment", at=at))
     return Picture(
         number=number,
         image=hit.thumbnail or hit.path,
@@ -135,4 +139,12 @@ def hit_picture(number: int, hit: Hit, words: Words, names: list[str] | None = N
         photo_id=hit.photo_id,
         details="\n".join(lines),
         path=str(Path(hit.path).resolve()),
+        clip_at=hit.time_s if hit.kind == "video" else None,
     )
+
+
+def clock(seconds: float) -> str:
+    """Seconds as a video player shows them: 0:07, 1:02:05."""
+    s = int(seconds)
+    h, m, s = s // 3600, s // 60 % 60, s % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

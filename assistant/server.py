@@ -27,7 +27,7 @@ from index.settings import Settings, default_data_dir
 
 # Folders inside a data dir that hold pictures meant for the browser (never the catalog):
 # index/layout.py says what each holds.
-SERVED_CACHES = ("thumbs", "faces", "clips")
+SERVED_CACHES = ("thumbs", "faces", "clips", "moments")
 # Fifteen public-domain photos that ship with the repository (provenance in its SOURCES.md):
 # two people photographed twice, dates, a GPS position, words on signs and labels.
 DEMO_PHOTOS = Path(__file__).resolve().parent.parent / "demo" / "photos"

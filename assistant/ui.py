@@ -19,7 +19,7 @@ from urllib.parse import quote
 import gradio as gr
 
 from assistant.conversation import Assistant, Conversation
-from assistant.replies import Picture, Reply, escape
+from assistant.replies import Picture, Reply, clock, escape
 
 log = logging.getLogger("pir.chat")
 SUGGESTIONS = 5  # buttons on the first screen
@@ -30,7 +30,9 @@ CSS = """
 .pir-grid { display: grid; gap: 6px; margin-top: 8px; width: 100%;
   grid-template-columns: repeat(auto-fill, minmax(104px, 1fr)); }
 .pir-grid.pir-faces { grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)); }
-.pir-tile { cursor: pointer; margin: 0; min-width: 0; }
+.pir-tile { cursor: pointer; margin: 0; min-width: 0; position: relative; }
+.pir-play { position: absolute; top: 4px; left: 4px; padding: 1px 6px; border-radius: 10px;
+  background: rgba(0, 0, 0, 0.65); color: #fff; font-size: 12px; pointer-events: none; }
 .pir-tile img { width: 100%; aspect-ratio: 1 / 1; object-fit: cover; border-radius: 6px;
   display: block; margin: 0 !important; }
 .pir-tile span { display: block; font-size: 12px; line-height: 1.25; overflow-wrap: anywhere; }
@@ -113,11 +115,18 @@ def grid(reply: Reply, kind: str) -> str:
     tiles = "".join(
         f'<figure class="pir-tile pir-key-{reply.turn}-{kind}-{p.number}">'
         f'<img src="{html.escape(file_url(p.image))}" alt="{html.escape(p.caption)}"'
-        f' loading="lazy"><span>{html.escape(p.caption)}</span></figure>'
+        f' loading="lazy">{play_mark(p)}<span>{html.escape(p.caption)}</span></figure>'
         for p in pictures
     )
     css = "pir-photos" if kind == "p" else "pir-faces"
     return f'<div class="pir-grid {css}">{tiles}</div>'
+
+
+def play_mark(picture: Picture) -> str:
+    """The play mark over a video's tile, with the time of the moment shown."""
+    if picture.clip_at is None:
+        return ""
+    return f'<b class="pir-play">▶ {html.escape(clock(picture.clip_at))}</b>'
 
 
 def clip_player(assistant: Assistant, picture: Picture) -> str:
@@ -129,7 +138,7 @@ def clip_player(assistant: Assistant, picture: Picture) -> str:
         path = assistant.library.photo_clip(picture.photo_id)
     if path is None:
         return ""
-    src = html.escape(f"{file_url(path)}#t={picture.clip_at:g}")
+    src = html.escape(f"{file_url(path)}#t={picture.clip_at or 0:g}")
     return (
         f'<video class="pir-player" src="{src}" controls autoplay muted playsinline '
         'style="width:100%;max-height:320px;border-radius:6px"></video>'

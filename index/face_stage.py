@@ -8,9 +8,10 @@ the people they are clustered into index/people.py.
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from index import layout, storage
+from index import layout, storage, videos
 from index.boxes import same_faces
 from index.catalog import Catalog
 from index.faces import FaceAnalyzer
@@ -41,19 +42,32 @@ class FaceStage:
 
     def analyze(self, decoded: Any) -> tuple[str, list, list[bytes]]:
         """Faces of one decoded photo plus a JPEG crop of each (photo hash, faces, crops).
+        A video's faces are those of all its moments, one per person (videos.merge_faces).
 
         Thread-safe: the indexer calls it from its decode workers, so the face models of one
         photo run while CLIP encodes the previous batch.
         """
-        faces = self.analyzer.analyze(decoded.image, decoded.scale)
+        if decoded.frames:
+            # One video is one task: its moments are spread over the workers' cores.
+            with ThreadPoolExecutor(max_workers=max(1, self.settings.decode_workers)) as pool:
+                found = list(pool.map(lambda m: self._faces(m.image, decoded), decoded.frames))
+            faces, crops = videos.merge_faces(found, self.settings.face_max_distance)
+            return decoded.hash, faces, crops
+        faces, crops = self._faces(decoded.image, decoded)
+        return decoded.hash, faces, crops
+
+    def _faces(self, image: Any, decoded: Any) -> tuple[list, list[bytes]]:
+        """The faces of one picture of `decoded` and a JPEG crop of each."""
+        scale = max(decoded.width, decoded.height) / max(image.size)
+        faces = self.analyzer.analyze(image, scale)
         crops = []
         for face in faces:
             buf = io.BytesIO()
-            self.analyzer.crop(decoded.image, face, scale=decoded.scale).save(
+            self.analyzer.crop(image, face, scale=scale).save(
                 buf, "JPEG", quality=self.settings.jpeg_quality
             )
             crops.append(buf.getvalue())
-        return decoded.hash, faces, crops
+        return faces, crops
 
     def batch(self, analysed: list[Any]) -> list[Any]:
         """Nothing more to do for the whole batch: each photo was analysed in a worker."""

@@ -30,6 +30,7 @@ STILL_SUFFIXES = PILLOW_SUFFIXES | RAW_SUFFIXES
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".wmv", ".mpg"}
 )
+MEDIA_SUFFIXES = STILL_SUFFIXES | VIDEO_SUFFIXES
 # Read beside their photo (an XMP's dates), never catalogued on their own.
 SIDECAR_SUFFIXES = frozenset({".xmp", ".aae", ".thm"})
 # A RAW beside one of these with the same name is one photo: this one shown, the RAW listed.
@@ -49,6 +50,11 @@ def suffix(name: str) -> str:
 def is_still(name: str) -> bool:
     """Whether `name` is a photo format this program reads (RAW included)."""
     return suffix(name) in STILL_SUFFIXES
+
+
+def is_media(name: str) -> bool:
+    """Whether `name` is a photo or a video this program catalogues."""
+    return suffix(name) in MEDIA_SUFFIXES
 
 
 def is_raw(name: str) -> bool:
@@ -74,8 +80,6 @@ def is_sidecar(name: str) -> bool:
 def unsupported_reason(name: str) -> str:
     """Why a file the walk found is not catalogued, in words for the skipped list."""
     ext = suffix(name)
-    if ext in VIDEO_SUFFIXES:
-        return f"a video ({ext}); videos are not indexed yet"
     if not ext:
         return "not a photo: a file without an extension this program could read"
     return f"not a photo or video format this program reads ({ext})"

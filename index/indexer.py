@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index import capture_dates, layout, scan
+from index import capture_dates, formats, layout, scan, videos
 from index.catalog import Catalog, path_text
 from index.errors import InvalidInput
 from index.settings import Settings
@@ -303,8 +303,12 @@ class Indexer:
         """Worker: read, hash, recognise moves, decode once, thumbnail, run the stages'
         analyses on that one decode."""
         try:
-            data = scan.read_bytes(work.found.path)
-            digest = scan.file_hash(data)
+            video = formats.is_video(work.found.path)
+            if video:  # hashed in pieces: a video is not read into memory whole
+                data, digest = b"", videos.file_digest(work.found.path)
+            else:
+                data = scan.read_bytes(work.found.path)
+                digest = scan.file_hash(data)
             if work.kind == "new":
                 # Popped under a lock: of two new copies of one moved photo, one takes its
                 # catalog row and the other is indexed as a new photo.
@@ -316,7 +320,10 @@ class Indexer:
                 return _Done(work, digest, same_content=True)
             # One decode, at the largest size any stage needs (and the thumbnail's).
             size = max([self.settings.thumb_size, *(s.decode_size for s in work.stages)])
-            decoded = scan.decode(data, self.settings, digest, size, name=work.found.path)
+            if video:  # its poster, with the moments sampled from it in `frames`
+                decoded = videos.read_video(work.found.path, self.settings, digest, size).decoded
+            else:
+                decoded = scan.decode(data, self.settings, digest, size, name=work.found.path)
             if work.kind != "fill":  # a filled photo keeps the row (and date) it has
                 decoded.taken_at, decoded.taken_source = scan.photo_date(
                     work.found.path,
@@ -442,6 +449,8 @@ def _photo_row(f: scan.FoundFile, text: str, d: scan.Decoded) -> dict:
         "place": d.place,
         "clip_start": d.clip[0] if d.clip else None,
         "clip_end": d.clip[1] if d.clip else None,
+        "kind": d.kind,
+        "duration_s": d.duration_s,
         "status": "ok",
         "error": None,
     }

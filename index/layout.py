@@ -6,7 +6,8 @@ moves and renames:
 
     thumbs/ab/<hash>.jpg        the thumbnail of a photo whose content hash starts "ab"
     faces/ab/<hash>_<k>.jpg     the crop of face k (from the left, 0-based) of that photo
-    clips/ab/<hash>.mp4         a motion or Live Photo's clip as H.264 (made on first view)
+    clips/ab/<hash>.mp4         a motion or Live Photo's clip (or a video) as H.264
+    moments/ab/<hash>_<k>.jpg   the thumbnail of moment k (in time order) of a video
     encoders/<key>/             faster exports of the CLIP towers (index/models/encoders.py)
 """
 
@@ -18,9 +19,10 @@ from pathlib import Path
 THUMBS = "thumbs"
 FACES = "faces"
 CLIPS = "clips"
+MOMENTS = "moments"
 ENCODERS = "encoders"
 # Folders of pictures (and clips) meant for the browser, and the suffix of their files.
-PICTURE_CACHES = {THUMBS: "jpg", FACES: "jpg", CLIPS: "mp4"}
+PICTURE_CACHES = {THUMBS: "jpg", FACES: "jpg", CLIPS: "mp4", MOMENTS: "jpg"}
 
 # thumbs/ab/<hash>.jpg, faces/ab/<hash>_<k>.jpg, clips/ab/<hash>.mp4
 _CACHED_PICTURE = re.compile(r"^([0-9a-f]{32})(?:_\d+)?\.(jpg|mp4)$")
@@ -42,6 +44,11 @@ def clip_path(data_dir: Path, digest: str) -> Path:
     return Path(data_dir) / CLIPS / digest[:2] / f"{digest}.mp4"
 
 
+def moment_thumb_path(data_dir: Path, digest: str, k: int) -> Path:
+    """Where the thumbnail of moment `k` of video content `digest` lives."""
+    return Path(data_dir) / MOMENTS / digest[:2] / f"{digest}_{k}.jpg"
+
+
 def encoder_dir(data_dir: Path) -> Path:
     """The folder of cached encoder exports (one subfolder per model and weights)."""
     return Path(data_dir) / ENCODERS
@@ -55,6 +62,6 @@ def cached_picture_hash(data_dir: Path, path: str) -> str | None:
     m = _CACHED_PICTURE.match(rel.parts[2])
     if m is None or rel.parts[1] != m.group(1)[:2] or m.group(2) != PICTURE_CACHES[rel.parts[0]]:
         return None
-    if rel.parts[0] != FACES and "_" in rel.parts[2]:
+    if rel.parts[0] not in (FACES, MOMENTS) and "_" in rel.parts[2]:
         return None
     return m.group(1)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import duplicates, explain, layout, people_file, photo_refs, scan
+from index import duplicates, explain, layout, people_file, photo_refs, scan, videos
 from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
 from index.clip_stage import ClipStage
 from index.errors import CatalogError, InvalidInput, PirError
@@ -28,6 +28,7 @@ from index.indexer import Indexer, IndexReport, Progress
 from index.models import ClipModel
 from index.models.int8 import accepted_backends
 from index.models.lifecycle import Lazy, file_bytes, loaded_models
+from index.moment_stage import MomentStage
 from index.ocr import TextReader
 from index.people import People
 from index.search import Like, Searcher, TextVectors, load_templates
@@ -156,7 +157,10 @@ class Library:
     def stages(self) -> list[IndexStage]:
         """The first pass of indexing, on one shared decode: CLIP, then faces (when on).
         After it a photo can be found by description, people, dates and places."""
-        stages: list[IndexStage] = [ClipStage(self.clip, self.settings)]
+        stages: list[IndexStage] = [
+            ClipStage(self.clip, self.settings),
+            MomentStage(self.clip, self.settings),
+        ]
         if self._faces_enabled:
             stages.append(self._face_stage())
         return stages
@@ -329,11 +333,15 @@ class Library:
         recent = time.monotonic() - self._images_built < self.settings.index_refresh_s
         if not fresh and recent and self.images.index is not None and self.images.model == key:
             return self.images
+        # A video is there once for its poster and once per moment (all under its id).
         self.images.ensure(
             self.catalog.generation("images"),
             key,
-            self.catalog.vector_count(spec, backends),
-            lambda: self.catalog.image_vectors(spec, backends),
+            self.catalog.vector_count(spec, backends) + self.catalog.moment_count(spec, backends),
+            lambda: videos.with_moments(
+                self.catalog.image_vectors(spec, backends),
+                self.catalog.moment_vectors(spec, backends),
+            ),
             persist=not self.read_only,
         )
         self._images_built = time.monotonic()

@@ -9,6 +9,7 @@ XMP (Google's Container directory, or the older MicroVideoOffset), by Samsung's
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 from fractions import Fraction
@@ -110,6 +111,23 @@ def write_playable(source: bytes | str, dest: Path, max_side: int) -> None:
         raise ValueError(f"not a video FFmpeg can read ({err})") from err
     except (IndexError, StopIteration) as err:
         raise ValueError("the clip holds no video") from err
+
+
+BROWSER_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
+BROWSER_CONTAINERS = frozenset({".mp4", ".m4v", ".webm"})
+
+
+def browser_plays(path: str) -> bool:
+    """Whether browsers play this video file as it is (H.264/VP9/AV1 in MP4 or WebM)."""
+    import av
+
+    if os.path.splitext(path)[1].lower() not in BROWSER_CONTAINERS:
+        return False
+    try:
+        with av.open(path) as container:
+            return container.streams.video[0].codec_context.name in BROWSER_CODECS
+    except (av.error.FFmpegError, OSError, IndexError):
+        return False
 
 
 def fit(width: int, height: int, max_side: int) -> tuple[int, int]:

@@ -60,7 +60,10 @@ def thumbnail(data_dir: Path, row: Photo) -> str | None:
 
 
 def clip_kind(row: Photo, companions: list[dict]) -> str | None:
-    """ "live" (a Live Photo's MOV beside it), "motion" (an MP4 inside the file) or None."""
+    """The photo's clip: "video" (it is one), "live" (a Live Photo's MOV beside it),
+    "motion" (an MP4 inside the file) or None."""
+    if row.get("kind") == "video":
+        return "video"
     if any(c["role"] == "live" for c in companions):
         return "live"
     return "motion" if row.get("clip_start") is not None else None
@@ -73,12 +76,17 @@ def playable_clip(data_dir: Path, row: Photo, companions: list[dict], max_side: 
     kind = clip_kind(row, companions)
     if kind is None or not row.get("hash"):
         return None
+    original = os.fsdecode(row["path_raw"])
+    if kind == "video" and motion.browser_plays(original):
+        return original
     dest = layout.clip_path(data_dir, row["hash"])
     if dest.exists():
         return str(dest)
     try:
         if kind == "live":
             source: bytes | str = next(c["path"] for c in companions if c["role"] == "live")
+        elif kind == "video":
+            source = original
         else:
             data = scan.read_bytes(os.fsdecode(row["path_raw"]))
             source = data[row["clip_start"] : row["clip_end"]]

@@ -19,7 +19,7 @@ from index import capture_dates, formats, motion, storage
 from index.raw import RawUnreadable, read_raw
 from index.settings import Settings
 
-IMAGE_SUFFIXES = formats.STILL_SUFFIXES  # every still read, camera RAW included
+IMAGE_SUFFIXES = formats.MEDIA_SUFFIXES  # every still (camera RAW included) and video
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 DATE_TAGS = (36867, 36868)  # DateTimeOriginal, DateTimeDigitized
 IFD0_DATETIME = 306
@@ -45,6 +45,10 @@ class Decoded:
     image: Image.Image  # RGB, oriented, longest side <= the decode size asked for
     scale: float  # original longest side / image longest side
     clip: tuple[int, int] | None = None  # a motion photo's MP4: (start, end) in the file
+    kind: str = "photo"  # or "video" (then `image` is its poster frame)
+    duration_s: float | None = None  # a video's length
+    # A video's sampled moments (index/videos.Moment: time and picture), in time order.
+    frames: list = field(default_factory=list)
 
 
 class Unreadable(Exception):
@@ -242,7 +246,7 @@ class _Walker:
 
 
 def _is_image_name(name: str) -> bool:
-    return formats.is_still(name)
+    return formats.is_media(name)
 
 
 def pair_companions(result: WalkResult) -> None:
@@ -260,18 +264,11 @@ def pair_companions(result: WalkResult) -> None:
             result.companions.setdefault(main, []).append((path, role))
         return main
 
-    result.found = [
-        f for f in result.found if not (formats.is_raw(f.path) and main_of(f.path, "raw"))
-    ]
-    result.left_out = [
-        p
-        for p in result.left_out
-        if not (
-            formats.is_live_clip(p.path)
-            and p.reason == formats.unsupported_reason(p.path)
-            and main_of(p.path, "live")
-        )
-    ]
+    def companion(path: str) -> bool:
+        role = "raw" if formats.is_raw(path) else "live" if formats.is_live_clip(path) else None
+        return role is not None and main_of(path, role) is not None
+
+    result.found = [f for f in result.found if not companion(f.path)]
 
 
 def _pair_key(path: str) -> tuple[str, str]:

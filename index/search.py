@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import capture_dates, photo_refs
+from index import capture_dates, photo_refs, videos
 from index.catalog import Catalog
 from index.errors import ModelUnavailable, NotFound
 from index.explain import (
@@ -259,7 +259,7 @@ class Searcher:
                 among = _describe(query, people)
                 notes.append(note("no_good_matches_among", text=what, count=total, what=among))
         ids, scores = self._certain_dates_first(ids, scores, query)
-        hits = self._hits(ids, scores, query, people, text=text, like=like)
+        hits = self._hits(ids, scores, query, people, text=text, like=like, vector=vector)
         return SearchResult(query, hits, tuple(notes), total)
 
     def select(self, query: Query) -> tuple[np.ndarray | None, tuple[str, ...]]:
@@ -426,6 +426,9 @@ class Searcher:
             return np.zeros(0, np.int64), np.zeros(0), 0, note_
         k = max(limit, self.settings.search_candidates) + (1 if like else 0)
         ids, scores = store.search(vector, k, allowed=candidates)
+        _, first = np.unique(ids, return_index=True)  # a video once, at its best moment
+        first = np.sort(first)
+        ids, scores = ids[first], scores[first]
         if like is not None and like.exclude is not None:
             keep = ids != like.exclude
             ids, scores = ids[keep], scores[keep]
@@ -512,12 +515,16 @@ class Searcher:
         people: _People,
         text: str,
         like: Like | None,
+        vector: np.ndarray | None = None,
     ) -> tuple[Hit, ...]:
-        """Hits with their reasons, in the order given."""
+        """Hits with their reasons, in the order given; a video at the moment most like
+        `vector` (its first moment without one)."""
         if len(ids) == 0:
             return ()
         ids = [int(i) for i in ids]
         rows = self.catalog.photos(ids)
+        clips = [i for i, r in rows.items() if r.get("kind") == "video"]
+        moments = self.catalog.moments(clips, self.model) if clips else {}
         faces: dict[int, list[Face]] = {}
         for f in self.catalog.faces_in_photos(ids) if people.wanted else []:
             faces.setdefault(f["photo_id"], []).append(f)
@@ -532,6 +539,14 @@ class Searcher:
             like_name = like.name if like is not None else None
             read = [line["text"] for line in lines.get(photo_id, [])]
             why = hit_reasons(row, matches, here, query, float(score), text, like_name, read)
+            thumb, time_s = photo_refs.thumbnail(self.catalog.data_dir, row), None
+            if row.get("kind") == "video":
+                times, vecs = moments.get(photo_id, ([0.0], None))
+                k = videos.best_moment(times, vecs, vector) if vecs is not None else 0
+                thumb, time_s = (
+                    videos.moment_thumb(self.catalog.data_dir, row, k) or thumb,
+                    times[k],
+                )
             hits.append(
                 Hit(
                     photo_id=photo_id,
@@ -541,10 +556,12 @@ class Searcher:
                     reasons=why,
                     taken_at=row["taken_at"],
                     place=row["place"],
-                    thumbnail=photo_refs.thumbnail(self.catalog.data_dir, row),
+                    thumbnail=thumb,
                     taken_source=row["taken_source"] if row["taken_at"] else None,
                     date_note=date_note(row["taken_at"], row["taken_source"]),
                     words=tuple(read),
+                    kind=row.get("kind") or "photo",
+                    time_s=time_s,
                 )
             )
         return tuple(hits)

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     login_delay_s: Positive = 2.0  # the first wait; it doubles with every further failure
     login_max_delay_s: Positive = 300.0  # ...up to this
 
+    # --- videos (index/videos.py) ---
+    video_sample_s: Positive = 2.0  # a moment every this many seconds (keyframes nearest to)
+    video_scene_change: Share = 0.12  # ...and one where the picture changes this much (0-1)
+    video_scene_min_gap_s: Weight = 0.5  # ...but never two moments closer than this
+    video_max_moments: Count = 120  # a long video samples more sparsely, never more than this
+
     # --- duplicates (index/duplicates.py) ---
     dup_phash_max_bits: Whole = 10  # of 64 perceptual-hash bits that may differ in a near-copy
     dup_max_seconds: Weight = 120.0  # stated capture times further apart: look-alikes, not copies

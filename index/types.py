@@ -129,6 +129,8 @@ class Hit:
     taken_source: str | None = None  # exif, xmp, filename, folder or file (index/capture_dates.py)
     date_note: str = ""  # the source in words, e.g. "from the file name"
     words: tuple[str, ...] = ()  # the lines of text read in the photo (OCR)
+    kind: str = "photo"  # or "video"
+    time_s: float | None = None  # a video: seconds into it of the moment that matched
 
     def to_json(self) -> dict:
         """The hit as JSON-ready data, in the command line's documented shape."""
@@ -144,6 +146,8 @@ class Hit:
             "taken_source": self.taken_source,
             "place": self.place,
             "words": list(self.words),
+            "kind": self.kind,
+            **({"time_s": self.time_s} if self.kind == "video" else {}),
         }
 
 

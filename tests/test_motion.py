@@ -14,7 +14,7 @@ from index import motion, scan
 from index.library import Library
 from index.settings import Settings
 from tests.photo_files import noise_photo
-from tests.videos import write_video
+from tests.video_files import write_video
 
 FORMATS = Path(__file__).resolve().parent / "data" / "formats"
 SAMSUNG = FORMATS / "samsung-one-ui-6.heic"
@@ -49,11 +49,12 @@ def test_a_mov_beside_a_heic_of_its_name_is_the_live_photos_clip(tmp_path):
     write_video(tmp_path / "IMG_0001.MOV", scenes(), seconds_each=0.5)
     write_video(tmp_path / "holiday.mov", scenes(), seconds_each=0.5)
     walked = scan.walk(tmp_path)
-    assert [Path(f.path).name for f in walked.found] == ["IMG_0001.HEIC"]
+    # The lone MOV is a video of its own; the paired one is not.
+    assert [Path(f.path).name for f in walked.found] == ["IMG_0001.HEIC", "holiday.mov"]
     assert walked.companions == {
         str(tmp_path / "IMG_0001.HEIC"): [(str(tmp_path / "IMG_0001.MOV"), "live")]
     }
-    assert [Path(p.path).name for p in walked.left_out] == ["holiday.mov"]
+    assert walked.left_out == []
 
 
 def test_motion_and_live_photos_are_one_photo_each_whose_clip_plays(tmp_path, tiny_clip_spec):

@@ -4,8 +4,11 @@ pair, a Live Photo's clip), and counts by kind of file: every SQL statement abou
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 
-from index.catalog.store import CatalogStore
+import numpy as np
+
+from index.catalog.store import CatalogStore, blob_to_vec, chunks, placeholders, vec_to_blob
 
 
 class MediaQueries(CatalogStore):
@@ -83,3 +86,87 @@ class MediaQueries(CatalogStore):
             "WHERE p.status='ok' ORDER BY p.path"
         )
         return [{**dict(r), "phash": int(r["phash"], 16)} for r in rows]
+
+    # --- a video's moments ---
+
+    def put_moments(
+        self,
+        photo_id: int,
+        model: str,
+        backend: str,
+        times: Sequence[float],
+        vectors: np.ndarray,
+    ) -> None:
+        """Replace a video's moments: when each is (seconds) and its CLIP vector."""
+        self.conn.execute("DELETE FROM moments WHERE photo_id=?", (photo_id,))
+        self.conn.executemany(
+            "INSERT INTO moments(photo_id, idx, time_s, model, backend, vector) "
+            "VALUES(?, ?, ?, ?, ?, ?)",
+            [
+                (photo_id, k, float(t), model, backend, vec_to_blob(v))
+                for k, (t, v) in enumerate(zip(times, vectors, strict=True))
+            ],
+        )
+
+    def moment_vectors(
+        self, model: str, backends: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(video ids, vectors) of every moment of `model` (a video's id once per moment)."""
+        where, args = "", []
+        if backends is not None:
+            where, args = f" AND m.backend IN ({placeholders(backends)})", list(backends)
+        rows = self.conn.execute(
+            "SELECT m.photo_id, m.vector FROM moments m JOIN photos p ON p.id=m.photo_id "
+            f"WHERE m.model=? AND p.status='ok'{where} ORDER BY m.photo_id, m.idx",
+            (model, *args),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, np.stack([blob_to_vec(r[1]) for r in rows])
+
+    def moment_count(self, model: str, backends: Sequence[str] | None = None) -> int:
+        """How many moments `model` embedded (with one of `backends`)."""
+        where, args = "", []
+        if backends is not None:
+            where, args = f" AND m.backend IN ({placeholders(backends)})", list(backends)
+        return self.conn.execute(
+            "SELECT count(*) FROM moments m JOIN photos p ON p.id=m.photo_id "
+            f"WHERE m.model=? AND p.status='ok'{where}",
+            (model, *args),
+        ).fetchone()[0]
+
+    def moments(
+        self, video_ids: Iterable[int], model: str
+    ) -> dict[int, tuple[list[float], np.ndarray]]:
+        """Each video's moments of `model`: (times, vectors), in time order."""
+        ids = list(video_ids)
+        out: dict[int, tuple[list[float], list]] = {}
+        for chunk in chunks(ids, 900):
+            rows = self.conn.execute(
+                f"SELECT photo_id, time_s, vector FROM moments WHERE model=? AND photo_id IN "
+                f"({placeholders(chunk)}) ORDER BY photo_id, idx",
+                (model, *chunk),
+            )
+            for r in rows:
+                times, vecs = out.setdefault(r[0], ([], []))
+                times.append(r[1])
+                vecs.append(blob_to_vec(r[2]))
+        return {k: (t, np.stack(v)) for k, (t, v) in out.items()}
+
+    def videos_missing_moments(
+        self, model: str, root: str | None = None, backends: Sequence[str] | None = None
+    ) -> list[int]:
+        """Ids of the videos (under `root`) without moments of `model` (and `backends`)."""
+        where, args = "", [model]
+        if backends is not None:
+            where, args = f" AND m.backend IN ({placeholders(backends)})", [model, *backends]
+        sql = (
+            "SELECT p.id FROM photos p WHERE p.status='ok' AND p.kind='video' AND NOT EXISTS "
+            f"(SELECT 1 FROM moments m WHERE m.photo_id=p.id AND m.model=?{where})"
+        )
+        if root is not None:
+            prefix = root.rstrip("/") + "/"
+            sql += " AND substr(p.path, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        return [r[0] for r in self.conn.execute(sql, args)]

@@ -79,9 +79,14 @@ class PhotoQueries(CatalogStore):
         cols = [
             "path", "path_raw", "size", "mtime_ns", "hash", "width", "height", "taken_at",
             "taken_source", "lat", "lon", "place", "status", "error", "clip_start", "clip_end",
-            "ctime_ns",
+            "kind", "duration_s", "ctime_ns",
         ]  # fmt: skip
-        values = [row.get(c) for c in cols[:-1]] + [row.get("ctime_ns") or 0, time.time()]
+        values = [row.get(c) for c in cols[:-3]] + [
+            row.get("kind") or "photo",
+            row.get("duration_s"),
+            row.get("ctime_ns") or 0,
+            time.time(),
+        ]
         existing = self.conn.execute(
             "SELECT id FROM photos WHERE path=?", (row["path"],)
         ).fetchone()
@@ -92,6 +97,7 @@ class PhotoQueries(CatalogStore):
             self.conn.execute("DELETE FROM image_vectors WHERE photo_id=?", (existing[0],))
             self.conn.execute("DELETE FROM faces WHERE photo_id=?", (existing[0],))
             self.conn.execute("DELETE FROM photo_text WHERE photo_id=?", (existing[0],))
+            self.conn.execute("DELETE FROM moments WHERE photo_id=?", (existing[0],))
             return int(existing[0])
         marks = ",".join("?" * (len(cols) + 1))
         cur = self.conn.execute(
@@ -130,7 +136,12 @@ class PhotoQueries(CatalogStore):
         """Photos, skipped files, image vectors, faces and people."""
         q = self.conn.execute
         return {
-            "photos": q("SELECT count(*) FROM photos WHERE status='ok'").fetchone()[0],
+            "photos": q(
+                "SELECT count(*) FROM photos WHERE status='ok' AND kind='photo'"
+            ).fetchone()[0],
+            "videos": q(
+                "SELECT count(*) FROM photos WHERE status='ok' AND kind='video'"
+            ).fetchone()[0],
             "skipped": q("SELECT count(*) FROM photos WHERE status!='ok'").fetchone()[0],
             "vectors": q("SELECT count(*) FROM image_vectors").fetchone()[0],
             "faces": q("SELECT count(*) FROM faces").fetchone()[0],

@@ -152,6 +152,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE photos ADD COLUMN clip_start INTEGER;
     ALTER TABLE photos ADD COLUMN clip_end INTEGER;
     """,
+    # 10: videos are items of the library too ("kind"), with their length and the moments
+    # sampled from them: when each is, and its CLIP vector (search finds the moment)
+    """
+    ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo';
+    ALTER TABLE photos ADD COLUMN duration_s REAL;
+    CREATE TABLE moments (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        time_s REAL NOT NULL,
+        model TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (photo_id, idx)
+    );
+    CREATE INDEX photos_kind ON photos(kind);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,10 +21,12 @@ def write_video(
     created: datetime | None = None,
     location: str | None = None,
     frame_at: Callable[[Image.Image, int], Image.Image] | None = None,
+    keyframe_every_s: float | None = 1.0,
 ) -> Path:
     """A video showing each picture of `scenes` for `seconds_each` (a little noise per frame,
     so every frame is a real coded picture); `created` and `location` (ISO 6709,
-    "+48.8584+002.2945/") go into the container's metadata as a phone writes them."""
+    "+48.8584+002.2945/") go into the container's metadata as a phone writes them. A keyframe
+    every `keyframe_every_s` as phones write them (None: the encoder's own, 25 s here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = "mov" if path.suffix.lower() == ".mov" else "mp4"
     rng = np.random.default_rng(0)
@@ -37,6 +39,8 @@ def write_video(
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "ultrafast"}
+        if keyframe_every_s is not None:
+            stream.codec_context.gop_size = max(1, round(fps * keyframe_every_s))
         n = 0
         for scene in scenes:
             base = np.asarray(scene.convert("RGB").resize(size), dtype=np.int16)
