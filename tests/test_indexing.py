@@ -295,12 +295,17 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
     with sqlite3.connect(tmp_path / "data" / "catalog.sqlite") as conn:
         # Back to what schema 1 had: no (person, photo) index (2), no backend column (3),
         # no inode change time (4), no words in photos (5), no people counter (6), no
-        # companion files (7), no duplicate finder's hashes (8), no motion clips (9).
+        # companion files (7), no duplicate finder's hashes (8), no motion clips (9), no
+        # videos (10).
         conn.execute("DROP INDEX faces_person_photo")
         conn.execute("DROP TABLE companions")
         conn.execute("DROP TABLE photo_looks")
         conn.execute("ALTER TABLE photos DROP COLUMN clip_start")
         conn.execute("ALTER TABLE photos DROP COLUMN clip_end")
+        conn.execute("DROP TABLE moments")
+        conn.execute("DROP INDEX photos_kind")
+        conn.execute("ALTER TABLE photos DROP COLUMN kind")
+        conn.execute("ALTER TABLE photos DROP COLUMN duration_s")
         conn.execute("ALTER TABLE image_vectors DROP COLUMN backend")
         conn.execute("ALTER TABLE photos DROP COLUMN ctime_ns")
         for table in ("text_search", "text_lines", "photo_text"):
@@ -318,7 +323,7 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
         catalog_module.SCHEMA_VERSION
     )
     indexes = {r[0] for r in upgraded.conn.execute("SELECT name FROM sqlite_master")}
-    assert {"faces_person_photo", "photo_text", "text_search", "companions"} <= indexes
+    assert {"faces_person_photo", "photo_text", "text_search", "companions", "moments"} <= indexes
     assert upgraded.counts()["photos"] == 2
     assert upgraded.vector_backends(tiny_clip_spec) == {"torch": 2}  # old vectors: torch's
 
