@@ -203,7 +203,12 @@ class Searcher:
         limit = self._limit(query.limit)
         text = query.text.strip() if _has_words(query.text) else ""
         filtered = bool(
-            query.has_people or query.unknown_names or query.dates or query.places or query.words
+            query.has_people
+            or query.unknown_names
+            or query.dates
+            or query.places
+            or query.words
+            or query.has_media
         )
         if not (text or filtered or like):
             return SearchResult(query, notes=(note("empty"),))
@@ -212,7 +217,10 @@ class Searcher:
         if isinstance(narrowed, SearchResult):
             return narrowed
         people, places, written, notes = narrowed
-        filters = bool(people.all_of or people.any_of or people.none_of or query.dates or places)
+        filters = (
+            bool(people.all_of or people.any_of or people.none_of or query.dates or places)
+            or query.has_media
+        )
         vector, vector_notes = self._query_vector(
             text, like, has_filters=filters or written is not None
         )
@@ -227,6 +235,9 @@ class Searcher:
                 found = ranked[0]
             else:
                 found = self._filter(query, people, places, newest_first=vector is None)
+            if query.has_media:  # videos only, photos only, videos of some length
+                kept = self.catalog.media_ids(query.media, query.min_seconds, query.max_seconds)
+                found = found[np.isin(found, kept)]
             # Photos with the words keep the order the words rank them.
             candidates = found if written is None else written[np.isin(written, found)]
             if len(candidates) == 0:

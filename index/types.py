@@ -82,11 +82,19 @@ class Query:
     words: tuple[str, ...] = ()  # text written in the photo (read by OCR); each must appear
     limit: int | None = None
     like_photo: str | None = None  # query by example: path of a photo
+    media: str | None = None  # "video" or "photo" only; None: both
+    min_seconds: float | None = None  # videos at least this long
+    max_seconds: float | None = None  # videos at most this long
 
     @property
     def has_people(self) -> bool:
         """True when the query filters by people at all."""
         return bool(self.people_all or self.people_any or self.people_none)
+
+    @property
+    def has_media(self) -> bool:
+        """True when the query keeps only videos or only photos (or videos of some length)."""
+        return bool(self.media or self.min_seconds is not None or self.max_seconds is not None)
 
     def to_json(self) -> dict:
         """The query as JSON-ready data (dates as ISO strings)."""

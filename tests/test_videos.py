@@ -13,6 +13,7 @@ from PIL import Image
 from index import scan, videos
 from index.library import Library
 from index.settings import Settings
+from index.types import Query
 from tests.photo_files import noise_photo
 from tests.raw_files import write_dng
 from tests.video_files import write_video
@@ -149,3 +150,41 @@ def test_a_person_seen_in_many_moments_is_one_face_of_the_video(tmp_path, tiny_c
     moments = lib.catalog.moments([video["id"]], lib.clip.spec)[video["id"]][0]
     assert report.skipped == [] and len(moments) >= 3
     assert len(lib.catalog.faces_of_photo(video["id"])) == 1
+
+
+@pytest.mark.parametrize(
+    "text, media, low, high",
+    [
+        ("videos of Alice", "video", None, None),
+        ("only videos", "video", None, None),
+        ("only photos", "photo", None, None),
+        ("photos of Alice", None, None, None),  # "photos" alone restricts nothing
+        ("short videos", "video", None, 30.0),
+        ("videos longer than a minute", "video", 60.0, None),
+        ("clips under 10 seconds", "video", None, 10.0),
+    ],
+)
+def test_the_parser_reads_videos_photos_and_lengths(text, media, low, high):
+    from assistant.query.parser import QueryParser
+
+    query = QueryParser({"Alice": []}).parse(text)
+    assert (query.media, query.min_seconds, query.max_seconds) == (media, low, high)
+    assert query.text == ""  # none of these words is a description for CLIP
+    assert query.people_all == (("Alice",) if "Alice" in text else ())
+
+
+def test_only_videos_only_photos_and_lengths_filter_the_library(tmp_path, tiny_clip_spec):
+    photos = tmp_path / "photos"
+    write_video(photos / "short.mp4", [scene(SCENES[0])], seconds_each=4.0, created=FILMED)
+    write_video(photos / "long.mp4", [scene(n) for n in SCENES], seconds_each=25.0, fps=2)
+    shutil.copy(DEMO / "craft-beer.jpg", photos / "beer.jpg")
+    lib = Library(tmp_path / "data", clip=tiny_clip_spec, settings=Settings(), faces=False)
+    lib.index(photos)
+
+    def names(**kw) -> list[str]:
+        return sorted(Path(h.path).name for h in lib.search(Query(raw="q", **kw)).hits)
+
+    assert names(media="video") == ["long.mp4", "short.mp4"]
+    assert names(media="photo") == ["beer.jpg"]
+    assert names(media="video", max_seconds=30.0) == ["short.mp4"]
+    assert names(media="video", min_seconds=60.0) == ["long.mp4"]

@@ -16,6 +16,7 @@ from datetime import datetime
 from assistant.query import lexicon
 from assistant.query.dates import read_dates
 from assistant.query.lexicon import Lexicon
+from assistant.query.media import read_media
 from assistant.query.names import assign_roles, build_known, read_known, read_typos, read_unknown
 from assistant.query.state import Known, Parse
 from assistant.query.written import read_written
@@ -118,6 +119,7 @@ class QueryParser:
         # The steps, in order: each claims the tokens it understands (see state.Parse).
         self._strip_request(st, lex)
         written = read_written(st, lex)
+        media = read_media(st)
         dates = read_dates(st, lex, now, known.people)
         limit = self._read_limit(st, lex)
         self._strip_photo_words(st, lex)
@@ -148,6 +150,9 @@ class QueryParser:
             places=tuple(dict.fromkeys(places)),
             limit=limit,
             words=written,
+            media=media.kind,
+            min_seconds=media.min_seconds,
+            max_seconds=media.max_seconds,
         )
 
     # -- steps, in the order parse() runs them

@@ -170,3 +170,23 @@ class MediaQueries(CatalogStore):
             sql += " AND substr(p.path, 1, ?) = ?"
             args += [len(prefix), prefix]
         return [r[0] for r in self.conn.execute(sql, args)]
+
+    def media_ids(
+        self, kind: str | None, min_seconds: float | None = None, max_seconds: float | None = None
+    ) -> np.ndarray:
+        """Ids of the catalogued items of `kind` ("video", "photo"; None: both); a length
+        bound keeps only videos that long."""
+        where, args = ["status='ok'"], []
+        if min_seconds is not None or max_seconds is not None:
+            kind = "video"
+        if kind is not None:
+            where.append("kind=?")
+            args.append(kind)
+        if min_seconds is not None:
+            where.append("duration_s >= ?")
+            args.append(min_seconds)
+        if max_seconds is not None:
+            where.append("duration_s <= ?")
+            args.append(max_seconds)
+        rows = self.conn.execute(f"SELECT id FROM photos WHERE {' AND '.join(where)}", args)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
