@@ -8,7 +8,15 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from index.catalog.store import CatalogStore, blob_to_vec, chunks, placeholders, vec_to_blob
+from index.catalog.store import (
+    CatalogStore,
+    backend_filter,
+    blob_to_vec,
+    chunks,
+    id_vectors,
+    placeholders,
+    vec_to_blob,
+)
 
 
 class MediaQueries(CatalogStore):
@@ -112,24 +120,17 @@ class MediaQueries(CatalogStore):
         self, model: str, backends: Sequence[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(video ids, vectors) of every moment of `model` (a video's id once per moment)."""
-        where, args = "", []
-        if backends is not None:
-            where, args = f" AND m.backend IN ({placeholders(backends)})", list(backends)
+        where, args = backend_filter(backends, "m")
         rows = self.conn.execute(
             "SELECT m.photo_id, m.vector FROM moments m JOIN photos p ON p.id=m.photo_id "
             f"WHERE m.model=? AND p.status='ok'{where} ORDER BY m.photo_id, m.idx",
             (model, *args),
         ).fetchall()
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, np.stack([blob_to_vec(r[1]) for r in rows])
+        return id_vectors(rows)
 
     def moment_count(self, model: str, backends: Sequence[str] | None = None) -> int:
         """How many moments `model` embedded (with one of `backends`)."""
-        where, args = "", []
-        if backends is not None:
-            where, args = f" AND m.backend IN ({placeholders(backends)})", list(backends)
+        where, args = backend_filter(backends, "m")
         return self.conn.execute(
             "SELECT count(*) FROM moments m JOIN photos p ON p.id=m.photo_id "
             f"WHERE m.model=? AND p.status='ok'{where}",
@@ -158,9 +159,8 @@ class MediaQueries(CatalogStore):
         self, model: str, root: str | None = None, backends: Sequence[str] | None = None
     ) -> list[int]:
         """Ids of the videos (under `root`) without moments of `model` (and `backends`)."""
-        where, args = "", [model]
-        if backends is not None:
-            where, args = f" AND m.backend IN ({placeholders(backends)})", [model, *backends]
+        where, filter_args = backend_filter(backends, "m")
+        args = [model, *filter_args]
         sql = (
             "SELECT p.id FROM photos p WHERE p.status='ok' AND p.kind='video' AND NOT EXISTS "
             f"(SELECT 1 FROM moments m WHERE m.photo_id=p.id AND m.model=?{where})"

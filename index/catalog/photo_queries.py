@@ -9,8 +9,10 @@ import numpy as np
 
 from index.catalog.store import (
     CatalogStore,
+    backend_filter,
     blob_to_vec,
     chunks,
+    id_vectors,
     like_escape,
     placeholders,
     vec_to_blob,
@@ -20,9 +22,7 @@ from index.types import Photo
 
 def _backend_filter(backends: Sequence[str] | None) -> tuple[str, list[str]]:
     """An " AND v.backend IN (...)" clause and its arguments (nothing when None)."""
-    if backends is None:
-        return "", []
-    return f" AND v.backend IN ({placeholders(backends)})", list(backends)
+    return backend_filter(backends, "v")
 
 
 class PhotoQueries(CatalogStore):
@@ -196,11 +196,7 @@ class PhotoQueries(CatalogStore):
             f"WHERE v.model=? AND p.status='ok'{where} ORDER BY v.photo_id",
             (model, *args),
         ).fetchall()
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vecs = np.stack([blob_to_vec(r[1]) for r in rows])
-        return ids, vecs
+        return id_vectors(rows)
 
     def image_vector(self, photo_id: int, model: str) -> np.ndarray | None:
         """The stored CLIP vector of one photo, if it has one for `model`."""

@@ -53,6 +53,21 @@ def int_column(rows: list[tuple]) -> np.ndarray:
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
+def backend_filter(backends: Sequence[str] | None, alias: str) -> tuple[str, list[str]]:
+    """An " AND <alias>.backend IN (...)" clause and its arguments (nothing when None)."""
+    if backends is None:
+        return "", []
+    return f" AND {alias}.backend IN ({placeholders(backends)})", list(backends)
+
+
+def id_vectors(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64, vectors float32 (n, d)) from (id, vector blob) rows; empty arrays for none."""
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return ids, np.stack([blob_to_vec(r[1]) for r in rows])
+
+
 def like_escape(text: str) -> str:
     """`text` with LIKE's wildcards escaped (for ESCAPE '\\')."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
