@@ -2,7 +2,8 @@
 
 The same `Conversation` as the web page. Replies are printed as plain text, or with
 `--json` as one JSON object a line: {"text", "photos": [absolute paths in the order
-shown], "faces": [{"number", "caption", "person_id"}]} — for scripts and tests.
+shown], "videos": [{"path", "kind", "time_s"} of the videos among them], "faces":
+[{"number", "caption", "person_id"}]} — for scripts and tests.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def reply_json(reply: Reply) -> dict:
     return {
         "text": plain_text(reply.text),
         "photos": [p.path or p.image for p in reply.photos],
+        # The videos among them, each with the second of the moment shown (search --json's
+        # "kind" and "time_s").
+        "videos": [
+            {"path": p.path or p.image, "kind": "video", "time_s": p.clip_at}
+            for p in reply.photos
+            if p.clip_at is not None
+        ],
         "faces": [
             {"number": f.number, "caption": f.caption, "person_id": f.person_id}
             for f in reply.faces

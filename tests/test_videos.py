@@ -188,3 +188,14 @@ def test_only_videos_only_photos_and_lengths_filter_the_library(tmp_path, tiny_c
     assert names(media="photo") == ["beer.jpg"]
     assert names(media="video", max_seconds=30.0) == ["short.mp4"]
     assert names(media="video", min_seconds=60.0) == ["long.mp4"]
+
+
+def test_the_terminal_chat_gives_a_videos_kind_and_second():
+    from assistant.replies import Picture, Reply
+    from assistant.terminal import reply_json
+
+    video = Picture(number=1, image="/m.jpg", caption="1.", path="/v/trip.mp4", clip_at=6.0)
+    photo = Picture(number=2, image="/t.jpg", caption="2.", path="/p/beer.jpg")
+    doc = reply_json(Reply("found", photos=(video, photo)))
+    assert doc["photos"] == ["/v/trip.mp4", "/p/beer.jpg"]
+    assert doc["videos"] == [{"path": "/v/trip.mp4", "kind": "video", "time_s": 6.0}]
