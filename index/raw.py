@@ -34,9 +34,10 @@ class RawStill:
     source: str  # "preview" (the embedded JPEG) or "demosaic"
 
 
-def read_raw(data: bytes, min_preview: int) -> RawStill:
+def read_raw(data: bytes, min_preview: int, size: int | None = None) -> RawStill:
     """The picture of a RAW file: its embedded JPEG preview when the preview's longest side
-    is at least `min_preview` px, else LibRaw's half-size demosaic."""
+    is at least `min_preview` px, else LibRaw's half-size demosaic. With `size`, the preview
+    is decoded at the smallest JPEG scale still at least that long (as photos are)."""
     import rawpy
 
     try:
@@ -46,7 +47,7 @@ def read_raw(data: bytes, min_preview: int) -> RawStill:
             width, height = sizes.width, sizes.height
             if orientation in (6, 8):
                 width, height = height, width
-            preview = _preview(raw, min_preview)
+            preview = _preview(raw, min_preview, size)
             if preview is not None:
                 image, source = _oriented(preview, orientation), "preview"
             else:
@@ -63,7 +64,7 @@ def read_raw(data: bytes, min_preview: int) -> RawStill:
     return RawStill(image, exif, width, height, source)
 
 
-def _preview(raw, min_preview: int) -> Image.Image | None:
+def _preview(raw, min_preview: int, size: int | None) -> Image.Image | None:
     """The embedded JPEG preview when there is one at least `min_preview` px long."""
     import rawpy
 
@@ -77,6 +78,9 @@ def _preview(raw, min_preview: int) -> Image.Image | None:
         img = Image.open(io.BytesIO(thumb.data))
         if max(img.size) < min_preview:
             return None
+        if size is not None and max(img.size) > size:
+            ratio = size / max(img.size)  # draft: a 1/2, 1/4 or 1/8 scale decode
+            img.draft("RGB", (max(1, int(img.width * ratio)), max(1, int(img.height * ratio))))
         img.load()
     except (OSError, SyntaxError, ValueError):
         return None  # a damaged preview: develop the RAW itself instead

@@ -328,7 +328,7 @@ def decode(
     target = size or settings.face_image_size
     if formats.is_raw(name):
         try:
-            still = read_raw(data, settings.raw_preview_min_size)
+            still = read_raw(data, settings.raw_preview_min_size, target)
         except RawUnreadable as err:
             raise Unreadable(str(err)) from err
         img, exif, width, height = still.image, still.exif, still.width, still.height
