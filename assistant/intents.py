@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from assistant import answers, duplicates, naming, questions, showing, uploads
+from assistant import answers, duplicate_groups, naming, questions, showing, uploads
 from assistant.context import Context
 from assistant.replies import Reply, Words
 
@@ -44,7 +44,7 @@ HANDLERS: dict[str, Handler] = {
     "alias": naming.alias,
     "forget": naming.forget,
     "undo": naming.undo,
-    "duplicates": duplicates.duplicates,
+    "duplicates": duplicate_groups.duplicates,
 }
 # Intents that change the library: refused on a read-only link, before anything is looked up.
 WRITING = frozenset(
