@@ -90,9 +90,9 @@ def test_stages_that_run_together_share_one_decode(catalog, folder, monkeypatch)
     decodes = []
     real_decode = scan.decode
 
-    def counting(data, settings, digest=None, size=None):
+    def counting(data, settings, digest=None, size=None, **kw):
         decodes.append(size)
-        return real_decode(data, settings, digest, size)
+        return real_decode(data, settings, digest, size, **kw)
 
     monkeypatch.setattr(scan, "decode", counting)
     small, large = Recorder("small", decode_size=300), Recorder("large", decode_size=900)
