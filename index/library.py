@@ -429,7 +429,7 @@ class Library:
 
     def photo_info(self, photo_id: int) -> dict:
         """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
-        return self.searcher.photo_info(photo_id)
+        return photo_refs.photo_info(self.catalog, photo_id)
 
     # --- looking things up ---
 

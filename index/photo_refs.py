@@ -10,6 +10,8 @@ from pathlib import Path
 from index import layout, motion, scan
 from index.catalog import Catalog, path_text
 from index.errors import NotFound
+from index.explain import date_note
+from index.person_names import person_label
 from index.types import Photo
 
 log = logging.getLogger(__name__)
@@ -95,3 +97,40 @@ def playable_clip(data_dir: Path, row: Photo, companions: list[dict], max_side: 
         log.warning("The clip of %s cannot be played: %s", row["path"], err)
         return None
     return str(dest)
+
+
+def photo_info(catalog: Catalog, photo_id: int) -> dict:
+    """One photo's details for a larger view: path, thumbnail, date, place, people, size,
+    words, companion files (a RAW, a Live Photo's clip) and the kind of clip it has."""
+    row = catalog.photo(int(photo_id))
+    if row is None or row["status"] != "ok":
+        raise NotFound(f"There is no photo {photo_id} in this library.")
+    faces = catalog.faces_in_photos([row["id"]])
+    companions = catalog.companions(row["id"])
+    people = [
+        {
+            "name": f["person_name"] or person_label(f["person_id"]),
+            "person_id": f["person_id"],
+            "face_id": f["id"],
+            "index": i,
+            "box": f["box"],
+        }
+        for i, f in enumerate(faces, start=1)
+        if f["person_id"] is not None
+    ]
+    return {
+        "id": row["id"],
+        "path": row["path"],
+        "thumbnail": thumbnail(catalog.data_dir, row),
+        "taken_at": row["taken_at"],
+        "taken_source": row["taken_source"],
+        "date_note": date_note(row["taken_at"], row["taken_source"]),
+        "place": row["place"],
+        "people": people,
+        "faces": len(faces),
+        "width": row["width"],
+        "height": row["height"],
+        "words": [line["text"] for line in catalog.text_lines([row["id"]]).get(row["id"], [])],
+        "companions": companions,
+        "clip": clip_kind(row, companions),
+    }

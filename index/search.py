@@ -32,7 +32,7 @@ import numpy as np
 
 from index import capture_dates, photo_refs, videos
 from index.catalog import Catalog
-from index.errors import ModelUnavailable, NotFound
+from index.errors import ModelUnavailable
 from index.explain import (
     date_note,
     describe,
@@ -160,54 +160,19 @@ class Searcher:
         """Photos matching a parsed query (and looking like `like`), best first, with reasons."""
         return self._run(query, like)
 
-    def photo_info(self, photo_id: int) -> dict:
-        """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
-        row = self.catalog.photo(int(photo_id))
-        if row is None or row["status"] != "ok":
-            raise NotFound(f"There is no photo {photo_id} in this library.")
-        faces = self.catalog.faces_in_photos([row["id"]])
-        companions = self.catalog.companions(row["id"])
-        people = [
-            {
-                "name": f["person_name"] or person_label(f["person_id"]),
-                "person_id": f["person_id"],
-                "face_id": f["id"],
-                "index": i,
-                "box": f["box"],
-            }
-            for i, f in enumerate(faces, start=1)
-            if f["person_id"] is not None
-        ]
-        return {
-            "id": row["id"],
-            "path": row["path"],
-            "thumbnail": photo_refs.thumbnail(self.catalog.data_dir, row),
-            "taken_at": row["taken_at"],
-            "taken_source": row["taken_source"],
-            "date_note": date_note(row["taken_at"], row["taken_source"]),
-            "place": row["place"],
-            "people": people,
-            "faces": len(faces),
-            "width": row["width"],
-            "height": row["height"],
-            "words": [
-                line["text"] for line in self.catalog.text_lines([row["id"]]).get(row["id"], [])
-            ],
-            "companions": companions,
-            "clip": photo_refs.clip_kind(row, companions),
-        }
-
     # --- steps ---
 
     def _run(self, query: Query, like: Like | None) -> SearchResult:
         limit = self._limit(query.limit)
         text = query.text.strip() if _has_words(query.text) else ""
-        filtered = bool(
-            query.has_people
-            or query.unknown_names
-            or query.dates
-            or query.places
-            or query.words
+        filtered = (
+            bool(
+                query.has_people
+                or query.unknown_names
+                or query.dates
+                or query.places
+                or query.words
+            )
             or query.has_media
         )
         if not (text or filtered or like):
