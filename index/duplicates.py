@@ -272,9 +272,12 @@ def refresh_looks(catalog: Catalog, settings: Settings, progress: Progress | Non
 
 
 def library_groups(
-    catalog: Catalog, settings: Settings, vectors: dict[int, np.ndarray] | None = None
+    catalog: Catalog,
+    settings: Settings,
+    vectors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Group]:
-    """The duplicate groups of a catalogued library (hashes made by `refresh_looks`)."""
+    """The duplicate groups of a catalogued library (hashes made by `refresh_looks`);
+    `vectors` are its CLIP (ids, vectors), which may veto a near pair."""
     looks = [
         Look(
             photo_id=r["id"],
@@ -296,7 +299,8 @@ def library_groups(
         same_second_bits=settings.dup_same_second_bits,
         clip_min_cosine=settings.dup_clip_min_cosine,
     )
-    return find_groups(looks, rules, vectors)
+    by_id = dict(zip(vectors[0].tolist(), vectors[1], strict=True)) if vectors else None
+    return find_groups(looks, rules, by_id or None)
 
 
 def _picture(catalog: Catalog, settings: Settings, row: dict) -> Image.Image | None:

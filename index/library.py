@@ -333,15 +333,10 @@ class Library:
         recent = time.monotonic() - self._images_built < self.settings.index_refresh_s
         if not fresh and recent and self.images.index is not None and self.images.model == key:
             return self.images
-        # A video is there once for its poster and once per moment (all under its id).
         self.images.ensure(
             self.catalog.generation("images"),
             key,
-            self.catalog.vector_count(spec, backends) + self.catalog.moment_count(spec, backends),
-            lambda: videos.with_moments(
-                self.catalog.image_vectors(spec, backends),
-                self.catalog.moment_vectors(spec, backends),
-            ),
+            *videos.image_index_source(self.catalog, spec, backends),
             persist=not self.read_only,
         )
         self._images_built = time.monotonic()
@@ -421,11 +416,7 @@ class Library:
 
     def photo_clip(self, photo_id: int) -> str | None:
         """A file a browser plays for the photo's clip (motion or Live Photo), or None."""
-        row = self.catalog.photo(int(photo_id))
-        if row is None or row["status"] != "ok":
-            return None
-        companions = self.catalog.companions(row["id"])
-        return photo_refs.playable_clip(self.data_dir, row, companions, self.settings.clip_max_side)
+        return photo_refs.photo_clip(self.catalog, photo_id, self.settings.clip_max_side)
 
     def photo_info(self, photo_id: int) -> dict:
         """One photo's details for a larger view: path, thumbnail, date, place, people, size."""
@@ -520,10 +511,8 @@ class Library:
         with self._lock:
             if not self.read_only:
                 duplicates.refresh_looks(self.catalog, self.settings, progress)
-            ids, vecs = self.catalog.image_vectors(
-                self.clip.spec, accepted_backends(self.catalog, self.clip)
-            )
-            vectors = dict(zip(ids.tolist(), vecs, strict=True)) if len(ids) else None
+            backends = accepted_backends(self.catalog, self.clip)
+            vectors = self.catalog.image_vectors(self.clip.spec, backends)
             return duplicates.library_groups(self.catalog, self.settings, vectors)
 
     # --- people (the work lives in index/people.py) ---

@@ -71,6 +71,14 @@ def clip_kind(row: Photo, companions: list[dict]) -> str | None:
     return "motion" if row.get("clip_start") is not None else None
 
 
+def photo_clip(catalog: Catalog, photo_id: int, max_side: int) -> str | None:
+    """A file a browser plays for a catalogued photo's clip (see `playable_clip`), or None."""
+    row = catalog.photo(int(photo_id))
+    if row is None or row["status"] != "ok":
+        return None
+    return playable_clip(catalog.data_dir, row, catalog.companions(row["id"]), max_side)
+
+
 def playable_clip(data_dir: Path, row: Photo, companions: list[dict], max_side: int) -> str | None:
     """The photo's clip as a file a browser plays (H.264 MP4 in the data dir, made on first
     use from the embedded MP4 or the Live Photo's MOV); None when it has no clip or the clip

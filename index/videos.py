@@ -246,6 +246,15 @@ def merge_faces(
     return [f for f, _c in found], [c for _f, c in found]
 
 
+def image_index_source(catalog: Any, spec: str, backends: list[str]) -> tuple[int, Any]:
+    """(how many vectors, a loader of (ids, vectors)) for the image index: every photo's
+    vector and every video moment's (a video is there once per moment, under its id)."""
+    count = catalog.vector_count(spec, backends) + catalog.moment_count(spec, backends)
+    return count, lambda: with_moments(
+        catalog.image_vectors(spec, backends), catalog.moment_vectors(spec, backends)
+    )
+
+
 def with_moments(
     images: tuple[np.ndarray, np.ndarray], moments: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
