@@ -1,18 +1,22 @@
 """Words in photos: found / expected words on the demo photos and on photos of signs.
 
     python bench/ocr_quality.py [--captions DIR]
+        [--ppocrv4 | --detector ONNX --recognizer ONNX [--keys TXT]] [--label TEXT]
 
 The expected words were written down by a person looking at each photo. A word counts as
-found when a search for it would find the photo: its folded form (index/folding.py) is one of
+found when a search for it would find the photo: its folded form (index/words.py) is one of
 the tokens read. Each photo is read twice, with the gate (the settings' sizes) and without
 it (detection straight at `ocr_detect_size`), to show what the gate costs in words and
-saves in time. The last line printed is one JSON object with the figures.
+saves in time. `--detector/--recognizer/--keys` read with other PP-OCR model files (e.g. from
+another wheel) in the same pipeline, to compare candidates on the same photos and counting.
+The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -20,7 +24,7 @@ from _common import ROOT, eval_dir
 
 from index import scan
 from index.folding import fold
-from index.ocr import TextReader
+from index.ocr import OcrModels, TextReader
 from index.settings import Settings
 
 DEMO = ROOT / "demo" / "photos"
@@ -49,10 +53,20 @@ def found(expected: str, lines: list[dict]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--captions", type=Path, default=CAPTIONS)
+    ap.add_argument("--detector", type=Path, help="a PP-OCR detection model (ONNX)")
+    ap.add_argument("--recognizer", type=Path, help="a PP-OCR recognition model (ONNX)")
+    ap.add_argument("--keys", type=Path, help="the recognizer's alphabet, one character a line")
+    ap.add_argument(
+        "--ppocrv4", action="store_true", help="the models before: rapidocr-onnxruntime's PP-OCRv4"
+    )
+    ap.add_argument("--label", default="", help="what the candidate is (kept in the JSON)")
     args = ap.parse_args()
     settings = Settings.from_env()
-    gated = TextReader(settings)
-    ungated = TextReader(settings.override(ocr_gate_size=settings.ocr_detect_size))
+    models = None
+    if args.detector or args.recognizer or args.ppocrv4:
+        models = OcrModels(args.detector, args.recognizer, args.keys)
+    gated = TextReader(settings, models)
+    ungated = TextReader(settings.override(ocr_gate_size=settings.ocr_detect_size), models)
     totals = {"expected": 0, "found_gated": 0, "found_ungated": 0, "s_gated": 0.0, "s_ungated": 0.0}
     photos = {}
     for key, expected in EXPECTED.items():
@@ -82,6 +96,9 @@ def main() -> None:
             f"({row['s_ungated']:.2f} s)"
         )
     figures = {
+        "reader": TextReader.model_id if models is None else "candidate",
+        "label": args.label,
+        "model_files": {k: v.name for k, v in vars(models or OcrModels()).items() if v},
         "expected_words": totals["expected"],
         "found_gated": totals["found_gated"],
         "found_ungated": totals["found_ungated"],
@@ -91,6 +108,7 @@ def main() -> None:
             k: getattr(settings, k) for k in ("ocr_gate_size", "ocr_detect_size", "ocr_image_size")
         },
         "photos": photos,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(figures, ensure_ascii=False))
 

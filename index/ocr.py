@@ -1,4 +1,4 @@
-"""Words in photos: RapidOCR (PP-OCR detection + recognition on ONNX Runtime), behind a gate.
+"""Words in photos: PP-OCR detection + recognition on ONNX Runtime, behind a gate.
 
 Reading every photo at OCR's defaults costs 0.5 s for a photo with no text and 2-5 s for a
 sign board: many times the rest of indexing. Most photos hold no text, so the reader first
@@ -7,24 +7,35 @@ finds some does it detect again at `ocr_detect_size` and recognise each line fro
 copy (`ocr_image_size`). The angle classifier is skipped: text upside down is rare in photos
 and the classifier costs a pass per line.
 
+Models: the gate is PP-OCRv4's small detector (rapidocr-onnxruntime's wheel); the second
+detection and the recognition are PP-OCRv6 small (shipped inside the `rapidocr` 3.x wheel,
+run by rapidocr-onnxruntime's pipeline). v6 reads more scripts and more words than v4
+(`bench/ocr_quality.py`, README); nothing is downloaded at run time.
+
 The words stage (index/words_stage.py) runs this reader after CLIP and faces, over photos
 whose words were not read yet by it (`MODEL_ID`).
 """
 
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 from PIL import Image
 
+from index.errors import ModelUnavailable
 from index.folding import fold
 from index.models.lifecycle import Lazy, file_bytes
 from index.settings import Settings
 
 # Recorded with each photo's words; a new reader or gate re-reads photos read by the old one.
-MODEL_ID = "rapidocr-onnxruntime-1.4/ppocrv4-gated"
+MODEL_ID = "ppocrv6-small/ppocrv4-gate"
+# The PP-OCRv6 small models inside the rapidocr 3.x wheel.
+V6_DETECTOR = "PP-OCRv6_det_small.onnx"
+V6_RECOGNIZER = "PP-OCRv6_rec_small.onnx"
 
 
 class TextLine(TypedDict):
@@ -35,41 +46,70 @@ class TextLine(TypedDict):
     box: tuple[float, float, float, float]
 
 
+@dataclass(frozen=True)
+class OcrModels:
+    """The ONNX files of one detection + recognition pair; `keys`: the recognizer's alphabet,
+    where the model does not carry it in its metadata. None: rapidocr-onnxruntime's own."""
+
+    detector: Path | None = None
+    recognizer: Path | None = None
+    keys: Path | None = None
+
+
 class TextReader:
     """Reads the lines of text in an image; the ONNX models load on first use."""
 
     model_id = MODEL_ID
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, files: OcrModels | None = None):
+        """`files`: other detection/recognition ONNX files (the benchmark compares candidates);
+        by default PP-OCRv6 small from the rapidocr wheel."""
         self.settings = settings
+        self.files = files
         self.models = Lazy(
-            "OCR (RapidOCR)", self._open, settings.model_idle_unload_minutes, _onnx_bytes
+            "OCR (PP-OCRv6 + v4 gate)", self._open, settings.model_idle_unload_minutes, _onnx_bytes
         )
 
-    def _open(self) -> Any:
+    def _open(self) -> tuple[Any, Any]:
+        """(the pipeline with the second detector and the recognizer, the gate's detector)."""
         from rapidocr_onnxruntime import RapidOCR
+        from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
+        from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH, read_yaml, update_model_path
 
         threads = self.settings.torch_threads or -1
-        engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, print_verbose=False)
+        files = self.files or _v6_models()
+        paths = {
+            "det_model_path": files.detector,
+            "rec_model_path": files.recognizer,
+            "rec_keys_path": files.keys,
+        }
+        engine = RapidOCR(
+            intra_op_num_threads=threads,
+            inter_op_num_threads=1,
+            print_verbose=False,
+            **{k: str(v) for k, v in paths.items() if v is not None},
+        )
+        config = update_model_path(read_yaml(DEFAULT_CFG_PATH))["Det"]  # PP-OCRv4 small
+        config.update(intra_op_num_threads=threads, inter_op_num_threads=1)
+        gate = TextDetector(config)
         # Sizes below are the longest side of what the detector sees; never upscale.
-        engine.text_det.limit_type = "max"
-        return engine
+        engine.text_det.limit_type = gate.limit_type = "max"
+        return engine, gate
 
     def _get_engine(self) -> Any:
-        return self.models.get()
+        return self.models.get()[0]
 
     def read(self, image: Image.Image, scale: float = 1.0) -> list[TextLine]:
         """The lines of text in `image`, top to bottom; boxes multiplied by `scale` (so a
         reduced copy reports boxes in the original photo's pixels)."""
         s = self.settings
-        gate = _shrunk(image, s.ocr_gate_size)
-        if not len(self._detect(gate)):
+        engine, gate = self.models.get()
+        if not len(self._detect(gate, _shrunk(image, s.ocr_gate_size))):
             return []
         found = _shrunk(image, s.ocr_detect_size)
-        boxes = self._detect(found)
+        boxes = self._detect(engine.text_det, found)
         if not len(boxes):
             return []
-        engine = self._get_engine()
         full = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])  # RapidOCR works in BGR
         ratio = image.width / found.width
         quads = [np.asarray(b, dtype=np.float32) * ratio for b in engine.sorted_boxes(boxes)]
@@ -86,18 +126,32 @@ class TextReader:
             lines.append({"text": text, "confidence": float(confidence), "box": box})
         return lines
 
-    def _detect(self, image: Image.Image) -> np.ndarray:
-        engine = self._get_engine()
-        engine.text_det.limit_side_len = max(image.size)
+    @staticmethod
+    def _detect(detector: Any, image: Image.Image) -> np.ndarray:
+        detector.limit_side_len = max(image.size)
         bgr = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
-        boxes, _ = engine.text_det(bgr)
+        boxes, _ = detector(bgr)
         return np.zeros((0, 4, 2), np.float32) if boxes is None else np.asarray(boxes)
 
 
-def _onnx_bytes(_engine: Any) -> int:
+def _onnx_bytes(_engines: Any) -> int:
     import rapidocr_onnxruntime
 
-    return file_bytes(Path(rapidocr_onnxruntime.__file__).parent.rglob("*.onnx"))
+    v6 = _v6_models()
+    gate = Path(rapidocr_onnxruntime.__file__).parent.rglob("*det*.onnx")
+    return file_bytes([*gate, *(p for p in (v6.detector, v6.recognizer) if p)])
+
+
+def _v6_models() -> OcrModels:
+    """The PP-OCRv6 small models in the installed rapidocr wheel (found without importing it)."""
+    spec = importlib.util.find_spec("rapidocr")
+    folder = Path(next(iter(spec.submodule_search_locations or []), "")) if spec else None
+    if folder is None or not (folder / "models" / V6_RECOGNIZER).is_file():
+        raise ModelUnavailable(
+            "The PP-OCRv6 text models are not installed: pip install rapidocr==3.10.0 "
+            "(or run with --no-ocr)."
+        )
+    return OcrModels(folder / "models" / V6_DETECTOR, folder / "models" / V6_RECOGNIZER)
 
 
 def _shrunk(image: Image.Image, size: int) -> Image.Image:

@@ -57,6 +57,12 @@ def test_the_beer_board_is_read_with_boxes_in_original_pixels(reader):
         assert 0.6 <= line["confidence"] <= 1.0
 
 
+def test_the_japanese_shop_front_is_read_in_japanese_and_latin_letters(reader):
+    # PP-OCRv6 reads the brewery's name in both scripts; PP-OCRv4 read only "一番" of it.
+    words = fold(" ".join(line["text"] for line in _read(reader, "japanese-shop.jpg")))
+    assert fold("一番搾り") in words and fold("KIRIN") in words and fold("キリン") in words
+
+
 def test_a_photo_of_a_flower_has_no_words(reader):
     assert _read(reader, "cyclamen_persicum.jpg") == []
 
