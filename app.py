@@ -276,6 +276,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print("formats: " + ", ".join(f"{k} {n}" for k, n in stats["formats"].items()))
     for model, n in stats["models"]["clip_vectors"].items():
         print(f"clip vectors by {model}: {n}")
+    encoder = stats["clip_encoder"]
+    print(f"int8 image encoder: {encoder['int8']} ({encoder['why']})")
     face = stats["models"]["face"]
     if face:
         print(f"face model: {face['spec']}")

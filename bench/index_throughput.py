@@ -92,6 +92,10 @@ def compare_backends(spec: str, cache: Path, pixels: list, settings: Settings) -
         print(f"  {engine}: ready in {time.perf_counter() - started:.1f} s")
         clips[engine] = clip
         runners[f"{engine}-fp32"] = lambda b, e=exported: encoders.unit(e.image_fp32(b.numpy()))
+        if exported.needs_calibration():  # int8 is built from the photos it is checked on
+            import torch
+
+            clip.calibrate(torch.stack(pixels[: settings.clip_calibration_photos]))
         if exported.int8 is not None:
             runners[f"{engine}-int8"] = lambda b, e=exported: encoders.unit(e.int8(b.numpy()))
     speed, vectors = interleaved(runners, pixels, settings.model_batch)
@@ -349,7 +353,10 @@ def main() -> None:
         import torch
 
         calibration = pixels[: settings.clip_calibration_photos]
-        verdict = encoder_lib.clip.calibrate(torch.stack(calibration))
+        # Built and checked on these photos by the comparison already; else checked here.
+        verdict = encoder_lib.clip.int8_verdict() or encoder_lib.clip.calibrate(
+            torch.stack(calibration)
+        )
         used = encoder_lib.clip.image_backend
         speed, vectors = interleaved(
             {
@@ -373,6 +380,9 @@ def main() -> None:
             "encoder_speedup": round(speed[used] / forward, 3),
             "encoder_min_cosine": round(encoders.min_cosine(vectors[used], vectors["torch"]), 6),
             "int8_calibration_min_cosine": verdict.min_cosine if verdict else None,
+            "int8_method": verdict.method if verdict else None,
+            "int8_tried": verdict.tried if verdict else None,
+            "encoder_reason": verdict.reason if verdict else "no int8 on offer",
             "backends": {k: v for k, v in backends.items() if k not in EXTRA},
             "text_ms": backends["text_ms"],
             "export_peak_rss_mb": backends["export_peak_rss_mb"],

@@ -26,7 +26,7 @@ from index.faces import DetectedFace
 from index.facts import FactFinder
 from index.indexer import Indexer, IndexReport, Progress
 from index.models import ClipModel
-from index.models.int8 import accepted_backends
+from index.models.int8 import accepted_backends, encoder_state
 from index.models.lifecycle import Lazy, file_bytes, loaded_models
 from index.moment_stage import MomentStage
 from index.ocr import TextReader
@@ -498,6 +498,7 @@ class Library:
                 "clip_vectors": self.catalog.vector_models(),
             },
             "clip_requested": self.clip.spec,
+            "clip_encoder": encoder_state(self.catalog, self.clip.spec),
             # Models in memory in this process (index/models/lifecycle.py), largest first.
             "loaded_models": loaded_models(),
             "data_dir": str(self.data_dir),

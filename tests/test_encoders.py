@@ -62,6 +62,20 @@ def test_fp32_backends_match_torch(engine, export_cache, tmp_path, tiny_clip_spe
     assert encoders.min_cosine(model.encode_texts(TEXTS), reference.encode_texts(TEXTS)) >= 0.9999
 
 
+def test_torch_weights_are_freed_once_both_towers_run_exported(
+    export_cache, tmp_path, tiny_clip_spec
+):
+    model = exported(tiny_clip_spec, copy_cache(export_cache, tmp_path))
+    assert model.image_backend == "onnxruntime-fp32" and model.text_backend == "onnxruntime-fp32"
+    assert all(p.device.type == "meta" for p in model._torch.model.parameters())
+    reference = ClipModel(tiny_clip_spec, threads=1)  # torch, weights in memory
+    images = photos(3)
+    assert encoders.min_cosine(model.encode_images(images), reference.encode_images(images)) >= (
+        0.9999
+    )
+    assert encoders.min_cosine(model.encode_texts(TEXTS), reference.encode_texts(TEXTS)) >= 0.9999
+
+
 def test_export_is_reused_from_the_cache(export_cache, tmp_path, tiny_clip_spec, monkeypatch):
     cache = copy_cache(export_cache, tmp_path)
 
@@ -96,9 +110,48 @@ def test_int8_is_used_only_after_it_passed_on_the_users_photos(
     assert model.needs_calibration() and model.image_backend == "onnxruntime-fp32"
     verdict = model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
     assert verdict.passed and verdict.min_cosine >= 0.99 and verdict.photos == 8
+    # Static quantisation, calibrated on the photos, is the first choice and held here.
+    assert verdict.method == "static" and verdict.tried["static"] >= 0.99
+    assert "static int8 kept" in verdict.reason
     assert model.image_backend == "onnxruntime-int8" and not model.needs_calibration()
     again = exported(tiny_clip_spec, model.cache_dir)  # the verdict is remembered
     assert again.image_backend == "onnxruntime-int8" and not again.needs_calibration()
+
+
+def test_the_static_int8_tower_keeps_the_sensitive_layers_in_fp32(export_cache, tmp_path):
+    import onnx
+
+    fp32 = next(export_cache.glob("*/image.onnx"))
+    dest = tmp_path / "image.int8.onnx"
+    pixels = np.random.default_rng(0).normal(size=(4, 3, 224, 224)).astype(np.float32)
+    encoders.quantise_static(fp32, dest, pixels)
+    before = onnx.load(str(fp32)).graph
+    weights = {i.name for i in before.initializer}
+    weighted = [
+        n.name for n in before.node if n.op_type in ("MatMul", "Gemm") and n.input[1] in weights
+    ]
+    after = onnx.load(str(dest)).graph
+    producer = {out: n.op_type for n in after.node for out in n.output}
+    node = {n.name: n for n in after.node}
+
+    def from_int8(name: str, i: int) -> bool:
+        return producer.get(node[name].input[i]) == "DequantizeLinear"
+
+    # Every product with a weight matrix reads int8 weights, except the last (the projection).
+    assert len(weighted) > 2 and all(from_int8(name, 1) for name in weighted[:-1])
+    assert not from_int8(weighted[-1], 1)
+    # Attention's products of two activations (scores, weighted values) and the softmax
+    # between them stay fp32 operations: no output of theirs is quantised.
+    both_activations = [
+        n.name
+        for n in before.node
+        if n.op_type == "MatMul" and not {n.input[0], n.input[1]} & weights
+    ]
+    fp32_ops = [out for name in both_activations for out in node[name].output] + [
+        out for n in after.node if n.op_type == "Softmax" for out in n.output
+    ]
+    quantised = {n.input[0] for n in after.node if n.op_type == "QuantizeLinear"}
+    assert len(fp32_ops) >= 6 and not quantised & set(fp32_ops)
 
 
 def damage(int8_model: Path) -> None:
@@ -116,19 +169,50 @@ def damage(int8_model: Path) -> None:
     onnx.save(graph, str(int8_model))
 
 
-def test_drifting_int8_falls_back_to_fp32_and_says_so_once(export_cache, tmp_path, tiny_clip_spec):
+def damaging(quantise):
+    """A quantiser whose towers come out broken."""
+
+    def broken(fp32: Path, dest: Path, pixels: np.ndarray) -> None:
+        quantise(fp32, dest, pixels)
+        damage(dest)
+
+    return broken
+
+
+def test_drifting_int8_falls_back_to_fp32_and_says_so_once(
+    export_cache, tmp_path, tiny_clip_spec, monkeypatch
+):
     cache = copy_cache(export_cache, tmp_path)
+    monkeypatch.setattr(
+        encoders,
+        "QUANTISERS",
+        {name: damaging(q) for name, q in encoders.QUANTISERS.items()},
+    )
     model = exported(tiny_clip_spec, cache)
-    assert model._exported is not None and model._exported.int8 is not None
-    damage(model._exported.folder / "image.int8.onnx")
-    model = exported(tiny_clip_spec, cache)  # picks up the damaged file
     verdict = model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
-    assert not verdict.passed and verdict.min_cosine < 0.99
+    assert not verdict.passed and verdict.min_cosine < 0.99 and verdict.method is None
+    assert set(verdict.tried) == {"static", "dynamic"}  # both were tried, both drifted
+    assert verdict.reason.startswith("fp32 kept")
     assert model.image_backend == "onnxruntime-fp32"
+    assert not (model._exported.folder / encoders.INT8_FILE).exists()
     assert len(model.notes) == 1 and "drifted" in model.notes[0]
     later = exported(tiny_clip_spec, cache)
     assert later.image_backend == "onnxruntime-fp32" and not later.needs_calibration()
     assert later.notes == []  # said once, not at every start
+
+
+def test_when_static_int8_drifts_dynamic_int8_is_tried_next(
+    export_cache, tmp_path, tiny_clip_spec, monkeypatch
+):
+    cache = copy_cache(export_cache, tmp_path)
+    quantisers = dict(encoders.QUANTISERS)
+    quantisers["static"] = damaging(quantisers["static"])
+    monkeypatch.setattr(encoders, "QUANTISERS", quantisers)
+    model = exported(tiny_clip_spec, cache)
+    verdict = model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
+    assert verdict.passed and verdict.method == "dynamic"
+    assert verdict.tried["static"] < 0.99 <= verdict.tried["dynamic"]
+    assert model.image_backend == "onnxruntime-int8"
 
 
 def test_a_stricter_threshold_asks_again(export_cache, tmp_path, tiny_clip_spec):
@@ -155,6 +239,9 @@ def test_int8_is_checked_while_indexing_the_first_photos(tmp_path, tiny_clip_spe
     # (checked before that batch ran), so the rest are int8. All share one index.
     assert made == {"onnxruntime-fp32": 2, "onnxruntime-int8": 4}
     assert len(lib.image_index(fresh=True)) == 6
+    # `stats` says which encoder runs and why.
+    encoder = lib.stats()["clip_encoder"]
+    assert encoder["int8"] == "passed@0.99" and encoder["why"].startswith("static int8 kept")
 
 
 def test_vectors_of_an_unchecked_backend_never_join_the_index(tmp_path, tiny_clip_spec):

@@ -7,9 +7,12 @@ keyed by the model spec and its weights' hash, and run by ONNX Runtime or OpenVI
 Two checks guard the vectors:
 - an fp32 export is used only when its vectors match torch's (every cosine >= the
   `clip_fp32_min_cosine` setting, 0.9999) on a fixed sample; else torch is kept;
-- an int8 (dynamically quantised) image tower is used only after it proved itself on the
-  user's own photos (`calibrate`: every cosine to fp32 >= `clip_int8_min_cosine`, 0.99);
-  the verdict is kept beside the export, so it is asked and said once.
+- an int8 image tower is built from the user's own photos and used only after it proved
+  itself on them (`calibrate`: every cosine to fp32 >= `clip_int8_min_cosine`, 0.99).
+  Static quantisation is tried first (activation ranges measured on the photos, weights per
+  output channel, the sensitive layers kept fp32: `quantise_static`), dynamic second; the
+  verdict says which one runs, or why fp32 does, and is kept beside the export, so it is
+  asked and said once.
 
 Vectors record the backend that made them (`Runtime.id`); `compatible_backends` says
 which backends' vectors may share one index.
@@ -22,7 +25,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 TORCH = "torch"
 RUNTIMES = ("onnxruntime", "openvino")
 EXPORT_VERSION = 1  # bump when the export itself changes: old caches are then rebuilt
+INT8_FILE = "image.int8.onnx"
 _CHECK_TEXTS = ["a photo of a dog on the beach", "Alice and Bob", "", "x " * 40]
 
 
@@ -45,12 +49,16 @@ class ExportFailed(Exception):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The int8 self-check on the user's photos."""
+    """The int8 self-check on the user's photos: which quantiser, if any, kept close enough."""
 
     passed: bool
-    min_cosine: float
+    min_cosine: float  # of the int8 tower kept, else the best one tried
     photos: int
     threshold: float
+    method: str | None = None  # "static" or "dynamic": the quantiser whose tower is used
+    tried: dict = field(default_factory=dict)  # quantiser -> smallest cosine (or why it failed)
+    methods: list = field(default_factory=list)  # the quantisers on offer when it was checked
+    reason: str = ""  # one line for `stats` and the benchmark's JSON
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -221,42 +229,80 @@ class ExportedClip:
 
     @property
     def int8(self) -> Runtime | None:
-        """The quantised image tower (built on first use), or None where it is not offered."""
-        if self._int8 is None and self.engine == "onnxruntime" and self.settings.clip_int8:
-            path = self.folder / "image.int8.onnx"
-            if not path.is_file():
-                from onnxruntime.quantization import QuantType, quantize_dynamic
-
-                tmp = self.folder / "image.int8.tmp.onnx"
-                quantize_dynamic(self.folder / "image.onnx", tmp, weight_type=QuantType.QInt8)
-                os.replace(tmp, path)
-            self._int8 = Runtime(self.engine, path, self.threads)
+        """The quantised image tower that passed its check on this library's photos, or None."""
+        if self._int8 is None and self.offers_int8():
+            path = self.folder / INT8_FILE
+            verdict = self.verdict()
+            if path.is_file() and verdict is not None and verdict.passed:
+                self._int8 = Runtime(self.engine, path, self.threads)
         return self._int8
 
     def verdict(self) -> Verdict | None:
-        """The stored int8 self-check at the current threshold (None: not asked yet)."""
+        """The stored int8 self-check at the current threshold and methods (None: not asked)."""
         data = self._read("calibration.json")
-        if not data or data.get("threshold") != self.settings.clip_int8_min_cosine:
+        if (
+            not data
+            or data.get("threshold") != self.settings.clip_int8_min_cosine
+            or data.get("methods") != list(QUANTISERS)
+        ):
             return None
         return Verdict(**data)
 
+    def offers_int8(self) -> bool:
+        """Whether an int8 image tower may be built here (ONNX Runtime, int8 not turned off)."""
+        return bool(self.settings.clip_int8) and self.engine == "onnxruntime"
+
     def needs_calibration(self) -> bool:
         """Whether int8 is on offer and has not yet been checked on this library's photos."""
-        return (
-            self.settings.clip_int8
-            and self.engine == "onnxruntime"
-            and self.image is not None
-            and self.verdict() is None
-        )
+        return self.offers_int8() and self.image is not None and self.verdict() is None
 
     def calibrate(self, pixels: np.ndarray) -> Verdict:
-        """Encode the user's photos with int8 and fp32; keep int8 only if every cosine holds."""
-        assert self.image_fp32 is not None and self.int8 is not None
-        worst = min_cosine(self.int8(pixels), self.image_fp32(pixels))
+        """Quantise the image tower with the user's photos and keep the first int8 tower whose
+        vectors stay close to fp32 on every one of them; else fp32 stays, and says why.
+
+        Static quantisation learns its activation ranges from the first half of the photos and
+        is checked on all of them (the second half unseen); dynamic quantisation is the second
+        try. A tower is built only to be checked: on failure its file is removed."""
+        assert self.image_fp32 is not None
+        reference = self.image_fp32(pixels)
         threshold = self.settings.clip_int8_min_cosine
-        verdict = Verdict(worst >= threshold, round(worst, 6), len(pixels), threshold)
+        path, tried = self.folder / INT8_FILE, {}
+        self._int8 = None
+        for method, quantise in QUANTISERS.items():
+            tmp = self.folder / f"image.{method}.tmp.onnx"
+            try:
+                quantise(self.folder / "image.onnx", tmp, pixels[: max(1, len(pixels) // 2)])
+                candidate = Runtime(self.engine, tmp, self.threads)
+                tried[method] = round(min_cosine(candidate(pixels), reference), 6)
+            except Exception as err:  # noqa: BLE001 - a quantiser failing keeps fp32, said why
+                tried[method] = f"failed: {type(err).__name__}: {str(err)[:200]}"
+                tmp.unlink(missing_ok=True)
+                continue
+            if tried[method] >= threshold:
+                os.replace(tmp, path)
+                self._int8 = Runtime(self.engine, path, self.threads)
+                break
+            tmp.unlink(missing_ok=True)
+        cosines = [c for c in tried.values() if isinstance(c, float)]
+        worst = max(cosines) if cosines else 0.0
+        passed = self._int8 is not None
+        method = next(
+            (m for m, c in tried.items() if isinstance(c, float) and c >= threshold), None
+        )
+        if passed:
+            reason = (
+                f"{method} int8 kept: every cosine to fp32 >= {threshold} on {len(pixels)} photos"
+            )
+        else:
+            reason = (
+                f"fp32 kept: no int8 tower held cosine >= {threshold} on {len(pixels)} photos "
+                f"({', '.join(f'{m} {c}' for m, c in tried.items())})"
+            )
+        verdict = Verdict(
+            passed, round(worst, 6), len(pixels), threshold, method, tried, list(QUANTISERS), reason
+        )
         _write_json(self.folder / "calibration.json", verdict.__dict__)
-        self.image = self.int8 if verdict.passed else self.image_fp32
+        self.image = self._int8 if passed else self.image_fp32
         return verdict
 
     def _read(self, name: str) -> dict | None:
@@ -320,3 +366,60 @@ def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def quantise_static(fp32: Path, dest: Path, photos: np.ndarray) -> None:
+    """int8 tower with activation ranges measured on photos: weights int8 per output channel,
+    activations uint8; only the matrix products with weights and the patch convolution are
+    quantised, so softmax, layer norms, attention's activation x activation products and the
+    final projection stay fp32 (they are where quantisation error grows)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    products = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
+    # Kept fp32: products of two activations (attention's scores and weighted values) and the
+    # last product with weights (the projection into the space shared with texts).
+    keep = [n.name for n in products if not set(n.input[:2]) & weights]
+    keep += [n.name for n in products if set(n.input[:2]) & weights][-1:]
+    name = graph.input[0].name
+
+    class Photos(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(photos[i : i + 8] for i in range(0, len(photos), 8))
+
+        def get_next(self) -> dict | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {name: batch}
+
+    quantize_static(
+        str(fp32),
+        str(dest),
+        Photos(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Conv", "Gemm"],
+        nodes_to_exclude=keep,
+        calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"MatMulConstBOnly": True},
+    )
+
+
+def quantise_dynamic(fp32: Path, dest: Path, photos: np.ndarray) -> None:
+    """int8 weights, activations quantised per batch as they come (no photos needed)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(fp32, dest, weight_type=QuantType.QInt8)
+
+
+# Tried in this order by `calibrate`; the first to pass is used.
+QUANTISERS = {"static": quantise_static, "dynamic": quantise_dynamic}

@@ -33,10 +33,32 @@ def accepted_backends(catalog: Catalog, clip: ClipModel) -> list[str]:
     return encoders.compatible_backends(passed)
 
 
+def int8_reason_key(spec: str) -> str:
+    """The catalog meta key holding why int8 is or is not used for one model (for `stats`)."""
+    return f"int8_reason:{spec}"
+
+
 def record_verdict(catalog: Catalog, spec: str, verdict: encoders.Verdict | None) -> None:
-    """Keep the int8 verdict in the catalog: it decides which vectors share an index."""
-    key = int8_meta_key(spec)
-    if verdict is not None and catalog.meta(key) != verdict_text(verdict):
+    """Keep the int8 verdict in the catalog: it decides which vectors share an index; and
+    keep its reason beside it, for `stats`."""
+    if verdict is None:
+        return
+    key, reason_key = int8_meta_key(spec), int8_reason_key(spec)
+    changed = catalog.meta(key) != verdict_text(verdict)
+    if changed or (verdict.reason and catalog.meta(reason_key) != verdict.reason):
         with catalog.transaction():
             catalog.set_meta(key, verdict_text(verdict))
-            catalog.bump_generation("images")
+            if verdict.reason:
+                catalog.set_meta(reason_key, verdict.reason)
+            if changed:
+                catalog.bump_generation("images")
+
+
+def encoder_state(catalog: Catalog, spec: str) -> dict:
+    """Which image encoder the last check chose for this model, and why (from the catalog)."""
+    verdict = catalog.meta(int8_meta_key(spec))
+    return {
+        "int8": verdict or "not checked yet",
+        "why": catalog.meta(int8_reason_key(spec))
+        or ("int8 not checked yet: fp32 or torch encodes" if verdict is None else ""),
+    }

@@ -65,6 +65,11 @@ class TorchClip:
         """A module mapping `tokenize`'s arrays (in order) to features; None: not exportable."""
         return None
 
+    def release_weights(self) -> None:
+        """Free the weights, keeping the model's shape (tokenize and preprocess still work;
+        encoding with torch does not): for when exported towers do all the encoding."""
+        self.model.to("meta")
+
 
 class OpenClipTorch(TorchClip):
     """An open_clip architecture with a pretrained tag (downloaded into the hub cache)."""
