@@ -1,5 +1,9 @@
 """Faces in one photo: MTCNN boxes and landmarks, then a face vector per box.
 
+With `face_second_look`, dlib's CNN face detector (mmod_human_face_detector, shipped in the
+face_recognition_models wheel) looks at the same copy after MTCNN and adds the faces MTCNN's
+frontal cascade passed over, mostly heads in profile; they have no landmarks.
+
 Detection runs on a downscaled copy (longest side <= settings.face_detect_size), face
 vectors on a more detailed one (<= settings.face_image_size); boxes and landmarks are
 mapped back to the original photo's pixel coordinates.
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from index.boxes import box_iou
 from index.errors import ModelUnavailable
 from index.models.lifecycle import Lazy, file_bytes, torch_bytes
 from index.settings import Settings
@@ -279,7 +284,7 @@ class FaceAnalyzer:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         probs = np.asarray(probs, dtype=np.float64).reshape(-1)
         points = np.asarray(points, dtype=np.float64).reshape(-1, 5, 2)
-        found = []
+        found: list[_Candidate] = []
         for box, prob, pts in zip(boxes, probs, points, strict=True):
             side = min(box[2] - box[0], box[3] - box[1]) * scale
             if prob < s.face_min_score or side < s.face_min_size or not plausible_landmarks(pts):
@@ -293,6 +298,32 @@ class FaceAnalyzer:
             )
         return found
 
+    def second_look(
+        self, image: Image.Image, scale: float, found: list[_Candidate]
+    ) -> list[_Candidate]:
+        """Faces dlib's CNN detector finds in `image` (the copy MTCNN saw) that overlap none
+        MTCNN `found` and pass the size and score settings."""
+        s = self.settings
+        cnn = getattr(self._local, "cnn", None)
+        if cnn is None:
+            import dlib
+            import face_recognition_models as frm
+
+            path = frm.cnn_face_detector_model_location()
+            cnn = self._local.cnn = dlib.cnn_face_detection_model_v1(path)
+        extra = []
+        for hit in cnn(np.ascontiguousarray(np.asarray(image), dtype=np.uint8), 0):
+            r = hit.rect
+            box = (float(r.left()), float(r.top()), float(r.right()), float(r.bottom()))
+            side = min(box[2] - box[0], box[3] - box[1]) * scale
+            if (
+                hit.confidence >= s.face_second_look_min_score
+                and side >= s.face_min_size
+                and all(box_iou(box, f.box) < 0.3 for f in found)
+            ):
+                extra.append(_Candidate(box=box, landmarks=(), score=float(hit.confidence)))
+        return extra
+
     def analyze(self, image: Image.Image, scale: float = 1.0) -> list[DetectedFace]:
         """Faces in an RGB, upright image, left to right, in original coordinates.
 
@@ -302,20 +333,22 @@ class FaceAnalyzer:
         itself, inside the detector's boxes mapped back.
         """
         image = image.convert("RGB")
-        shrink = max(image.size) / self.settings.face_detect_size
+        shrink = max(1.0, max(image.size) / self.settings.face_detect_size)
+        small = image
         if shrink > 1:
             size = (round(image.width / shrink), round(image.height / shrink))
             small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-            found = [
-                _Candidate(
-                    box=tuple(v * shrink for v in c.box),
-                    landmarks=tuple((x * shrink, y * shrink) for x, y in c.landmarks),
-                    score=c.score,
-                )
-                for c in self.detect(small, scale * shrink)
-            ]
-        else:
-            found = self.detect(image, scale)
+        seen = self.detect(small, scale * shrink)
+        if self.settings.face_second_look:
+            seen += self.second_look(small, scale * shrink, seen)
+        found = [
+            _Candidate(
+                box=tuple(v * shrink for v in c.box),
+                landmarks=tuple((x * shrink, y * shrink) for x, y in c.landmarks),
+                score=c.score,
+            )
+            for c in seen
+        ]
         if not found:
             return []
         vectors = self.embedder.embed(np.asarray(image), found)

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     face_min_size: Count = 40  # px in the original photo; smaller faces are ignored
     face_detect_min_px: Count = 20  # smallest face MTCNN's pyramid looks for in its copy, px
     face_min_score: Share = 0.90  # MTCNN probability below which a box is dropped
+    # A second look with dlib's CNN face detector after MTCNN: it finds faces in profile that
+    # MTCNN passes over, at ~10x MTCNN's time per photo (README, Faces), so it is opt-in.
+    face_second_look: bool = False
+    face_second_look_min_score: Weight = 0.5  # dlib CNN confidence below which a box is dropped
     face_max_distance: Positive = 0.55  # L2 distance for "same person" (dlib 128-d)
     face_core_neighbours: Whole = 2  # neighbours within distance for a core face
     face_pair_distance: Weight = 0.4  # one neighbour this close also makes a core face

@@ -204,6 +204,21 @@ def test_marie_curie_facing_the_camera_is_found_in_the_1904_portrait():
     assert plausible_landmarks(np.array(marie.landmarks))
 
 
+def test_the_second_look_finds_pierre_curie_in_profile_beside_marie():
+    # dlib's CNN detector, after MTCNN, finds the face MTCNN passes over: Pierre, in profile,
+    # upper right. Marie is still MTCNN's (with landmarks); his face comes without any.
+    photo = demo_photo("portrait.jpg")
+    plain = FaceAnalyzer(Settings()).analyze(photo)
+    looked = FaceAnalyzer(Settings(face_second_look=True)).analyze(photo)
+    assert len(looked) == len(plain) + 1
+    marie, pierre = looked  # left to right
+    assert marie.box == plain[0].box and len(marie.landmarks) == 5
+    x1, y1, x2, y2 = pierre.box
+    assert 500 < (x1 + x2) / 2 < 660 and 100 < (y1 + y2) / 2 < 240 and y2 - y1 > 60
+    assert pierre.landmarks == () and pierre.vector.shape == (128,)
+    assert dist(pierre.vector, marie.vector) > MAX_D  # two people, not one face twice
+
+
 def test_a_photo_stored_rotated_gives_the_same_faces_in_the_same_places():
     upright = analyze(demo_photo("portrait.jpg"))
     rotated = analyze(demo_photo("portrait-orientation-6.jpg"))  # EXIF orientation 6
