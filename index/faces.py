@@ -250,6 +250,13 @@ class FaceAnalyzer:
             torch_bytes,
             per_thread=True,
         )
+        self._second_look = Lazy(
+            "face detector, second look (dlib CNN)",
+            _open_dlib_cnn,
+            settings.model_idle_unload_minutes,
+            lambda _cnn: file_bytes([_dlib_cnn_path()]),
+            per_thread=True,
+        )
 
     @property
     def loaded(self) -> bool:
@@ -304,13 +311,7 @@ class FaceAnalyzer:
         """Faces dlib's CNN detector finds in `image` (the copy MTCNN saw) that overlap none
         MTCNN `found` and pass the size and score settings."""
         s = self.settings
-        cnn = getattr(self._local, "cnn", None)
-        if cnn is None:
-            import dlib
-            import face_recognition_models as frm
-
-            path = frm.cnn_face_detector_model_location()
-            cnn = self._local.cnn = dlib.cnn_face_detection_model_v1(path)
+        cnn = self._second_look.get()
         extra = []
         for hit in cnn(np.ascontiguousarray(np.asarray(image), dtype=np.uint8), 0):
             r = hit.rect
@@ -382,6 +383,18 @@ class FaceAnalyzer:
         """
         s = self.settings
         return crop_face(image, face.box, size or s.face_crop_size, scale, s.face_crop_margin)
+
+
+def _dlib_cnn_path() -> str:
+    import face_recognition_models as frm
+
+    return frm.cnn_face_detector_model_location()
+
+
+def _open_dlib_cnn() -> Any:
+    import dlib
+
+    return dlib.cnn_face_detection_model_v1(_dlib_cnn_path())
 
 
 def _open_mtcnn() -> Any:

@@ -171,9 +171,9 @@ class Lazy(Generic[T]):
 
 
 def torch_bytes(module: Any) -> int:
-    """The bytes of a torch module's parameters and buffers."""
+    """The bytes of a torch module's parameters and buffers (freed ones, on "meta", hold none)."""
     tensors = [*module.parameters(), *module.buffers()]
-    return sum(t.numel() * t.element_size() for t in tensors)
+    return sum(t.numel() * t.element_size() for t in tensors if t.device.type != "meta")
 
 
 def file_bytes(paths: Iterable[str | os.PathLike[str]]) -> int:
