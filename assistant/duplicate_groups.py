@@ -60,6 +60,7 @@ def _gallery(ctx: Context, groups: list) -> tuple[Picture, ...]:
                     image=info["thumbnail"] or m.path,
                     caption=ctx.words.plain("duplicates", key, number=number, n=n),
                     photo_id=m.photo_id,
+                    path=m.path,
                     details=ctx.words.say(
                         "duplicates", "details", number=number, file=Path(m.path).name, n=n, why=why
                     ),

@@ -25,4 +25,7 @@ def test_show_me_duplicates_in_the_chat_lists_the_groups_with_their_photos(
         "3. group 1 · copy",
     ]
     assert all(p.image and Path(p.image).exists() for p in reply.photos)
+    # Each tile knows its photo's own file, as a search's tiles do (app.py chat --json lists it).
+    library_files = {str(f.resolve()) for f in (tmp_path / "photos").rglob("*") if f.is_file()}
+    assert {p.path for p in reply.photos} <= library_files
     assert chat.respond("delete Bob").intent != "duplicates"  # other intents still theirs
