@@ -100,9 +100,18 @@ def snapshot(catalog: Any) -> dict:
     }
 
 
+def dump(doc: dict) -> str:
+    """The document as text: the header indented, one line per person. Python's indenting
+    encoder is pure Python, ten times slower than the one-line one: with 10,000 named faces
+    it alone took ~0.4 s of every people edit."""
+    head = json.dumps({k: v for k, v in doc.items() if k != "people"}, ensure_ascii=False, indent=1)
+    people = ",\n  ".join(json.dumps(p, ensure_ascii=False) for p in doc.get("people", []))
+    return f'{head[:-2]},\n "people": [\n  {people}\n ]\n}}\n'
+
+
 def export(catalog: Any, path: Path) -> None:
     """Write the catalog's people to `path`, atomically and durably (`WriteFailed` if not)."""
-    text = json.dumps(snapshot(catalog), ensure_ascii=False, indent=1) + "\n"
+    text = dump(snapshot(catalog))
     storage.atomic_write_bytes(Path(path), text.encode("utf-8"), durable=True)
 
 
@@ -138,7 +147,7 @@ def _write_snapshot(catalog: Any, path: Path, pending: dict[str, list[dict]]) ->
         return
     if not doc["people"] and old is None:
         return  # nobody named yet: no file to keep
-    text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+    text = dump(doc)
     storage.atomic_write_bytes(path, text.encode("utf-8"), durable=True)
 
 

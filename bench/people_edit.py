@@ -1,0 +1,83 @@
+"""How much one people edit costs on a library with 10,000 named faces: the rename itself
+and the people.json it rewrites (snapshot of every named face + durable atomic write).
+
+Run: python bench/people_edit.py [--faces 10000] [--people 100] [--repeat 20]
+Writes bench/results/people_edit.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import RESULTS, percentile
+
+from index import people_file
+from index.catalog import Catalog
+
+
+def seeded(data: Path, faces: int, people: int) -> Catalog:
+    """A catalog with `faces` photos of one face each, all named, spread over `people`."""
+    catalog = Catalog(data)
+    rng = np.random.default_rng(0)
+    with catalog.transaction():
+        ids = [
+            catalog.add_person(f"Person {chr(65 + i % 26)}{'a' * (i // 26)}") for i in range(people)
+        ]
+        for n in range(faces):
+            photo = catalog.upsert_photo(
+                {"path": f"/photos/{n}.jpg", "path_raw": b"x", "size": 1, "mtime_ns": 1,
+                 "hash": f"{n:032x}", "status": "ok"}
+            )  # fmt: skip
+            face = {"box": (10, 10, 90, 90), "landmarks": [], "score": 0.99,
+                    "vector": rng.standard_normal(128).astype(np.float32)}  # fmt: skip
+            (face_id,) = catalog.put_faces(photo, "dlib", [face])
+            catalog.assign_faces([(face_id, ids[n % people], 0.1)], source="user")
+    return catalog
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--faces", type=int, default=10_000)
+    ap.add_argument("--people", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=20)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = seeded(Path(tmp), args.faces, args.people)
+        people_file.save_after_change(catalog)
+        person = catalog.person_by_name("Person A")["id"]
+        rename_ms, save_ms = [], []
+        for k in range(args.repeat):
+            t0 = time.perf_counter()
+            with catalog.transaction():
+                catalog.set_person_name(person, f"Person A{'b' * (k + 1)}")
+            t1 = time.perf_counter()
+            people_file.save_after_change(catalog)
+            t2 = time.perf_counter()
+            rename_ms.append((t1 - t0) * 1000)
+            save_ms.append((t2 - t1) * 1000)
+        size = (Path(tmp) / "people.json").stat().st_size
+        catalog.close()
+    result = {
+        "named_faces": args.faces,
+        "people": args.people,
+        "repeat": args.repeat,
+        "people_json_bytes": size,
+        "rename_ms_median": round(percentile(rename_ms, 50), 2),
+        "save_people_json_ms_median": round(percentile(save_ms, 50), 2),
+        "save_people_json_ms_p95": round(percentile(save_ms, 95), 2),
+        "edit_total_ms_median": round(
+            percentile([a + b for a, b in zip(rename_ms, save_ms, strict=True)], 50), 2
+        ),
+    }
+    print(json.dumps(result, indent=1))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "people_edit.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
