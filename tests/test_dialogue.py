@@ -171,7 +171,7 @@ def test_without_the_image_model_a_search_says_what_it_did_use(tmp_path):
 
 
 def test_a_request_it_cannot_do_is_not_blamed_on_the_image_model(chat):
-    for message in ("show me duplicates", "delete photo 3"):
+    for message in ("show me my albums", "delete photo 3"):
         reply = chat.respond(message)
         assert reply.intent == "cannot" and "image model" not in reply.text, reply.text
 
