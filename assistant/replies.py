@@ -107,6 +107,8 @@ def hit_picture(number: int, hit: Hit, words: Words, names: list[str] | None = N
     `names` are every named person in the photo (else the people the search matched).
     """
     date = (hit.taken_at or "")[:10]
+    if date and hit.date_uncertain:
+        date = words.plain("picture", "date_uncertain", date=date)
     file = Path(hit.path).name
     matched = [p.name for p in hit.people if not unnamed(p.name, p.person_id)]
     names = list(dict.fromkeys([*matched, *(names or [])]))

@@ -135,8 +135,26 @@ def show(ctx: Context, result: SearchResult, prefix: str = "") -> Reply:
             year=examples["year"],
             someone=Md(examples["name"]),
         )
-    text = " ".join(p for p in (prefix, text, notes) if p)
+    text = " ".join(p for p in (prefix, text, _uncertain_dates(ctx, result), notes) if p)
     return Reply(text, photos=_pictures(ctx, 0, memory.shown), intent="search", query=result.query)
+
+
+def _uncertain_dates(ctx: Context, result: SearchResult) -> str:
+    """For a date search: how many of its photos are dated only by their file's time."""
+    if result.query.dates is None:
+        return ""
+    count = sum(1 for h in result.hits if h.date_uncertain)
+    if not count:
+        return ""
+    total = len(result.hits)
+    return ctx.words.say(
+        "search",
+        "uncertain",
+        count=count,
+        total=total,
+        photos=plural(total, "photo", "photos"),
+        are=plural(count, "is", "are"),
+    )
 
 
 def more(ctx: Context, _args: dict | None = None) -> Reply:

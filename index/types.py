@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
+from index.capture_dates import UNCERTAIN
+
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in the photo's own pixels
 
 
@@ -139,6 +141,11 @@ class Hit:
     words: tuple[str, ...] = ()  # the lines of text read in the photo (OCR)
     kind: str = "photo"  # or "video"
     time_s: float | None = None  # a video: seconds into it of the moment that matched
+
+    @property
+    def date_uncertain(self) -> bool:
+        """Whether its date comes only from the file's time (a copy or a download changes it)."""
+        return self.taken_source == UNCERTAIN
 
     def to_json(self) -> dict:
         """The hit as JSON-ready data, in the command line's documented shape."""
