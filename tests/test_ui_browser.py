@@ -38,14 +38,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def launch_page(library, allowed: list[Path]):
+    """The chat page over `library` on a free local port: (the Gradio app, its address)."""
+    from assistant.conversation import Assistant
+    from assistant.ui import CSS, build_ui
+
+    demo = build_ui(Assistant(library))
+    demo.queue()
+    port = free_port()
+    demo.launch(
+        server_port=port,
+        prevent_thread_lock=True,
+        allowed_paths=[str(p) for p in allowed],
+        quiet=True,
+        css=CSS,
+    )
+    return demo, f"http://127.0.0.1:{port}/"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The real page over a small library double whose photos and face crops are real JPEGs."""
     from PIL import Image
     from test_conversation import FakeLibrary
-
-    from assistant.conversation import Assistant
-    from assistant.ui import CSS, build_ui
 
     folder = tmp_path_factory.mktemp("library")
     lib = FakeLibrary(folder)
@@ -60,17 +75,8 @@ def server(tmp_path_factory):
         type(p)(p.id, p.name, p.label, p.photo_count, p.face_count, str(crops[p.id]), p.aliases)
         for p in plain_people()
     ]
-    demo = build_ui(Assistant(lib))
-    demo.queue()
-    port = free_port()
-    demo.launch(
-        server_port=port,
-        prevent_thread_lock=True,
-        allowed_paths=[str(folder)],
-        quiet=True,
-        css=CSS,
-    )
-    yield f"http://127.0.0.1:{port}/", lib
+    demo, url = launch_page(lib, [folder])
+    yield url, lib
     demo.close()
 
 

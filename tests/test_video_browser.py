@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.test_ui_browser import CHROMIUM, LAUNCH_ARGS, free_port, send
+from tests.test_ui_browser import CHROMIUM, LAUNCH_ARGS, launch_page, send
 from tests.video_files import write_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -22,8 +22,6 @@ SCENES = ["craft-beer.jpg", "japanese-shop.jpg", "el_torcal_rocks.jpg"]
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_clip_spec):
     """The real page over a real library: a 9 s video of three scenes and two photos."""
-    from assistant.conversation import Assistant
-    from assistant.ui import CSS, build_ui
     from index.library import Library
     from index.settings import Settings
 
@@ -37,17 +35,8 @@ def served(tmp_path_factory, tiny_clip_spec):
     scenes[2].resize((320, 240)).save(frame)
     lib = Library(root / "data", clip=tiny_clip_spec, settings=Settings(), faces=False)
     lib.index(photos)
-    demo = build_ui(Assistant(lib))
-    demo.queue()
-    port = free_port()
-    demo.launch(
-        server_port=port,
-        prevent_thread_lock=True,
-        allowed_paths=[str(photos), str(root / "data")],
-        quiet=True,
-        css=CSS,
-    )
-    yield f"http://127.0.0.1:{port}/", frame
+    demo, url = launch_page(lib, [photos, root / "data"])
+    yield url, frame
     demo.close()
     lib.close()
 
