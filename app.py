@@ -220,7 +220,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             from dataclasses import replace
 
-            parser = QueryParser(lib.people_names(), lib.places(), settings=lib.settings)
+            parser = QueryParser(lib.people.names(), lib.places(), settings=lib.settings)
             query = parser.parse(args.text)
             if args.limit is not None:
                 query = replace(query, limit=args.limit)
@@ -256,7 +256,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     data_dir = Path(args.data).expanduser() if args.data else default_data_dir()
     if (data_dir / "catalog.sqlite").exists():
         with open_library(args, read_only=True) as lib:
-            people, places = lib.people_names(), lib.places()
+            people, places = lib.people.names(), lib.places()
     query = QueryParser(people, places, settings=Settings.from_env()).parse(args.text)
     print(json.dumps(query.to_json(), ensure_ascii=False, indent=None if not args.json else 2))
     return 0
@@ -317,13 +317,13 @@ def cmd_people(args: argparse.Namespace) -> int:
     if args.export or args.import_file:
         with open_library(args) as lib:
             if args.export:
-                lib.export_people(args.export)
+                lib.people.export_file(args.export)
                 print(f"Saved the people to {args.export}.")
             if args.import_file:
-                print(lib.import_people(args.import_file).summary())
+                print(lib.people.import_file(args.import_file).summary())
         return 0
     with open_library(args) as lib:
-        people = lib.people()
+        people = lib.people.everyone()
     if args.json:
         print(json.dumps([p.to_json() for p in people], ensure_ascii=False, indent=2))
         return 0
@@ -350,28 +350,28 @@ def _naming_summary(result) -> str:
 def cmd_name(args: argparse.Namespace) -> int:
     """Name the person in a photo (and the whole group of faces like it)."""
     with open_library(args) as lib:
-        print(_naming_summary(lib.name_face(args.photo, args.name, args.face)))
+        print(_naming_summary(lib.people.name_face(args.photo, args.name, args.face)))
     return 0
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
     """Rename a person."""
     with open_library(args) as lib:
-        print(_naming_summary(lib.rename(args.old, args.new)))
+        print(_naming_summary(lib.people.rename(args.old, args.new)))
     return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     """Merge person A into person B."""
     with open_library(args) as lib:
-        print(_naming_summary(lib.merge(args.a, args.b)))
+        print(_naming_summary(lib.people.merge(args.a, args.b)))
     return 0
 
 
 def cmd_alias(args: argparse.Namespace) -> int:
     """Give a person another name."""
     with open_library(args) as lib:
-        lib.add_alias(args.name, args.alias)
+        lib.people.add_alias(args.name, args.alias)
     print(f"{args.alias} now also means {args.name}.")
     return 0
 
@@ -379,7 +379,7 @@ def cmd_alias(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     """Forget a person's name and every assignment."""
     with open_library(args) as lib:
-        lib.forget(args.name)
+        lib.people.forget(args.name)
     print(f"Forgot {args.name}; their faces are unnamed again.")
     return 0
 
@@ -387,7 +387,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 def cmd_unassign(args: argparse.Namespace) -> int:
     """Say that a photo does not show NAME."""
     with open_library(args) as lib:
-        lib.unassign(args.photo, args.name)
+        lib.people.unassign(args.photo, args.name)
     print(f"Noted: {args.name} is not in {args.photo}.")
     return 0
 

@@ -50,7 +50,7 @@ def model_note(ctx: Context) -> str:
 
 def unnamed_offer(ctx: Context) -> tuple[Picture, ...]:
     """The unnamed groups of faces, each under its session number, in number order."""
-    people = [p for p in ctx.library.people() if p.name is None]
+    people = [p for p in ctx.library.people.everyone() if p.name is None]
     pictures = []
     for p in people:
         number = ctx.memory.number_of(p.id, None)
@@ -118,7 +118,7 @@ def hit(ctx: Context, n: str | int) -> Any:
 def who_in_photo(ctx: Context, args: dict) -> Reply:
     """Who is in photo N: names, and unknown faces numbered from the left."""
     n = args["n"]
-    faces = ctx.library.photo_faces(hit(ctx, n).path)
+    faces = ctx.library.people.photo_faces(hit(ctx, n).path)
     if not faces:
         return Reply(ctx.words.say("who", "nobody", n=n), intent="who_in_photo")
     unknown_key = "unknown_face_guest" if ctx.read_only else "unknown_face"
@@ -136,7 +136,7 @@ def who_in_photo(ctx: Context, args: dict) -> Reply:
 def who_know(ctx: Context, _args: dict) -> Reply:
     """The named people with their photo counts, and the unnamed groups offered to name."""
     say = ctx.words.say
-    named = [p for p in ctx.library.people() if p.name]
+    named = [p for p in ctx.library.people.everyone() if p.name]
     offered = unnamed_offer(ctx)
     guest = ctx.read_only
     lines = []

@@ -36,7 +36,7 @@ def did_you_mean(ctx: Context, query: Query, rerun: Callable[[str, str], Reply])
     one suggestion.
     """
     word = query.unknown_names[0]
-    people = ctx.library.people_names()
+    people = ctx.library.people.names()
     close = close_names(word, people, ctx.library.settings.name_suggest_similarity)
     if not close:
         return None

@@ -12,16 +12,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from assistant.replies import Picture, Reply, Words
+from index.settings import Settings
 from index.types import Hit, Query
 
 if TYPE_CHECKING:
     from assistant.query import QueryParser
     from index.library import Library
-    from index.settings import Settings
 
 StatusFn = Callable[[str], None]
 # How many recent answers' pictures a session keeps for clicks on them (memory stays bounded).
@@ -97,23 +98,30 @@ class Shared(Protocol):
     def refresh(self) -> None: ...
 
 
-class _Locked:
-    """A library whose every call runs under a lock (see `locked`)."""
+# What a locked library hands out as it is: values, not rooms with methods that read the catalog.
+_PLAIN = (str, bytes, int, float, bool, type(None), PurePath, tuple, frozenset, Settings)
 
-    def __init__(self, library: Library, lock: threading.RLock):
-        self._library = library
+
+class _Locked:
+    """A library whose every call runs under a lock (see `locked`), and so do the calls of the
+    rooms reached through it (`library.people.rename(...)`): they share its catalog connection."""
+
+    def __init__(self, target: object, lock: threading.RLock):
+        self._target = target
         self._lock = lock
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._library, name)
-        if not callable(attr):
+        attr = getattr(self._target, name)
+        if callable(attr):
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                with self._lock:
+                    return attr(*args, **kwargs)
+
+            return call
+        if isinstance(attr, _PLAIN) or is_dataclass(attr):
             return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attr(*args, **kwargs)
-
-        return call
+        return _Locked(attr, self._lock)
 
 
 def locked(library: Library, lock: threading.RLock) -> Library:

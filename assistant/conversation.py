@@ -121,7 +121,7 @@ class Assistant:
         lib = self._library
         if lib is None:
             return {}, []
-        return lib.people_names(), lib.places()
+        return lib.people.names(), lib.places()
 
     def refresh(self) -> None:
         """Tell the parser about new names and places (after naming or indexing)."""
@@ -157,7 +157,7 @@ class Assistant:
         years: list[int] = []
         places: list[str] = []
         if lib is not None:
-            names, places, years = list(lib.people_names()), list(lib.places()), list(lib.years())
+            names, places, years = list(lib.people.names()), list(lib.places()), list(lib.years())
         stand_in = self.words.replies["examples"]["names"]
         name = names[0] if names else stand_in[0]
         other = names[1] if len(names) > 1 else (name if names else stand_in[1])
@@ -183,7 +183,7 @@ class Assistant:
         if lib is None or not self.has_photos():
             return []
         with self.lock:
-            names, places, years = list(lib.people_names()), list(lib.places()), lib.years()
+            names, places, years = list(lib.people.names()), list(lib.places()), lib.years()
         say = self.words.plain
         out = []
         if names:
@@ -206,9 +206,9 @@ class Assistant:
         cached = self._note
         if cached is not None and time.monotonic() - cached[0] < NOTE_TTL_S:
             return cached[1]
-        with self.lock:  # people_names reads the shared catalog connection too
+        with self.lock:  # people.names() reads the shared catalog connection too
             stats = self._library.stats()
-            named = len(self._library.people_names()) if stats.get("photos") else 0
+            named = len(self._library.people.names()) if stats.get("photos") else 0
         if not stats.get("photos"):
             return self.words.say("status", "empty_library")
         text = self.words.say(
@@ -267,7 +267,7 @@ class Conversation:
         """A person's photos (a click on them in the people panel), as a search of them."""
         self.memory.turn += 1
         ctx = Context(self.memory, self.assistant)
-        person = next((p for p in ctx.library.people() if p.id == person_id), None)
+        person = next((p for p in ctx.library.people.everyone() if p.id == person_id), None)
         if person is None:
             return Reply(self.words.say("people", "gone", label=f"#{person_id}"), intent="usage")
         shown = person.name or self.words.plain(

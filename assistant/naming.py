@@ -33,7 +33,7 @@ def clean_name(ctx: Context, raw: str) -> str:
     name = re.sub(r"^(?:called|named|actually)\s+", "", name, flags=re.IGNORECASE)
     if not re.search(r"[^\W\d_]", name):  # digits beside letters: the library says why
         raise InvalidInput(ctx.words.say("errors", "bad_name", name=raw.strip()))
-    name = ctx.library.check_name(name)  # InvalidInput with the reason when it is no name
+    name = ctx.library.people.check_name(name)  # InvalidInput with the reason when it is no name
     if name == name.lower():
         name = " ".join(w[:1].upper() + w[1:] for w in name.split())
     return name
@@ -52,7 +52,7 @@ def person_ref(ctx: Context, raw: str) -> tuple[int | str, str]:
 def known_as(ctx: Context, name: str) -> str:
     """A person as the library knows them: "Angelina" or "Jolie" -> "Angelina Jolie" when only
     one person is called so; a part two people share is refused, naming both."""
-    people = ctx.library.people_names()
+    people = ctx.library.people.names()
     low = name.lower()
     if any(low == n.lower() or low in map(str.lower, a) for n, a in people.items()):
         return name
@@ -175,7 +175,9 @@ def name_person(ctx: Context, args: dict) -> Reply:
         question = ctx.words.say("people", "rename_group", label=label, current=current, name=name)
 
         def rename_group() -> Reply:
-            done = ctx.library.name_person(person_id, name, check=True, expected_name=current)
+            done = ctx.library.people.name_person(
+                person_id, name, check=True, expected_name=current
+            )
             return _after_naming(ctx, done, label, person_id, name, previous=current)
 
         return ask(ctx, question, rename_group)
@@ -184,20 +186,24 @@ def name_person(ctx: Context, args: dict) -> Reply:
         # The name is someone else's: saying so is saying they are one person.
         return _merge(ctx, person_id, label, name, name)
     try:
-        result = ctx.library.name_person(person_id, name, check=True, expected_name=seen)
+        result = ctx.library.people.name_person(person_id, name, check=True, expected_name=seen)
     except NotFound:
         return Reply(ctx.words.say("people", "gone", label=label), intent="usage")
     except Conflict as err:
         current = err.current
         if current is None or current.lower() == name.lower():
-            result = ctx.library.name_person(person_id, name, check=True, expected_name=current)
+            result = ctx.library.people.name_person(
+                person_id, name, check=True, expected_name=current
+            )
         else:
             question = ctx.words.say(
                 "people", "named_meanwhile", label=label, current=current, name=name
             )
 
             def rename_anyway() -> Reply:
-                done = ctx.library.name_person(person_id, name, check=True, expected_name=current)
+                done = ctx.library.people.name_person(
+                    person_id, name, check=True, expected_name=current
+                )
                 return _after_naming(ctx, done, label, person_id, name, previous=current)
 
             return ask(ctx, question, rename_anyway)
@@ -218,9 +224,9 @@ def _after_naming(
 
     def undo() -> None:
         if previous is None:
-            ctx.library.unname(person_id)
+            ctx.library.people.unname(person_id)
         else:
-            ctx.library.name_person(person_id, previous)
+            ctx.library.people.name_person(person_id, previous)
 
     change = ctx.words.plain("changes", "named", label=label, name=result.name)
     return changed(ctx, text, [change], undo=undo, answers=_answers(ctx, name))
@@ -241,12 +247,12 @@ def _part_of(short: str, full: str) -> bool:
 
 def _name_of(ctx: Context, person_id: int) -> str | None:
     """The name a group of faces has now (None: unnamed or gone)."""
-    return next((p.name for p in ctx.library.people() if p.id == person_id), None)
+    return next((p.name for p in ctx.library.people.everyone() if p.id == person_id), None)
 
 
 def _person_called(ctx: Context, name: str) -> int | None:
     """The id of the person with this name or alias, if there is one."""
-    for p in ctx.library.people():
+    for p in ctx.library.people.everyone():
         if p.name and (p.name.lower() == name.lower() or name.lower() in map(str.lower, p.aliases)):
             return p.id
     return None
@@ -266,7 +272,7 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
     path = hit(ctx, n).path
     name = clean_name(ctx, raw_name)
     face = None
-    faces = ctx.library.photo_faces(path)
+    faces = ctx.library.people.photo_faces(path)
     if position is not None:
         face = face_number(ctx, position, len(faces))
         if face is None or not 1 <= face <= len(faces):
@@ -290,7 +296,7 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
     before = faces[(face or 1) - 1] if faces else None
 
     def go() -> Reply:
-        result = ctx.library.name_face(path, name, face=face)
+        result = ctx.library.people.name_face(path, name, face=face)
         if face is None:
             text = naming_text(ctx, result, label)
         else:
@@ -299,10 +305,10 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
         group = before.person_id if before is not None else None
         undo = None  # a face that joined someone already named cannot be told apart again
         if group is not None and group == result.person_id and unnamed(before.label, group):
-            undo = lambda: ctx.library.unname(group)  # noqa: E731
+            undo = lambda: ctx.library.people.unname(group)  # noqa: E731
         return changed(ctx, text, [change], undo=undo, answers=_answers(ctx, name))
 
-    gap = ctx.library.face_gap(path, name, face=face)
+    gap = ctx.library.people.face_gap(path, name, face=face)
     if far_apart(ctx, gap):
         question = ctx.words.say(
             "people", "naming_far", label=label, name=name, **gap_words(ctx, gap)
@@ -334,13 +340,13 @@ def not_person(ctx: Context, args: dict) -> Reply:
     raw = args.get("name") or args.get("name2") or args.get("name3")
     path = hit(ctx, n).path
     name = known_as(ctx, clean_name(ctx, raw))
-    faces = [f.index for f in ctx.library.photo_faces(path) if f.label == name]
-    ctx.library.unassign(path, name)
+    faces = [f.index for f in ctx.library.people.photo_faces(path) if f.label == name]
+    ctx.library.people.unassign(path, name)
     text = ctx.words.say("people", "unassigned", n=n, name=name)
 
     def undo() -> None:
         for index in faces:
-            ctx.library.name_face(path, name, face=index)
+            ctx.library.people.name_face(path, name, face=index)
 
     change = ctx.words.plain("changes", "unassigned", n=n, name=name)
     return changed(ctx, text, [change], undo=undo if faces else None)
@@ -356,10 +362,10 @@ def rename(ctx: Context, args: dict) -> Reply:
     if isinstance(old, int):  # a group this session showed: same care as "person 2 is Carol"
         number = next(k for k, v in ctx.memory.person_numbers.items() if v == old)
         return name_person(ctx, {"person": str(number), "name": new})
-    result = ctx.library.rename(old, new)
+    result = ctx.library.people.rename(old, new)
     text = ctx.words.say("people", "renamed", old=old_label, new=result.name)
     change = ctx.words.plain("changes", "renamed", old=old_label, new=new)
-    return changed(ctx, text, [change], undo=lambda: ctx.library.rename(result.name, old))
+    return changed(ctx, text, [change], undo=lambda: ctx.library.people.rename(result.name, old))
 
 
 def merge(ctx: Context, args: dict) -> Reply:
@@ -371,13 +377,13 @@ def merge(ctx: Context, args: dict) -> Reply:
 
 def _merge(ctx: Context, a: int | str, a_label: str, b: int | str, b_label: str) -> Reply:
     def go() -> Reply:
-        result = ctx.library.merge(a, b)
+        result = ctx.library.people.merge(a, b)
         text = ctx.words.say("people", "merged", a=a_label, b=b_label, **_count(result))
         change = ctx.words.plain("changes", "merged", a=a_label, b=b_label)
         return changed(ctx, text, [change])
 
     try:
-        gap = ctx.library.people_gap(a, b)
+        gap = ctx.library.people.gap(a, b)
     except NotFound:
         if not isinstance(a, int) and not isinstance(b, int):
             raise
@@ -393,10 +399,10 @@ def alias(ctx: Context, args: dict) -> Reply:
     """ "Bob is also called Robert"."""
     name = known_as(ctx, clean_name(ctx, args.get("name") or args.get("name2")))
     other = clean_name(ctx, args.get("alias") or args.get("alias2"))
-    ctx.library.add_alias(name, other)
+    ctx.library.people.add_alias(name, other)
     text = ctx.words.say("people", "alias", name=name, alias=other)
     change = ctx.words.plain("changes", "alias", alias=other, name=name)
-    return changed(ctx, text, [change], undo=lambda: ctx.library.remove_alias(name, other))
+    return changed(ctx, text, [change], undo=lambda: ctx.library.people.remove_alias(name, other))
 
 
 def undo(ctx: Context, _args: dict) -> Reply:
@@ -423,6 +429,6 @@ def undo(ctx: Context, _args: dict) -> Reply:
 def forget(ctx: Context, args: dict) -> Reply:
     """ "forget Bob": the name goes, the faces become unnamed again."""
     ref, label = person_ref(ctx, args["name"])
-    ctx.library.forget(ref)
+    ctx.library.people.forget(ref)
     text = ctx.words.say("people", "forgot", name=label)
     return changed(ctx, text, [ctx.words.plain("changes", "forgot", name=label)])

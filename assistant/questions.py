@@ -88,7 +88,7 @@ def how_many(ctx: Context, args: dict) -> Reply:
     """ "how many photos of Bob do I have in 2019?", "how many people do you know?"."""
     say = ctx.words.say
     if args.get("people"):
-        people = ctx.library.people()
+        people = ctx.library.people.everyone()
         named = sum(1 for p in people if p.name)
         groups = len(people) - named
         text = say(
@@ -264,7 +264,7 @@ def what_in_photo(ctx: Context, args: dict) -> Reply:
     n = args.get("n") or args.get("n2")
     shown = hit(ctx, n)
     info = ctx.library.photo_info(shown.photo_id)
-    faces = ctx.library.photo_faces(shown.path)
+    faces = ctx.library.people.photo_faces(shown.path)
     say = ctx.words.say
     lines = [say("answer", "photo_title", n=n, file=Path(info["path"]).name)]
     names = [f.label for f in faces if not unnamed(f.label, f.person_id)]

@@ -173,7 +173,7 @@ def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple
     if lib is None or convo is None:
         return []
     with assistant.lock:
-        people = lib.people()
+        people = lib.people.everyone()
     say = assistant.words.plain
     named = [p for p in people if p.name is not None]
     tiles = [

@@ -55,7 +55,7 @@ def _again(ctx: Context, asks_who: bool = False, asks_like: bool = False) -> Rep
 
 
 def _who(ctx: Context, image: object) -> Reply:
-    faces = ctx.library.who_is(image)
+    faces = ctx.library.people.who_is(image)
     if not faces:
         return Reply(ctx.words.say("who", "upload_nobody"), intent="who_upload")
     parts = []
@@ -72,7 +72,7 @@ def _who(ctx: Context, image: object) -> Reply:
 
 
 def _same_person(ctx: Context, text: str, image: object, person: re.Match) -> Reply:
-    faces = ctx.library.who_is(image)
+    faces = ctx.library.people.who_is(image)
     names = list(dict.fromkeys(f.label for f in faces if not unnamed(f.label, f.person_id)))
     if not names:
         key = "person_unknown_guest" if ctx.read_only else "person_unknown"

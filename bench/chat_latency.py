@@ -116,7 +116,7 @@ def name_people(photos: Path, data: Path, spec: str) -> tuple[list[str], int]:
     for folder, name in PEOPLE.items():
         for photo in sorted((photos / folder).glob("*.jpg")):
             try:
-                lib.name_face(photo, name)
+                lib.people.name_face(photo, name)
             except InvalidInput:  # no face, or several: try the person's next photo
                 continue
             named.append(name)

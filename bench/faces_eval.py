@@ -117,10 +117,10 @@ def main() -> None:
     actions = 0
     for person in sorted(people_truth):
         first = sorted(n for n in people_truth[person] if truth[n].startswith(person + "/"))[0]
-        faces = lib.photo_faces(first)
+        faces = lib.people.photo_faces(first)
         biggest = max(faces, key=lambda f: f.box[2] - f.box[0]).index
         # Folder names such as "colin_powell" are not names a user types: "colin powell".
-        lib.name_face(first, spoken(person), face=biggest if len(faces) > 1 else None)
+        lib.people.name_face(first, spoken(person), face=biggest if len(faces) > 1 else None)
         actions += 1
     rows, tp_all, fp_all, fn_all = [], 0, 0, 0
     hits_by_person = {}
@@ -154,7 +154,7 @@ def main() -> None:
     F1 = 2 * P * R / max(1e-9, P + R)
     nofaces = {n for n, rel in truth.items() if rel.startswith("_nofaces/")}
     false_hits = sorted(truth[n] for got in hits_by_person.values() for n in got & nofaces)
-    nofaces_faces = sum(len(lib.photo_faces(n)) for n in nofaces)
+    nofaces_faces = sum(len(lib.people.photo_faces(n)) for n in nofaces)
     group_rows = {}
     for file, people in groups.items():
         name = next(n for n, rel in truth.items() if rel == f"_groups/{file}")

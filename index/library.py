@@ -1,8 +1,10 @@
 """The front door of `index/`: open a data dir, index folders, search, manage people.
 
-`Library` composes its rooms and delegates to them; none of them holds a reference back:
-the `Catalog` (SQLite), the CLIP model, the image `VectorStore`, `People` (names and faces)
-and the `Searcher` (queries to hits).
+`Library` composes its rooms; none of them holds a reference back: the `Catalog` (SQLite),
+the CLIP model, the image `VectorStore`, `People` (names and faces) and the `Searcher`
+(queries to hits). A room a caller uses as it is, it reaches directly (`library.people.rename`);
+the front door's own methods are the ones that combine rooms (index, then read the words;
+search with an example photo), never a one-line forward (tests/test_architecture.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import duplicates, explain, layout, people_file, photo_refs, scan, videos
+from index import duplicates, explain, layout, photo_refs, scan, videos
 from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
 from index.clip_stage import ClipStage
 from index.errors import CatalogError, InvalidInput, PirError
@@ -34,7 +36,7 @@ from index.people import People
 from index.search import Like, Searcher, TextVectors, load_templates
 from index.settings import DEFAULT_CLIP, Settings, default_data_dir
 from index.stage import IndexStage
-from index.types import FaceInfo, Facts, NamingResult, PersonInfo, Photo, Query, SearchResult
+from index.types import Facts, Photo, Query, SearchResult
 from index.vectors import VectorStore
 from index.watch import Watcher
 from index.words_stage import WordsReport, WordsStage
@@ -92,7 +94,8 @@ class Library:
         # Writes (index, people edits) take it; reads do not, so threads sharing one Library
         # serialise their own calls (the chat's Assistant.lock).
         self._lock = threading.RLock()
-        self.roster = People(self.catalog, self.settings, self._lock, self._analyse_faces)
+        # The people of the library, reached directly: `library.people.rename(old, new)`.
+        self.people = People(self.catalog, self.settings, self._lock, self._analyse_faces)
 
     @property
     def clip(self) -> ClipModel:
@@ -134,14 +137,6 @@ class Library:
     def model_mismatch(self) -> str | None:
         """A message when the requested CLIP model differs from the one the vectors came from."""
         return explain.clip_mismatch(self.catalog.vector_models(), self.clip.spec)
-
-    def face_model_mismatch(self) -> str | None:
-        """A message when the configured face model is not the one the faces were made with."""
-        return self.roster.face_model_mismatch()
-
-    def face_model(self) -> str:
-        """The face model of this library's faces (recorded), else the configured one."""
-        return self.roster.face_model()
 
     def _face_stage(self) -> FaceStage:
         # Made on first use: an unknown face model is reported when faces are needed.
@@ -196,7 +191,8 @@ class Library:
     ) -> IndexReport:
         """Index a folder incrementally (see `Indexer.run`)."""
         with self._lock:
-            mismatch = self.model_mismatch() or (self._faces_enabled and self.face_model_mismatch())
+            faces = self._faces_enabled and self.people.face_model_mismatch()
+            mismatch = self.model_mismatch() or faces
             if mismatch and not reembed:
                 raise CatalogError(mismatch)
             if mismatch:
@@ -209,10 +205,10 @@ class Library:
             if lost:
                 report.notes.insert(0, lost)
                 self.catalog.rebuilt = []
-            restored = self.roster.restore_names()
+            restored = self.people.restore_names()
             if restored is not None:
                 report.notes.insert(0, restored.summary())
-            self.roster.save_file()
+            self.people.save_file()
             if self.clip.is_available():
                 self.image_index(fresh=True)  # rebuild and save now, not at the first query
             return report
@@ -225,16 +221,6 @@ class Library:
             f"The catalog {self.catalog.path} was missing although this data dir held a "
             f"library ({', '.join(self.catalog.rebuilt)}); it was made anew from the photos."
         )
-
-    # --- people.json (the work lives in index/people.py and index/people_file.py) ---
-
-    def import_people(self, path: Path | str) -> people_file.RestoreReport:
-        """Give names back to the faces a people file fingerprints (`people --import`)."""
-        return self.roster.import_file(Path(path))
-
-    def export_people(self, path: Path | str) -> None:
-        """Write the people, their aliases and face fingerprints to a file (`people --export`)."""
-        self.roster.export_file(Path(path))
 
     def sync(
         self,
@@ -515,75 +501,6 @@ class Library:
             backends = accepted_backends(self.catalog, self.clip)
             vectors = self.catalog.image_vectors(self.clip.spec, backends)
             return duplicates.library_groups(self.catalog, self.settings, vectors)
-
-    # --- people (the work lives in index/people.py) ---
-
-    def people(self) -> list[PersonInfo]:
-        """Named people first (by name), then unnamed clusters, largest first."""
-        return self.roster.people()
-
-    def people_names(self) -> dict[str, list[str]]:
-        """Named people and their aliases (what the query parser recognises)."""
-        return self.roster.people_names()
-
-    def photo_faces(self, ref: str | Path | int) -> list[FaceInfo]:
-        """The faces of one library photo, left to right."""
-        return self.roster.photo_faces(ref)
-
-    def who_is(self, image: Image.Image) -> list[FaceInfo]:
-        """Faces of an uploaded photo, each matched to the nearest known person within distance."""
-        return self.roster.who_is(image)
-
-    def name_face(self, ref: str | Path | int, name: str, face: int | None = None) -> NamingResult:
-        """Name the person in a photo (face = 1-based, left to right) and its whole cluster."""
-        return self.roster.name_face(ref, name, face)
-
-    def check_name(self, name: str) -> str:
-        """A name as it would be stored; InvalidInput with the reason when it cannot be one."""
-        return self.roster.check_name(name)
-
-    def name_person(
-        self, person_id: int, name: str, check: bool = False, expected_name: str | None = None
-    ) -> NamingResult:
-        """Give a person (e.g. an unnamed cluster, "person 7") a name, or a new one; with
-        `check`, only if it is still called `expected_name` (else Conflict)."""
-        return self.roster.name_person(person_id, name, check, expected_name)
-
-    def rename(self, old: str | int, new: str) -> NamingResult:
-        """Rename a person (by id, name, alias or "person N")."""
-        return self.roster.rename(old, new)
-
-    def merge(self, a: str | int, b: str | int) -> NamingResult:
-        """Merge person `a` into person `b`: a's faces, name (as an alias) and aliases go to b."""
-        return self.roster.merge(a, b)
-
-    def add_alias(self, name: str, alias: str) -> None:
-        """Another name for a person ("Bob" = "Robert")."""
-        self.roster.add_alias(name, alias)
-
-    def remove_alias(self, name: str, alias: str) -> None:
-        """Take back an alias of a person."""
-        self.roster.remove_alias(name, alias)
-
-    def unname(self, person_id: int) -> None:
-        """Make a named group of faces unnamed again (its faces stay together)."""
-        self.roster.unname(person_id)
-
-    def forget(self, name: str | int) -> None:
-        """Forget a person: the name, aliases and every assignment go; the faces re-cluster."""
-        self.roster.forget(name)
-
-    def people_gap(self, a: str | int, b: str | int) -> float | None:
-        """Distance between the closest faces of two people (None when either has none)."""
-        return self.roster.people_gap(a, b)
-
-    def face_gap(self, ref: str | Path | int, name: str, face: int | None = None) -> float | None:
-        """How far a photo's face (and its unnamed group) is from the faces of person `name`."""
-        return self.roster.face_gap(ref, name, face)
-
-    def unassign(self, ref: str | Path | int, name: str) -> None:
-        """ "That is not Alice in this photo": take the face off the person, for good."""
-        self.roster.unassign(ref, name)
 
     # --- closing ---
 

@@ -131,7 +131,7 @@ class People:
         recorded = self.catalog.model("face")
         return recorded["spec"] if recorded else face_model_id(self.settings)
 
-    def people(self) -> list[PersonInfo]:
+    def everyone(self) -> list[PersonInfo]:
         """Named people first (by name), then unnamed clusters, largest first."""
         aliases = self.catalog.aliases()
         summary = self.catalog.people_summary()
@@ -153,10 +153,10 @@ class People:
         out.sort(key=lambda p: (p.name is None, (p.name or "").lower(), -p.face_count, p.id))
         return out
 
-    def people_names(self) -> dict[str, list[str]]:
+    def names(self) -> dict[str, list[str]]:
         """Named people and their aliases (what the query parser recognises)."""
         aliases = self.catalog.aliases()
-        return {p.name: list(aliases.get(p.id, ())) for p in self.people() if p.name is not None}
+        return {p.name: list(aliases.get(p.id, ())) for p in self.everyone() if p.name is not None}
 
     def photo_faces(self, ref: str | Path | int) -> list[FaceInfo]:
         """The faces of one library photo, left to right."""
@@ -176,7 +176,7 @@ class People:
         known = known.subset(known.persons != NO_PERSON)
         vectors = np.stack([f.vector for f in faces])
         near = neighbours(vectors, known.vectors, self.settings.face_max_distance)
-        labels = {p.id: p.label for p in self.people()}
+        labels = {p.id: p.label for p in self.everyone()}
         out = []
         for k, (face, (rows, dist)) in enumerate(zip(faces, near, strict=True)):
             person = int(known.persons[rows[0]]) if len(rows) else None
@@ -337,11 +337,11 @@ class People:
             return report if report.faces else None
         return None
 
-    def import_file(self, path: Path) -> people_file.RestoreReport:
+    def import_file(self, path: Path | str) -> people_file.RestoreReport:
         """Give names back to the faces a people file fingerprints (`people --import`)."""
         return self._restore(people_file.load(Path(path)))
 
-    def export_file(self, path: Path) -> None:
+    def export_file(self, path: Path | str) -> None:
         """Write the people, their aliases and face fingerprints to a file (`people --export`)."""
         people_file.export(self.catalog, Path(path))
 
@@ -383,7 +383,7 @@ class People:
             else self.catalog.person_by_name(text)
         )
         if person is None:
-            known = [p.label for p in self.people()][:10]
+            known = [p.label for p in self.everyone()][:10]
             hint = f" Known: {', '.join(known)}." if known else " Nobody has been named yet."
             raise NotFound(f'Nobody called "{shorten(text)}" is in this library.{hint}')
         return person
@@ -443,7 +443,7 @@ class People:
 
     # --- how alike two groups of faces are (edits that contradict the faces ask first) ---
 
-    def people_gap(self, a: str | int, b: str | int) -> float | None:
+    def gap(self, a: str | int, b: str | int) -> float | None:
         """Distance between the closest faces of two people (None when either has none)."""
         faces = catalog_faces(self.catalog, self.face_model())
         pa, pb = self.find(a)["id"], self.find(b)["id"]

@@ -115,7 +115,7 @@ def build(eval_faces: Path, root: Path, clip_spec: str):
     for person, file, _taken, _gps in PHOTOS:
         name = f"{person.strip('_')}_{Path(file).stem}.jpg"
         if person in NAMES:
-            lib.name_face(folder / name, NAMES[person])
+            lib.people.name_face(folder / name, NAMES[person])
         elif person == "_groups":
             _name_group(lib, folder / name, [NAMES[p] for p in groups[file]])
     return lib, truth
@@ -123,14 +123,18 @@ def build(eval_faces: Path, root: Path, clip_spec: str):
 
 def _name_group(lib, path: Path, names: list[str]) -> None:
     """Name each face of a group photo after the person whose faces it is closest to."""
-    faces = lib.photo_faces(path)
+    faces = lib.people.photo_faces(path)
     assert len(faces) == len(names), (path, len(faces))
-    gaps = {(f.index, n): lib.face_gap(path, n, face=f.index) or 9.0 for f in faces for n in names}
+    gaps = {
+        (f.index, n): lib.people.face_gap(path, n, face=f.index) or 9.0
+        for f in faces
+        for n in names
+    }
     first, second = names
     keep = gaps[(1, first)] + gaps[(2, second)] <= gaps[(1, second)] + gaps[(2, first)]
     order = [first, second] if keep else [second, first]
     for f, name in zip(faces, order, strict=True):
-        lib.name_face(path, name, face=f.index)
+        lib.people.name_face(path, name, face=f.index)
 
 
 def copy_library(source_data: Path, target: Path, clip_spec: str):

@@ -169,3 +169,124 @@ def test_no_two_modules_share_a_name():
             if path.name not in ("__init__.py", "conftest.py"):
                 names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
     assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
+
+
+# --- the front door (index/library.py) ---
+
+# Rooms that stay behind the front door: the assistant and the command line never reach them
+# (test below), so a Library method answering from one of them is the door's own work.
+BEHIND_THE_DOOR = frozenset({"catalog", "clip", "searcher", "images"})
+
+
+def _forwards(source: str) -> list[str]:
+    """Library methods whose whole body hands their own arguments, unchanged and in order, to
+    one method of a room (`return self.people.rename(old, new)`): a caller can reach the room
+    itself (`library.people.rename`). Forwards to rooms behind the door are left out."""
+    found = []
+    for cls in ast.walk(ast.parse(source)):
+        if not (isinstance(cls, ast.ClassDef) and cls.name == "Library"):
+            continue
+        for fn in cls.body:
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            body = fn.body
+            if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]  # the docstring
+            if len(body) != 1 or not isinstance(body[0], ast.Return | ast.Expr):
+                continue
+            call = body[0].value
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+                continue
+            room = call.func.value
+            if not (
+                isinstance(room, ast.Attribute)
+                and isinstance(room.value, ast.Name)
+                and room.value.id == "self"
+                and room.attr not in BEHIND_THE_DOOR
+            ):
+                continue
+            params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args[1:], *fn.args.kwonlyargs]]
+            passed = [a.id for a in call.args if isinstance(a, ast.Name)]
+            passed += [k.arg for k in call.keywords if isinstance(k.value, ast.Name)]
+            passed_as_is = len(passed) == len(call.args) + len(call.keywords) and all(
+                k.arg == k.value.id for k in call.keywords if isinstance(k.value, ast.Name)
+            )
+            if passed_as_is and passed == params:
+                found.append(f"{fn.name} -> self.{room.attr}.{call.func.attr}")
+    return found
+
+
+def test_the_library_has_no_one_line_forwards_to_its_rooms():
+    source = (ROOT / "index" / "library.py").read_text(encoding="utf-8")
+    assert _forwards(source) == []
+
+
+def test_the_forward_finder_finds_a_forward_and_only_a_forward():
+    # The rule above must be able to fail, and must not flag the door's own work.
+    source = '''
+class Library:
+    def rename(self, old, new):
+        """Rename a person."""
+        return self.people.rename(old, new)
+
+    def forget(self, name, *, keep=False):
+        self.people.forget(name, keep=keep)
+
+    def years(self):
+        return self.catalog.years()
+
+    def find(self, name):
+        return self.people.find(name.strip())
+
+    def both(self, a, b):
+        return self.people.gap(b, a)
+'''
+    assert _forwards(source) == ["rename -> self.people.rename", "forget -> self.people.forget"]
+
+
+def _reaches_behind_the_door(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Attribute) and node.attr in BEHIND_THE_DOOR):
+            continue
+        owner = node.value
+        name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+        if name in ("lib", "library", "_library"):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}.{node.attr}")
+    return found
+
+
+def test_the_assistant_and_the_command_line_never_reach_behind_the_front_door():
+    files = [ROOT / "app.py", *sorted((ROOT / "assistant").rglob("*.py"))]
+    assert [hit for path in files for hit in _reaches_behind_the_door(path)] == []
+
+
+class _CountingLock:
+    """A lock that says how deep it is held (the assistant's lock is an RLock)."""
+
+    def __init__(self):
+        self.depth = 0
+
+    def __enter__(self):
+        self.depth += 1
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+
+
+def test_a_handler_reaches_the_library_s_rooms_under_the_shared_lock(tmp_path, tiny_clip_spec):
+    # Handlers call `ctx.library.people.rename(...)`: the room's calls share the one catalog
+    # connection, so they run under the assistant's lock just as the library's own calls do.
+    from assistant.context import locked
+    from index.library import Library
+
+    lock = _CountingLock()
+    held: list[int] = []
+    with Library(tmp_path / "data", clip=tiny_clip_spec, faces=False) as library:
+        read_aliases = library.catalog.aliases
+        library.catalog.aliases = lambda: held.append(lock.depth) or read_aliases()
+        front = locked(library, lock)
+        assert front.people.names() == {}
+        assert front.has_photos() is False and lock.depth == 0
+        assert front.data_dir == library.data_dir and front.settings is library.settings
+    assert held and set(held) == {1}  # every read of the catalog, under the lock

@@ -154,15 +154,15 @@ def test_typed_markup_in_a_search_is_echoed_as_text(assistant):
 def test_the_library_accepts_letters_of_any_script_and_refuses_the_rest(tmp_path, name, ok):
     with Library(tmp_path / "data") as library:
         if ok:
-            assert library.check_name(name) == name
+            assert library.people.check_name(name) == name
         else:
             with pytest.raises(InvalidInput, match="cannot be a name"):
-                library.check_name(name)
+                library.people.check_name(name)
 
 
 def test_a_too_long_name_says_the_limit(tmp_path):
     with Library(tmp_path / "data") as library, pytest.raises(InvalidInput) as err:
-        library.check_name("A" * 200)
+        library.people.check_name("A" * 200)
     assert "too long (60 at most)" in str(err.value)
 
 
@@ -276,21 +276,21 @@ from test_conversation import real_library  # noqa: E402,F401 (a fixture: seven 
 
 
 def test_real_faces_of_two_people_are_further_apart_than_one_persons(real_library):  # noqa: F811
-    angelina = max(real_library.people(), key=lambda p: p.photo_count)  # her three photos
-    real_library.name_person(angelina.id, "Zoe")
+    angelina = max(real_library.people.everyone(), key=lambda p: p.photo_count)  # her three photos
+    real_library.people.name_person(angelina.id, "Zoe")
     usual = real_library.settings.face_max_distance
     alex = real_library.resolve_photo("alex_lacamoire_1.jpg")["path"]
-    assert real_library.face_gap(alex, "Zoe") > usual  # naming him Zoe would ask first
+    assert real_library.people.face_gap(alex, "Zoe") > usual  # naming him Zoe would ask first
     own = real_library.resolve_photo("angelina_2.jpg")["path"]
-    assert real_library.face_gap(own, "Zoe") is None  # already hers: nothing to ask
-    before = [(p.id, p.face_count) for p in real_library.people()]
+    assert real_library.people.face_gap(own, "Zoe") is None  # already hers: nothing to ask
+    before = [(p.id, p.face_count) for p in real_library.people.everyone()]
     chat = Assistant(real_library, now=NOW).new_session()
     chat.memory.hits = [type("Shown", (), {"path": alex})()]  # as if a search had shown it
     asked = chat.respond("photo 1 is Zoe")
     assert asked.intent == "confirm_asked" and "looks different from **Zoe**" in asked.text
-    assert f"{real_library.face_gap(alex, 'Zoe'):.2f}" in asked.text
+    assert f"{real_library.people.face_gap(alex, 'Zoe'):.2f}" in asked.text
     chat.respond("no")
-    assert [(p.id, p.face_count) for p in real_library.people()] == before
+    assert [(p.id, p.face_count) for p in real_library.people.everyone()] == before
 
 
 def test_a_group_merged_away_by_another_session_is_said_plainly(assistant, lib):

@@ -81,6 +81,104 @@ class _Catalog:
         return sorted({int(p["taken_at"][:4]) for p in self.lib.photos}, reverse=True)
 
 
+class _People:
+    """The people of the library double (`FakeLibrary.people`), like index/people.py's."""
+
+    def __init__(self, lib: FakeLibrary):
+        self.lib = lib
+
+    def check_name(self, name: str) -> str:
+        if not name or any(not (c.isalpha() or c in " '-.") for c in name):
+            raise InvalidInput(f'"{name}" cannot be a name.')
+        return name
+
+    def gap(self, a, b) -> float | None:
+        return self.lib.gaps.get((self.lib._id_of(a), self.lib._id_of(b)), 0.3)
+
+    def face_gap(self, ref, name: str, face: int | None = None) -> float | None:
+        return None
+
+    def names(self) -> dict[str, list[str]]:
+        return {p.name: list(p.aliases) for p in self.lib.people_by_id.values() if p.name}
+
+    def everyone(self) -> list[_PersonInfo]:
+        out = []
+        for p in self.lib.people_by_id.values():
+            count = sum(p.id in ph["people"] for ph in self.lib.photos)
+            out.append(
+                _PersonInfo(
+                    p.id, p.name, p.label, count, count, f"/crops/{p.id}.jpg", tuple(p.aliases)
+                )
+            )
+        return sorted(out, key=lambda i: (i.name is None, i.id))
+
+    def photo_faces(self, ref) -> list[_FaceInfo]:
+        ph = self.lib._photo(ref)
+        return [
+            _FaceInfo(
+                ph["id"] * 10 + k, k, (0, 0, 1, 1), pid, self.lib.people_by_id[pid].label, 0.3, None
+            )
+            for k, pid in enumerate(ph["people"], 1)
+        ]
+
+    def who_is(self, image) -> list[_FaceInfo]:
+        return [_FaceInfo(99, 1, (0, 0, 1, 1), 1, "Alice", 0.2, None)]
+
+    def name_person(self, person_id: int, name: str, check=False, expected_name=None) -> _Naming:
+        current = self.lib.people_by_id[self.lib._id_of(person_id)].name
+        if check and current != expected_name:
+            raise Conflict(f"person {person_id} was named {current} meanwhile.", current)
+        self.lib.calls.append(("name_person", person_id, name))
+        self.lib.people_by_id[person_id].name = name
+        return self.lib._naming(person_id)
+
+    def name_face(self, ref, name: str, face: int | None = None) -> _Naming:
+        ph = self.lib._photo(ref)
+        if face is None and len(ph["people"]) > 1:
+            raise InvalidInput(f"That photo has {len(ph['people'])} faces; which one?")
+        self.lib.calls.append(("name_face", ph["id"], name, face))
+        pid = ph["people"][(face or 1) - 1]
+        self.lib.people_by_id[pid].name = name
+        return self.lib._naming(pid)
+
+    def rename(self, old: str, new: str) -> _Naming:
+        self.lib.calls.append(("rename", old, new))
+        self.lib.people_by_id[self.lib._id_of(old)].name = new
+        return self.lib._naming(self.lib._id_of(new))
+
+    def merge(self, a, b) -> _Naming:
+        self.lib.calls.append(("merge", a, b))
+        src, dst = self.lib._id_of(a), self.lib._id_of(b)
+        for ph in self.lib.photos:
+            ph["people"] = [dst if p == src else p for p in ph["people"]]
+        del self.lib.people_by_id[src]
+        return self.lib._naming(dst)
+
+    def forget(self, name: str) -> None:
+        self.lib.calls.append(("forget", name))
+        self.lib.people_by_id[self.lib._id_of(name)].name = None
+
+    def unassign(self, ref, name: str) -> None:
+        ph = self.lib._photo(ref)
+        pid = self.lib._id_of(name)
+        if pid not in ph["people"]:
+            raise NotFound(f"{name} is not in that photo.")
+        self.lib.calls.append(("unassign", ph["id"], name))
+        ph["people"].remove(pid)
+
+    def add_alias(self, name: str, alias: str) -> None:
+        self.lib.calls.append(("alias", name, alias))
+        self.lib.people_by_id[self.lib._id_of(name)].aliases.append(alias)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        self.lib.calls.append(("remove_alias", name, alias))
+        self.lib.people_by_id[self.lib._id_of(name)].aliases.remove(alias)
+
+    def unname(self, person_id: int) -> None:
+        self.lib.calls.append(("unname", person_id))
+        self.lib.people_by_id[self.lib._id_of(person_id)].name = None
+
+
 class FakeLibrary:
     """Photos 1-6 with faces of Alice (1), Bob (2) and two unnamed people (3, 4)."""
 
@@ -90,6 +188,7 @@ class FakeLibrary:
         self.clip = _Clip(clip)
         self.catalog = _Catalog(self)
         self.calls: list[tuple] = []
+        self.people = _People(self)
         self.gaps: dict[tuple[int, int], float] = {}  # closest-face distances between people
         self.people_by_id = {
             1: _Person(1, "Alice"),
@@ -129,18 +228,7 @@ class FakeLibrary:
             raise InvalidInput("That file is empty (0 bytes), so there is no photo to look at.")
         return f"pixels of {path}"
 
-    # people
-    def check_name(self, name: str) -> str:
-        if not name or any(not (c.isalpha() or c in " '-.") for c in name):
-            raise InvalidInput(f'"{name}" cannot be a name.')
-        return name
-
-    def people_gap(self, a, b) -> float | None:
-        return self.gaps.get((self._id_of(a), self._id_of(b)), 0.3)
-
-    def face_gap(self, ref, name: str, face: int | None = None) -> float | None:
-        return None
-
+    # people (the state lives here; the edits in `_People`)
     def _names(self, ids: list[int]) -> list[str]:
         return [self.people_by_id[i].name for i in ids if self.people_by_id[i].name]
 
@@ -158,19 +246,15 @@ class FakeLibrary:
                 return p.id
         raise NotFound(f"I don't know anyone called {name}.")
 
-    def people_names(self) -> dict[str, list[str]]:
-        return {p.name: list(p.aliases) for p in self.people_by_id.values() if p.name}
+    def _photo(self, ref) -> dict:
+        for ph in self.photos:
+            if ref in (ph["id"], ph["path"]):
+                return ph
+        raise NotFound(f"{ref} is not a photo in this library.")
 
-    def people(self) -> list[_PersonInfo]:
-        out = []
-        for p in self.people_by_id.values():
-            count = sum(p.id in ph["people"] for ph in self.photos)
-            out.append(
-                _PersonInfo(
-                    p.id, p.name, p.label, count, count, f"/crops/{p.id}.jpg", tuple(p.aliases)
-                )
-            )
-        return sorted(out, key=lambda i: (i.name is None, i.id))
+    def _naming(self, pid: int) -> _Naming:
+        n = sum(pid in ph["people"] for ph in self.photos)
+        return _Naming(pid, self.people_by_id[pid].name, n, n)
 
     def places(self) -> list[str]:
         return []
@@ -189,82 +273,6 @@ class FakeLibrary:
 
     def has_photos(self) -> bool:
         return bool(self.photos)
-
-    def _photo(self, ref) -> dict:
-        for ph in self.photos:
-            if ref in (ph["id"], ph["path"]):
-                return ph
-        raise NotFound(f"{ref} is not a photo in this library.")
-
-    def photo_faces(self, ref) -> list[_FaceInfo]:
-        ph = self._photo(ref)
-        return [
-            _FaceInfo(
-                ph["id"] * 10 + k, k, (0, 0, 1, 1), pid, self.people_by_id[pid].label, 0.3, None
-            )
-            for k, pid in enumerate(ph["people"], 1)
-        ]
-
-    def who_is(self, image) -> list[_FaceInfo]:
-        return [_FaceInfo(99, 1, (0, 0, 1, 1), 1, "Alice", 0.2, None)]
-
-    def _naming(self, pid: int) -> _Naming:
-        n = sum(pid in ph["people"] for ph in self.photos)
-        return _Naming(pid, self.people_by_id[pid].name, n, n)
-
-    def name_person(self, person_id: int, name: str, check=False, expected_name=None) -> _Naming:
-        current = self.people_by_id[self._id_of(person_id)].name
-        if check and current != expected_name:
-            raise Conflict(f"person {person_id} was named {current} meanwhile.", current)
-        self.calls.append(("name_person", person_id, name))
-        self.people_by_id[person_id].name = name
-        return self._naming(person_id)
-
-    def name_face(self, ref, name: str, face: int | None = None) -> _Naming:
-        ph = self._photo(ref)
-        if face is None and len(ph["people"]) > 1:
-            raise InvalidInput(f"That photo has {len(ph['people'])} faces; which one?")
-        self.calls.append(("name_face", ph["id"], name, face))
-        pid = ph["people"][(face or 1) - 1]
-        self.people_by_id[pid].name = name
-        return self._naming(pid)
-
-    def rename(self, old: str, new: str) -> _Naming:
-        self.calls.append(("rename", old, new))
-        self.people_by_id[self._id_of(old)].name = new
-        return self._naming(self._id_of(new))
-
-    def merge(self, a, b) -> _Naming:
-        self.calls.append(("merge", a, b))
-        src, dst = self._id_of(a), self._id_of(b)
-        for ph in self.photos:
-            ph["people"] = [dst if p == src else p for p in ph["people"]]
-        del self.people_by_id[src]
-        return self._naming(dst)
-
-    def forget(self, name: str) -> None:
-        self.calls.append(("forget", name))
-        self.people_by_id[self._id_of(name)].name = None
-
-    def unassign(self, ref, name: str) -> None:
-        ph = self._photo(ref)
-        pid = self._id_of(name)
-        if pid not in ph["people"]:
-            raise NotFound(f"{name} is not in that photo.")
-        self.calls.append(("unassign", ph["id"], name))
-        ph["people"].remove(pid)
-
-    def add_alias(self, name: str, alias: str) -> None:
-        self.calls.append(("alias", name, alias))
-        self.people_by_id[self._id_of(name)].aliases.append(alias)
-
-    def remove_alias(self, name: str, alias: str) -> None:
-        self.calls.append(("remove_alias", name, alias))
-        self.people_by_id[self._id_of(name)].aliases.remove(alias)
-
-    def unname(self, person_id: int) -> None:
-        self.calls.append(("unname", person_id))
-        self.people_by_id[self._id_of(person_id)].name = None
 
     # search
     def _hit(self, ph: dict, why: str, wanted: tuple[str, ...] = ()) -> Hit:
@@ -596,7 +604,9 @@ def test_a_person_named_in_chat_is_found_by_the_next_search(real_library):
     chat = Assistant(real_library, now=NOW).new_session()
     offered = chat.respond("who do you know?")
     assert offered.faces, offered.text  # unnamed groups of faces, numbered
-    biggest = max(real_library.people(), key=lambda p: p.photo_count if p.name is None else -1)
+    biggest = max(
+        real_library.people.everyone(), key=lambda p: p.photo_count if p.name is None else -1
+    )
     number = next(f.number for f in offered.faces if f.person_id == biggest.id)
     named = chat.respond(f"person {number} is Zed")
     assert "**Zed**" in named.text and named.people_changed

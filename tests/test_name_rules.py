@@ -28,22 +28,22 @@ def unnamed(lib: Library) -> int:
 @pytest.mark.parametrize("name", ["\u3164", "Ann\u3164", "Bo\ufe0fb", "\u115f\u1160"])
 def test_invisible_characters_are_refused_and_named(lib, name):
     with pytest.raises(InvalidInput, match=r"invisible characters .*U\+[0-9A-F]{4}"):
-        lib.name_person(unnamed(lib), name)
+        lib.people.name_person(unnamed(lib), name)
 
 
 @pytest.mark.parametrize("name", ["Jое", "Јое", "JOЕ"])  # Cyrillic о, е, Ј
 def test_a_look_alike_of_an_existing_name_in_another_script_is_refused(lib, name):
     with pytest.raises(InvalidInput, match='looks just like "Joe" but is written with Cyrillic'):
-        lib.name_person(unnamed(lib), name)
-    lib.name_person(unnamed(lib), "Ann")
-    for edit in (lambda: lib.rename("Ann", name), lambda: lib.add_alias("Ann", name)):
+        lib.people.name_person(unnamed(lib), name)
+    lib.people.name_person(unnamed(lib), "Ann")
+    for edit in (lambda: lib.people.rename("Ann", name), lambda: lib.people.add_alias("Ann", name)):
         with pytest.raises(InvalidInput, match='looks just like "Joe"'):
             edit()
 
 
 def test_real_names_in_other_scripts_stay_welcome(lib):
-    assert lib.name_person(unnamed(lib), "Жора").name == "Жора"
-    lib.rename("Joe", "Zoë")
+    assert lib.people.name_person(unnamed(lib), "Жора").name == "Жора"
+    lib.people.rename("Joe", "Zoë")
     assert {p["name"] for p in lib.catalog.people_summary()} == {"Жора", "Zoë"}
 
 

@@ -346,7 +346,7 @@ def lib(indexed, tmp_path):
 
 
 def person_photos_of(lib: Library, name: str) -> set[str]:
-    person = lib.roster.find(name)
+    person = lib.people.find(name)
     return {
         Path(lib.catalog.photo(f["photo_id"])["path"]).name
         for f in lib.catalog.faces_of_person(person["id"])
@@ -364,7 +364,7 @@ def expected(person: str) -> set[str]:
 
 @pytest.mark.slow
 def test_indexing_groups_faces_into_unnamed_people_listed_by_size(lib):
-    people = lib.people()
+    people = lib.people.everyone()
     assert all(p.name is None and p.label == f"person {p.id}" for p in people)
     assert [p.photo_count for p in people] == sorted((p.photo_count for p in people), reverse=True)
     # df_person_07 (2 close photos), rose, kit (+group), colin, tony
@@ -374,32 +374,32 @@ def test_indexing_groups_faces_into_unnamed_people_listed_by_size(lib):
 
 @pytest.mark.slow
 def test_naming_one_photo_names_all_that_persons_photos(lib):
-    result = lib.name_face("colin_powell_1.jpg", "Colin")
+    result = lib.people.name_face("colin_powell_1.jpg", "Colin")
     assert (result.name, result.photos) == ("Colin", 5)
     assert person_photos_of(lib, "colin") == expected("colin_powell")
-    assert lib.people_names() == {"Colin": []}
+    assert lib.people.names() == {"Colin": []}
 
 
 @pytest.mark.slow
 def test_naming_one_of_two_close_photos_of_a_person_names_both(lib):
-    result = lib.name_face("df_person_07_1.jpg", "Seven")
+    result = lib.people.name_face("df_person_07_1.jpg", "Seven")
     assert result.photos == 2
     assert person_photos_of(lib, "Seven") == expected("df_person_07")
 
 
 @pytest.mark.slow
 def test_a_photo_with_several_faces_asks_which_one_and_changes_nothing(lib):
-    before = lib.people()
+    before = lib.people.everyone()
     with pytest.raises(InvalidInput, match="2 faces.*--face 1 to --face 2"):
-        lib.name_face("kit_and_rose.jpg", "Rose")
+        lib.people.name_face("kit_and_rose.jpg", "Rose")
     with pytest.raises(InvalidInput, match="no face 9"):
-        lib.name_face("kit_and_rose.jpg", "Rose", face=9)
-    assert lib.people() == before
-    lib.name_face("kit_and_rose.jpg", "Rose", face=1)  # Rose stands on the left
-    lib.name_face("kit_and_rose.jpg", "Kit", face=2)
+        lib.people.name_face("kit_and_rose.jpg", "Rose", face=9)
+    assert lib.people.everyone() == before
+    lib.people.name_face("kit_and_rose.jpg", "Rose", face=1)  # Rose stands on the left
+    lib.people.name_face("kit_and_rose.jpg", "Kit", face=2)
     assert person_photos_of(lib, "Rose") == expected("rose_leslie") | {"kit_and_rose.jpg"}
     assert person_photos_of(lib, "Kit") == expected("kit_harington") | {"kit_and_rose.jpg"}
-    assert [f.label for f in lib.photo_faces("kit_and_rose.jpg")] == ["Rose", "Kit"]
+    assert [f.label for f in lib.people.photo_faces("kit_and_rose.jpg")] == ["Rose", "Kit"]
 
 
 @pytest.mark.slow
@@ -414,67 +414,67 @@ def test_a_photo_with_several_faces_asks_which_one_and_changes_nothing(lib):
     ],
 )
 def test_absurd_names_are_refused_and_change_nothing(lib, name, message):
-    before = lib.people()
+    before = lib.people.everyone()
     with pytest.raises(InvalidInput, match=message):
-        lib.name_face("colin_powell_1.jpg", name)
-    assert lib.people() == before
+        lib.people.name_face("colin_powell_1.jpg", name)
+    assert lib.people.everyone() == before
 
 
 @pytest.mark.slow
 def test_bad_references_get_clear_messages(lib):
     with pytest.raises(NotFound, match="not a photo"):
-        lib.name_face("nowhere.jpg", "Alice")
+        lib.people.name_face("nowhere.jpg", "Alice")
     with pytest.raises(InvalidInput, match="No face"):
-        lib.name_face("dog.jpg", "Rex")
+        lib.people.name_face("dog.jpg", "Rex")
     with pytest.raises(NotFound, match='Nobody called "Zed"'):
-        lib.forget("Zed")
+        lib.people.forget("Zed")
 
 
 @pytest.mark.slow
 def test_two_people_cannot_share_a_name(lib):
-    lib.name_face("colin_powell_1.jpg", "Colin")
-    tony = lib.people()[-1]  # an unnamed cluster
+    lib.people.name_face("colin_powell_1.jpg", "Colin")
+    tony = lib.people.everyone()[-1]  # an unnamed cluster
     with pytest.raises(InvalidInput, match="already belongs"):
-        lib.name_person(tony.id, "colin")
+        lib.people.name_person(tony.id, "colin")
     with pytest.raises(InvalidInput, match="already belongs"):
-        lib.rename(tony.label, "Colin")
-    assert lib.people_names() == {"Colin": []}
+        lib.people.rename(tony.label, "Colin")
+    assert lib.people.names() == {"Colin": []}
 
 
 @pytest.mark.slow
 def test_naming_a_face_of_a_named_cluster_moves_only_that_face(lib):
-    lib.name_face("colin_powell_1.jpg", "Colin")
-    result = lib.name_face("colin_powell_2.jpg", "Not Colin")
+    lib.people.name_face("colin_powell_1.jpg", "Colin")
+    result = lib.people.name_face("colin_powell_2.jpg", "Not Colin")
     assert (result.photos, result.joined) == (1, 0)
     assert len(person_photos_of(lib, "Colin")) == 4
 
 
 @pytest.mark.slow
 def test_rename_alias_merge_and_forget(lib):
-    lib.name_face("tony_blair_1.jpg", "Tony")
-    lib.rename("tony", "Anthony")
-    lib.add_alias("Anthony", "Tony")
-    assert lib.people_names() == {"Anthony": ["Tony"]}
+    lib.people.name_face("tony_blair_1.jpg", "Tony")
+    lib.people.rename("tony", "Anthony")
+    lib.people.add_alias("Anthony", "Tony")
+    assert lib.people.names() == {"Anthony": ["Tony"]}
     assert person_photos_of(lib, "tony") == expected("tony_blair")
-    lib.name_face("colin_powell_1.jpg", "Colin")
-    lib.merge("Colin", "Anthony")  # a user's mistake, but their word
-    assert lib.people_names() == {"Anthony": ["Colin", "Tony"]}
+    lib.people.name_face("colin_powell_1.jpg", "Colin")
+    lib.people.merge("Colin", "Anthony")  # a user's mistake, but their word
+    assert lib.people.names() == {"Anthony": ["Colin", "Tony"]}
     assert len(person_photos_of(lib, "Anthony")) == 10
-    lib.forget("Anthony")
-    assert lib.people_names() == {}
+    lib.people.forget("Anthony")
+    assert lib.people.names() == {}
     # The faces go back to unnamed people, not into limbo.
-    assert sorted(p.photo_count for p in lib.people())[-2:] == [5, 5]
+    assert sorted(p.photo_count for p in lib.people.everyone())[-2:] == [5, 5]
 
 
 @pytest.mark.slow
 def test_that_is_not_alice_takes_the_face_off_for_good(lib):
-    lib.name_face("colin_powell_1.jpg", "Colin")
-    lib.unassign("colin_powell_2.jpg", "Colin")
+    lib.people.name_face("colin_powell_1.jpg", "Colin")
+    lib.people.unassign("colin_powell_2.jpg", "Colin")
     assert "colin_powell_2.jpg" not in person_photos_of(lib, "Colin")
     with pytest.raises(NotFound, match="not in"):
-        lib.unassign("tony_blair_1.jpg", "Colin")
+        lib.people.unassign("tony_blair_1.jpg", "Colin")
     # Re-clustering everything does not put it back.
-    recluster(lib.catalog, lib.settings, lib.face_model())
+    recluster(lib.catalog, lib.settings, lib.people.face_model())
     lib.catalog.conn.commit()
     assert "colin_powell_2.jpg" not in person_photos_of(lib, "Colin")
     assert len(person_photos_of(lib, "Colin")) == 4
@@ -491,11 +491,11 @@ def test_reindexing_unchanged_photos_does_no_face_work(indexed, lib, monkeypatch
 
 @pytest.mark.slow
 def test_who_is_recognises_a_named_person_in_an_uploaded_photo(lib):
-    lib.name_face("colin_powell_1.jpg", "Colin")
+    lib.people.name_face("colin_powell_1.jpg", "Colin")
     upload = eval_photo("colin_powell/9.jpg")  # not in the library
-    faces = lib.who_is(upload)
+    faces = lib.people.who_is(upload)
     assert [f.label for f in faces] == ["Colin"]
-    stranger = lib.who_is(eval_photo("angelina/4.jpg"))
+    stranger = lib.people.who_is(eval_photo("angelina/4.jpg"))
     assert len(stranger) == 1 and stranger[0].person_id is None
 
 
@@ -508,8 +508,8 @@ class _OtherDlib(DlibEmbedder):
 @pytest.mark.slow
 def test_switching_face_models_asks_first_then_reembeds_keeping_names(indexed, lib, monkeypatch):
     photos, _, clip = indexed
-    lib.name_face("colin_powell_1.jpg", "Colin")
-    lib.unassign("colin_powell_2.jpg", "Colin")
+    lib.people.name_face("colin_powell_1.jpg", "Colin")
+    lib.people.unassign("colin_powell_2.jpg", "Colin")
     before = person_photos_of(lib, "Colin")
     monkeypatch.setitem(EMBEDDERS, "other", _OtherDlib)
     other = Library(lib.data_dir, clip=clip, settings=Settings(face_embedder="other"))
@@ -551,9 +551,9 @@ def test_naming_marie_curie_in_one_copy_of_a_portrait_names_her_in_the_other(
         shutil.copy(demo / name, folder / name)
     with Library(tmp_path / "data", clip=tiny_clip_spec) as lib:
         lib.index(folder)
-        faces = lib.photo_faces("portrait.jpg")
+        faces = lib.people.photo_faces("portrait.jpg")
         marie = max(faces, key=lambda f: f.box[3] - f.box[1])  # the largest face is hers
-        result = lib.name_face("portrait.jpg", "Marie Curie", face=marie.index)
+        result = lib.people.name_face("portrait.jpg", "Marie Curie", face=marie.index)
         assert (result.faces, result.photos) == (2, 2)  # the rotated copy came with her
         found = lib.search(Query(people_all=("Marie Curie",)))
         assert sorted(Path(h.path).name for h in found.hits) == [

@@ -50,12 +50,12 @@ def test_people_json_brings_every_name_back_after_the_catalog_is_deleted(
     data = tmp_path / "data"
     with Library(data, clip=tiny_clip_spec) as lib:
         lib.index(folder)
-        lib.name_face("colin_powell_1.jpg", "Colin")
-        lib.name_face("tony_blair_1.jpg", "Tony")
-        lib.rename("Tony", "Tony Blair")
-        lib.add_alias("Tony Blair", "Tony")
-        lib.name_face("kit_and_rose.jpg", "Rose", face=2)
-        lib.unassign("colin_powell_2.jpg", "Colin")
+        lib.people.name_face("colin_powell_1.jpg", "Colin")
+        lib.people.name_face("tony_blair_1.jpg", "Tony")
+        lib.people.rename("Tony", "Tony Blair")
+        lib.people.add_alias("Tony Blair", "Tony")
+        lib.people.name_face("kit_and_rose.jpg", "Rose", face=2)
+        lib.people.unassign("colin_powell_2.jpg", "Colin")
         before = who_is_where(lib)
     saved = json.loads((data / "people.json").read_text())
     assert [p["name"] for p in saved["people"]] == ["Colin", "Rose", "Tony Blair"]
@@ -80,7 +80,7 @@ def test_people_export_and_import_by_hand(folder, tmp_path, tiny_clip_spec):
     data = tmp_path / "data"
     with Library(data, clip=tiny_clip_spec) as lib:
         lib.index(folder)
-        lib.name_face("colin_powell_1.jpg", "Colin")
+        lib.people.name_face("colin_powell_1.jpg", "Colin")
         before = who_is_where(lib)
     exported = tmp_path / "names.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

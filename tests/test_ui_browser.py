@@ -70,8 +70,8 @@ def server(tmp_path_factory):
     for pid in lib.people_by_id:
         crops[pid] = folder / f"crop{pid}.jpg"
         Image.new("RGB", (32, 32), (200, 60 * pid, 0)).save(crops[pid], "JPEG")
-    plain_people = lib.people
-    lib.people = lambda: [
+    plain_people = lib.people.everyone
+    lib.people.everyone = lambda: [
         type(p)(p.id, p.name, p.label, p.photo_count, p.face_count, str(crops[p.id]), p.aliases)
         for p in plain_people()
     ]

@@ -132,7 +132,7 @@ def test_a_moved_photo_keeps_its_people(tmp_path, tiny_clip_spec):
         shutil.copy(DEMO / name, folder / name)
     with Library(tmp_path / "data", clip=tiny_clip_spec, settings=QUICK, ocr=False) as lib:
         lib.index(folder)
-        lib.name_face(str(folder / "portrait.jpg"), "Marie Curie")
+        lib.people.name_face(str(folder / "portrait.jpg"), "Marie Curie")
         watcher = lib.watch([folder])
         try:
             (folder / "lab").mkdir()
