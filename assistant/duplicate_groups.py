@@ -17,10 +17,10 @@ def duplicates(ctx: Context, _args: dict) -> Reply:
     """The duplicate groups as text, and the first groups' photos as a gallery."""
     groups = ctx.library.duplicates()
     if not groups:
-        return Reply(ctx.words.say("duplicates", "none"), intent="duplicates")
+        return Reply(ctx.phrases.say("duplicates", "none"), intent="duplicates")
     extra = sum(len(g.members) - 1 for g in groups)
     lines = [
-        ctx.words.say(
+        ctx.phrases.say(
             "duplicates",
             "summary",
             groups=len(groups),
@@ -31,14 +31,16 @@ def duplicates(ctx: Context, _args: dict) -> Reply:
     ]
     for n, g in enumerate(groups[:GROUPS_LISTED], start=1):
         keep = next(m for m in g.members if m.photo_id == g.keep)
-        kind = ctx.words.say("duplicates", g.kind)
+        kind = ctx.phrases.say("duplicates", g.kind)
         lines.append(
-            ctx.words.say(
+            ctx.phrases.say(
                 "duplicates", "group", n=n, kind=Md(kind), file=Path(keep.path).name, why=g.why
             )
         )
     if len(groups) > GROUPS_LISTED:
-        lines.append(ctx.words.say("duplicates", "more_groups", count=len(groups) - GROUPS_LISTED))
+        lines.append(
+            ctx.phrases.say("duplicates", "more_groups", count=len(groups) - GROUPS_LISTED)
+        )
     return Reply("\n".join(lines), photos=_gallery(ctx, groups), intent="duplicates")
 
 
@@ -58,10 +60,10 @@ def _gallery(ctx: Context, groups: list) -> tuple[Picture, ...]:
                 Picture(
                     number=number,
                     image=info["thumbnail"] or m.path,
-                    caption=ctx.words.plain("duplicates", key, number=number, n=n),
+                    caption=ctx.phrases.plain("duplicates", key, number=number, n=n),
                     photo_id=m.photo_id,
                     path=m.path,
-                    details=ctx.words.say(
+                    details=ctx.phrases.say(
                         "duplicates", "details", number=number, file=Path(m.path).name, n=n, why=why
                     ),
                 )

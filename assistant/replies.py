@@ -1,7 +1,7 @@
-"""What the assistant answers, as plain data: `Reply`, `Picture`, and the `Words` it is made of.
+"""What the assistant answers, as plain data: `Reply`, `Picture`, and the `Phrases` it is made of.
 
 A `Reply` is frozen data the UI only renders. Everything a user typed (a name, a query, a
-file name) is escaped when it is put into a reply (`Words.say` escapes every value it fills
+file name) is escaped when it is put into a reply (`Phrases.say` escapes every value it fills
 in unless the value is marked `Md`, i.e. already-safe Markdown built from the templates).
 """
 
@@ -63,15 +63,16 @@ class Reply:
     turn: int = 0  # the session's message number: the UI's key for clicks on its pictures
 
 
-class Words:
-    """Reply templates, intent patterns and help text from `prompts/`."""
+class Phrases:
+    """What the assistant says and understands besides searches, from `prompts/`: reply
+    templates, intent patterns and help text. ("Words" are what is written in a photo.)"""
 
     def __init__(self, folder: Path = PROMPTS):
         self.replies = tomllib.loads((folder / "replies.toml").read_text(encoding="utf-8"))
         self.intents = tomllib.loads((folder / "intents.toml").read_text(encoding="utf-8"))
         self.help = (folder / "help.md").read_text(encoding="utf-8")
         self.help_guest = (folder / "help_guest.md").read_text(encoding="utf-8")
-        self.positions = self.intents["words"]
+        self.positions = self.intents["positions"]
         self.refine = self.intents["refine"]
 
     def say(self, section: str, key: str, **values: Any) -> Md:
@@ -101,39 +102,39 @@ def unnamed(label: str | None, person_id: int | None) -> bool:
     )
 
 
-def hit_picture(number: int, hit: Hit, words: Words, names: list[str] | None = None) -> Picture:
+def hit_picture(number: int, hit: Hit, phrases: Phrases, names: list[str] | None = None) -> Picture:
     """A numbered gallery picture for one hit: a short caption, and the larger view's text.
 
     `names` are every named person in the photo (else the people the search matched).
     """
     date = (hit.taken_at or "")[:10]
     if date and hit.date_uncertain:
-        date = words.plain("picture", "date_uncertain", date=date)
+        date = phrases.plain("picture", "date_uncertain", date=date)
     file = Path(hit.path).name
     matched = [p.name for p in hit.people if not unnamed(p.name, p.person_id)]
     names = list(dict.fromkeys([*matched, *(names or [])]))
     bits = " · ".join(b for b in (date, hit.place, ", ".join(names)) if b)
     caption = (
-        words.plain("picture", "caption", number=number, bits=bits)
+        phrases.plain("picture", "caption", number=number, bits=bits)
         if bits
-        else words.plain("picture", "caption_file", number=number, file=file)
+        else phrases.plain("picture", "caption_file", number=number, file=file)
     )
-    lines = [words.say("picture", "title", number=number, file=file)]
+    lines = [phrases.say("picture", "title", number=number, file=file)]
     if hit.taken_at:
         date_text = hit.taken_at.replace("T", " ")
-        lines.append(words.say("picture", "date", date=date_text, source=hit.date_note))
+        lines.append(phrases.say("picture", "date", date=date_text, source=hit.date_note))
     if hit.place:
-        lines.append(words.say("picture", "place", place=hit.place))
+        lines.append(phrases.say("picture", "place", place=hit.place))
     if names:
-        lines.append(words.say("picture", "people", names=", ".join(names)))
+        lines.append(phrases.say("picture", "people", names=", ".join(names)))
     if hit.reasons:
-        lines.append(words.say("picture", "why", reasons="; ".join(hit.reasons)))
+        lines.append(phrases.say("picture", "why", reasons="; ".join(hit.reasons)))
     if hit.words:
-        lines.append(words.say("picture", "words", words=" · ".join(hit.words)))
+        lines.append(phrases.say("picture", "words", words=" · ".join(hit.words)))
     if hit.kind == "video":
         at = clock(hit.time_s or 0.0)
-        caption = words.plain("picture", "video_caption", at=at, caption=caption)
-        lines.insert(1, words.say("picture", "video_moment", at=at))
+        caption = phrases.plain("picture", "video_caption", at=at, caption=caption)
+        lines.insert(1, phrases.say("picture", "video_moment", at=at))
     return Picture(
         number=number,
         image=hit.thumbnail or hit.path,
