@@ -290,3 +290,15 @@ def test_a_handler_reaches_the_library_s_rooms_under_the_shared_lock(tmp_path, t
         assert front.has_photos() is False and lock.depth == 0
         assert front.data_dir == library.data_dir and front.settings is library.settings
     assert held and set(held) == {1}  # every read of the catalog, under the lock
+
+
+def test_the_readme_names_every_module():
+    # Someone new finds each room in README's tables ("How it is built").
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    unnamed = [
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path.name != "__init__.py" and f"{path.name}`" not in readme  # `x.py` or `a/x.py`
+    ]
+    assert unnamed == [], "add a line for each to the module tables in README.md"
