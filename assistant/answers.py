@@ -25,8 +25,8 @@ def help_(ctx: Context, _args: dict) -> Reply:
     if note:
         notes.append(note)
     if ctx.read_only:
-        notes.append(ctx.phrases.say("errors", "read_only"))
-    template = ctx.phrases.help_guest if ctx.read_only else ctx.phrases.help
+        notes.append(ctx.wording.say("errors", "read_only"))
+    template = ctx.wording.help_guest if ctx.read_only else ctx.wording.help
     text = template.format(notes="\n\n".join(notes), **ctx.examples())
     return Reply(text.strip(), intent="help")
 
@@ -45,7 +45,7 @@ def model_note(ctx: Context) -> str:
     if ctx.memory.model_note_said:
         return ""
     ctx.memory.model_note_said = True
-    return ctx.phrases.say("model", "missing")
+    return ctx.wording.say("model", "missing")
 
 
 def unnamed_offer(ctx: Context) -> tuple[Picture, ...]:
@@ -54,7 +54,7 @@ def unnamed_offer(ctx: Context) -> tuple[Picture, ...]:
     pictures = []
     for p in people:
         number = ctx.memory.number_of(p.id, None)
-        caption = ctx.phrases.plain(
+        caption = ctx.wording.plain(
             "picture",
             "group",
             n=number,
@@ -72,7 +72,7 @@ def person_by_number(ctx: Context, number: int) -> int:
     person_id = ctx.memory.person_numbers.get(number)
     if person_id is None:
         count = len(ctx.memory.person_numbers)
-        raise NotFound(ctx.phrases.say("errors", "no_person_number", n=number, count=count))
+        raise NotFound(ctx.wording.say("errors", "no_person_number", n=number, count=count))
     return person_id
 
 
@@ -83,9 +83,9 @@ def face_pictures(ctx: Context, faces: Sequence[Any]) -> tuple[Picture, ...]:
             number=f.index,
             image=f.crop,
             caption=(
-                ctx.phrases.plain("picture", "face", face=f.index)
+                ctx.wording.plain("picture", "face", face=f.index)
                 if unnamed(f.label, f.person_id)
-                else ctx.phrases.plain("picture", "face_named", face=f.index, label=f.label)
+                else ctx.wording.plain("picture", "face_named", face=f.index, label=f.label)
             ),
             person_id=f.person_id,
         )
@@ -96,12 +96,12 @@ def face_pictures(ctx: Context, faces: Sequence[Any]) -> tuple[Picture, ...]:
 def where(ctx: Context, index: int, count: int) -> Md:
     """Where face `index` of `count` sits, in words."""
     if count == 1:
-        return ctx.phrases.say("who", "where_only")
+        return ctx.wording.say("who", "where_only")
     if index == 1:
-        return ctx.phrases.say("who", "where_left")
+        return ctx.wording.say("who", "where_left")
     if index == count:
-        return ctx.phrases.say("who", "where_right")
-    return ctx.phrases.say("who", "where_middle")
+        return ctx.wording.say("who", "where_right")
+    return ctx.wording.say("who", "where_middle")
 
 
 def hit(ctx: Context, n: str | int) -> Any:
@@ -109,9 +109,9 @@ def hit(ctx: Context, n: str | int) -> Any:
     number = int(n)
     hits = ctx.memory.hits
     if not hits:
-        raise NotFound(ctx.phrases.say("errors", "no_photos_yet"))
+        raise NotFound(ctx.wording.say("errors", "no_photos_yet"))
     if not 1 <= number <= len(hits):
-        raise NotFound(ctx.phrases.say("errors", "no_photo_number", n=number, count=len(hits)))
+        raise NotFound(ctx.wording.say("errors", "no_photo_number", n=number, count=len(hits)))
     return hits[number - 1]
 
 
@@ -120,24 +120,24 @@ def who_in_photo(ctx: Context, args: dict) -> Reply:
     n = args["n"]
     faces = ctx.library.people.photo_faces(hit(ctx, n).path)
     if not faces:
-        return Reply(ctx.phrases.say("who", "nobody", n=n), intent="who_in_photo")
+        return Reply(ctx.wording.say("who", "nobody", n=n), intent="who_in_photo")
     unknown_key = "unknown_face_guest" if ctx.read_only else "unknown_face"
     parts = []
     for f in faces:
         at = where(ctx, f.index, len(faces))
         if unnamed(f.label, f.person_id):
-            parts.append(ctx.phrases.say("who", unknown_key, face=f.index, where=at, n=n))
+            parts.append(ctx.wording.say("who", unknown_key, face=f.index, where=at, n=n))
         else:
             parts.append(
-                ctx.phrases.say("who", "known_face", label=f.label, face=f.index, where=at)
+                ctx.wording.say("who", "known_face", label=f.label, face=f.index, where=at)
             )
-    text = ctx.phrases.say("who", "in_photo", n=n, list=join(parts))
+    text = ctx.wording.say("who", "in_photo", n=n, list=join(parts))
     return Reply(text, faces=face_pictures(ctx, faces), intent="who_in_photo")
 
 
 def who_know(ctx: Context, _args: dict) -> Reply:
     """The named people with their photo counts, and the unnamed groups offered to name."""
-    say = ctx.phrases.say
+    say = ctx.wording.say
     named = [p for p in ctx.library.people.everyone() if p.name]
     offered = unnamed_offer(ctx)
     guest = ctx.read_only

@@ -18,14 +18,14 @@ from index.types import Query
 def _names(ctx: Context, names: tuple[str, ...] | list[str]) -> Md:
     """ "**Carol Jones** or **Dave Jones**": names as the chat lists them."""
     bold = [f"**{escape(n)}**" for n in names]
-    last = ctx.phrases.say("clarify", "or")
+    last = ctx.wording.say("clarify", "or")
     return Md(bold[0] if len(bold) == 1 else ", ".join(bold[:-1]) + f" {last} " + bold[-1])
 
 
 def which_one(ctx: Context, query: Query) -> Reply:
     """ "photos of Jones" with two Joneses: ask which, naming both; nothing is searched."""
     word, choices = query.ambiguous[0]
-    text = ctx.phrases.say("clarify", "which", word=word, names=_names(ctx, choices))
+    text = ctx.wording.say("clarify", "which", word=word, names=_names(ctx, choices))
     return Reply(text, intent="ask_which", query=query)
 
 
@@ -40,8 +40,8 @@ def did_you_mean(ctx: Context, query: Query, rerun: Callable[[str, str], Reply])
     close = close_names(word, people, ctx.library.settings.name_suggest_similarity)
     if not close:
         return None
-    text = ctx.phrases.say("clarify", "did_you_mean", word=word, names=_names(ctx, close[:3]))
+    text = ctx.wording.say("clarify", "did_you_mean", word=word, names=_names(ctx, close[:3]))
     if len(close) == 1:
         ctx.memory.confirm = Confirm(text, lambda: rerun(word, close[0]))
-        text = Md(f"{text} {ctx.phrases.say('clarify', 'say_yes')}")
+        text = Md(f"{text} {ctx.wording.say('clarify', 'say_yes')}")
     return Reply(text, intent="did_you_mean", query=query)

@@ -3,7 +3,7 @@
 Handlers (`naming`, `uploads`, `answers`, `showing`) take a `Context` and return a `Reply`;
 they never import the conversation that dispatches them, and nothing in a `Context` points
 back into it. A `Context` is one session's `Memory`, the `Shared` state of every session (the
-library, the phrases, the parser; `Assistant` in conversation.py is the one there is) and the
+library, the wording, the parser; `Assistant` in conversation.py is the one there is) and the
 status line of this message. The search-and-show step is a room of its own (`showing`).
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, is_dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from assistant.replies import Phrases, Picture, Reply
+from assistant.replies import Picture, Reply, Wording
 from index.settings import Settings
 from index.types import Hit, Query
 
@@ -80,9 +80,9 @@ class Memory:
 
 
 class Shared(Protocol):
-    """What every session shares (`conversation.Assistant`): the library, phrases, parser, lock."""
+    """What every session shares (`conversation.Assistant`): the library, wording, parser, lock."""
 
-    phrases: Phrases
+    wording: Wording
     read_only: bool
     settings: Settings
     lock: threading.RLock
@@ -149,9 +149,9 @@ class Context:
         return locked(library, self.shared.lock)
 
     @property
-    def phrases(self) -> Phrases:
+    def wording(self) -> Wording:
         """The reply templates and phrase lists of prompts/."""
-        return self.shared.phrases
+        return self.shared.wording
 
     @property
     def read_only(self) -> bool:

@@ -1,6 +1,6 @@
 """The chat session: what every session shares, and how one session answers a message.
 
-`Assistant` holds what all browser sessions share (the library, the query parser, the phrases,
+`Assistant` holds what all browser sessions share (the library, the query parser, the wording,
 one lock); `Conversation` is one session: it finds the intent of a message (`intents`) and
 hands the handler a `Context`; a message that is no intent is a search or a refinement of the
 last one (`showing`). Replies are plain data (`replies.Reply`); the library is reached only
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from assistant import showing, uploads
 from assistant.context import Context, Memory, StatusFn
 from assistant.intents import WRITING, Intents
-from assistant.replies import Md, Phrases, Picture, Reply, escape, plural
+from assistant.replies import Md, Picture, Reply, Wording, escape, plural
 from assistant.showing import refine_query
 from index.errors import PirError
 from index.settings import Settings
@@ -48,7 +48,7 @@ def _normalise(text: str) -> str:
 
 
 class Assistant:
-    """What all chat sessions share: the library, the query parser, the phrases and one lock.
+    """What all chat sessions share: the library, the query parser, the wording and one lock.
 
     The lock serialises library calls from concurrent sessions (Gradio runs handlers in
     threads); each session's own memory lives in its `Conversation`.
@@ -57,13 +57,13 @@ class Assistant:
     def __init__(
         self,
         library: Library | None = None,
-        phrases: Phrases | None = None,
+        wording: Wording | None = None,
         read_only: bool = False,
         settings: Settings | None = None,
         now: datetime | None = None,
     ):
-        self.phrases = phrases or Phrases()
-        self.intents = Intents(self.phrases)  # a missing handler fails here, at start
+        self.wording = wording or Wording()
+        self.intents = Intents(self.wording)  # a missing handler fails here, at start
         self.read_only = read_only or bool(getattr(library, "read_only", False))
         self.settings = settings or getattr(library, "settings", None) or Settings.from_env()
         self.now = now
@@ -110,7 +110,7 @@ class Assistant:
                 from assistant.query.lexicon import engine
                 from assistant.query.spelling import speller
 
-                self._speller = speller(self.phrases.intents["spelling"], engine())
+                self._speller = speller(self.wording.intents["spelling"], engine())
             if self._names is None:
                 people = self._vocabulary()[0]
                 forms = [*people, *(a for aliases in people.values() for a in aliases)]
@@ -158,11 +158,11 @@ class Assistant:
         places: list[str] = []
         if lib is not None:
             names, places, years = list(lib.people.names()), list(lib.places()), list(lib.years())
-        stand_in = self.phrases.replies["examples"]["names"]
+        stand_in = self.wording.replies["examples"]["names"]
         name = names[0] if names else stand_in[0]
         other = names[1] if len(names) > 1 else (name if names else stand_in[1])
         year = str(years[0]) if years else str((self.now or datetime.now()).year - 1)
-        say = self.phrases.say
+        say = self.wording.say
         people_key = "people" if len(names) != 1 else "one_person"
         return {
             "name": escape(name),
@@ -184,7 +184,7 @@ class Assistant:
             return []
         with self.lock:
             names, places, years = list(lib.people.names()), list(lib.places()), lib.years()
-        say = self.phrases.plain
+        say = self.wording.plain
         out = []
         if names:
             out.append(say("examples", "suggest_person", name=names[0]))
@@ -200,9 +200,9 @@ class Assistant:
     def library_note(self) -> str:
         """A one-line status for the page: no library, indexing, or what the library holds."""
         if self.indexing:
-            return self.status or self.phrases.say("status", "indexing_start")
+            return self.status or self.wording.say("status", "indexing_start")
         if self._library is None:
-            return self.phrases.say("status", "no_library")
+            return self.wording.say("status", "no_library")
         cached = self._note
         if cached is not None and time.monotonic() - cached[0] < NOTE_TTL_S:
             return cached[1]
@@ -210,8 +210,8 @@ class Assistant:
             stats = self._library.stats()
             named = len(self._library.people.names()) if stats.get("photos") else 0
         if not stats.get("photos"):
-            return self.phrases.say("status", "empty_library")
-        text = self.phrases.say(
+            return self.wording.say("status", "empty_library")
+        text = self.wording.say(
             "status",
             "indexed",
             photos=stats["photos"],
@@ -221,7 +221,7 @@ class Assistant:
         if self.status:
             text += " " + self.status
         if self.read_only:
-            text += " " + self.phrases.say("status", "read_only")
+            text += " " + self.wording.say("status", "read_only")
         self._note = (time.monotonic(), text)
         return text
 
@@ -234,7 +234,7 @@ class Conversation:
 
     def __init__(self, assistant: Assistant):
         self.assistant = assistant
-        self.phrases = assistant.phrases
+        self.wording = assistant.wording
         self.memory = Memory()
         self.panel: list[int] = []  # the person of each tile of the people panel, in order
 
@@ -250,7 +250,7 @@ class Conversation:
         limit = self.assistant.settings.chat_max_message  # the rest is ignored, and said so
         if len(text) > limit:
             text = text[:limit]
-            note = self.phrases.say("search", "too_long", limit=limit)
+            note = self.wording.say("search", "too_long", limit=limit)
         try:
             reply = self._dispatch(_normalise(text), upload, status or (lambda _msg: None))
         except PirError as err:
@@ -269,8 +269,8 @@ class Conversation:
         ctx = Context(self.memory, self.assistant)
         person = next((p for p in ctx.library.people.everyone() if p.id == person_id), None)
         if person is None:
-            return Reply(self.phrases.say("people", "gone", label=f"#{person_id}"), intent="usage")
-        shown = person.name or self.phrases.plain(
+            return Reply(self.wording.say("people", "gone", label=f"#{person_id}"), intent="usage")
+        shown = person.name or self.wording.plain(
             "labels", "person", n=self.memory.number_of(person_id, None)
         )
         query = Query(raw=shown, people_all=(person.label,))
@@ -287,9 +287,9 @@ class Conversation:
         lib = self.assistant.library
         if lib is None:
             key = "indexing_start" if self.assistant.indexing else "no_library"
-            return Reply(self.phrases.say("status", key), intent="no_library")
+            return Reply(self.wording.say("status", key), intent="no_library")
         if not self.assistant.indexing and not self.assistant.has_photos():
-            return Reply(self.phrases.say("status", "empty_library"), intent="no_library")
+            return Reply(self.wording.say("status", "empty_library"), intent="no_library")
         ctx = Context(self.memory, self.assistant, status)
         intents = self.assistant.intents
         if upload:
@@ -306,9 +306,9 @@ class Conversation:
             self.memory.pending = None
             self.memory.pending_name = None
         if intent == "usage":
-            return Reply(self.phrases.say("errors", "usage", usage=match), intent="usage")
+            return Reply(self.wording.say("errors", "usage", usage=match), intent="usage")
         if intent in WRITING and self.assistant.read_only:
-            return Reply(self.phrases.say("errors", "read_only"), intent="read_only")
+            return Reply(self.wording.say("errors", "read_only"), intent="read_only")
         if intent:
             return intents.handle(intent, ctx, match)
         if self.memory.query is not None and showing.is_refinement(ctx, text):

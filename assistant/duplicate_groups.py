@@ -17,10 +17,10 @@ def duplicates(ctx: Context, _args: dict) -> Reply:
     """The duplicate groups as text, and the first groups' photos as a gallery."""
     groups = ctx.library.duplicates()
     if not groups:
-        return Reply(ctx.phrases.say("duplicates", "none"), intent="duplicates")
+        return Reply(ctx.wording.say("duplicates", "none"), intent="duplicates")
     extra = sum(len(g.members) - 1 for g in groups)
     lines = [
-        ctx.phrases.say(
+        ctx.wording.say(
             "duplicates",
             "summary",
             groups=len(groups),
@@ -31,15 +31,15 @@ def duplicates(ctx: Context, _args: dict) -> Reply:
     ]
     for n, g in enumerate(groups[:GROUPS_LISTED], start=1):
         keep = next(m for m in g.members if m.photo_id == g.keep)
-        kind = ctx.phrases.say("duplicates", g.kind)
+        kind = ctx.wording.say("duplicates", g.kind)
         lines.append(
-            ctx.phrases.say(
+            ctx.wording.say(
                 "duplicates", "group", n=n, kind=Md(kind), file=Path(keep.path).name, why=g.why
             )
         )
     if len(groups) > GROUPS_LISTED:
         lines.append(
-            ctx.phrases.say("duplicates", "more_groups", count=len(groups) - GROUPS_LISTED)
+            ctx.wording.say("duplicates", "more_groups", count=len(groups) - GROUPS_LISTED)
         )
     return Reply("\n".join(lines), photos=_gallery(ctx, groups), intent="duplicates")
 
@@ -60,10 +60,10 @@ def _gallery(ctx: Context, groups: list) -> tuple[Picture, ...]:
                 Picture(
                     number=number,
                     image=info["thumbnail"] or m.path,
-                    caption=ctx.phrases.plain("duplicates", key, number=number, n=n),
+                    caption=ctx.wording.plain("duplicates", key, number=number, n=n),
                     photo_id=m.photo_id,
                     path=m.path,
-                    details=ctx.phrases.say(
+                    details=ctx.wording.say(
                         "duplicates", "details", number=number, file=Path(m.path).name, n=n, why=why
                     ),
                 )

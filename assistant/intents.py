@@ -1,6 +1,6 @@
 """What a message asks for: the intents of `prompts/intents.toml` and the handler of each.
 
-`HANDLERS` is the registry; `Intents(phrases)` compiles the patterns and checks, at start,
+`HANDLERS` is the registry; `Intents(wording)` compiles the patterns and checks, at start,
 that every intent in the file has a handler (and every handler an intent), so a typo in
 the file is an error when the app starts, not at some user's first message.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from assistant import answers, duplicate_groups, naming, questions, showing, uploads
 from assistant.context import Context
-from assistant.replies import Phrases, Reply
+from assistant.replies import Reply, Wording
 
 Handler = Callable[[Context, dict[str, str]], Reply]
 
@@ -66,8 +66,8 @@ class Intent:
 class Intents:
     """The intents of `prompts/intents.toml`, in order, each with its handler."""
 
-    def __init__(self, phrases: Phrases, handlers: dict[str, Handler] = HANDLERS):
-        items = phrases.intents["intent"]
+    def __init__(self, wording: Wording, handlers: dict[str, Handler] = HANDLERS):
+        items = wording.intents["intent"]
         names = [item["name"] for item in items]
         missing = sorted(set(names) - set(handlers))
         unused = sorted(set(handlers) - set(names))

@@ -32,7 +32,7 @@ def clean_name(ctx: Context, raw: str) -> str:
     name = raw.strip().strip("\"'“”‘’*").strip(" !?,;:")
     name = re.sub(r"^(?:called|named|actually)\s+", "", name, flags=re.IGNORECASE)
     if not re.search(r"[^\W\d_]", name):  # digits beside letters: the library says why
-        raise InvalidInput(ctx.phrases.say("errors", "bad_name", name=raw.strip()))
+        raise InvalidInput(ctx.wording.say("errors", "bad_name", name=raw.strip()))
     name = ctx.library.people.check_name(name)  # InvalidInput with the reason when it is no name
     if name == name.lower():
         name = " ".join(w[:1].upper() + w[1:] for w in name.split())
@@ -44,7 +44,7 @@ def person_ref(ctx: Context, raw: str) -> tuple[int | str, str]:
     m = _PERSON_REF.fullmatch(raw.strip())
     if m:
         number = int(m.group(1))
-        return person_by_number(ctx, number), ctx.phrases.say("labels", "person", n=number)
+        return person_by_number(ctx, number), ctx.wording.say("labels", "person", n=number)
     name = known_as(ctx, clean_name(ctx, raw))
     return name, name
 
@@ -78,13 +78,13 @@ def naming_text(ctx: Context, result: Any, label: str, key: str = "named", **ext
     """The reply to a naming: who it is now, how many faces and photos, how many joined."""
     joined = ""
     if getattr(result, "joined", 0):
-        joined = ctx.phrases.say(
+        joined = ctx.wording.say(
             "people",
             "joined",
             joined=result.joined,
             face_word2=plural(result.joined, "face", "faces"),
         )
-    return ctx.phrases.say(
+    return ctx.wording.say(
         "people", key, label=label, name=result.name, joined=joined, **_count(result), **extra
     )
 
@@ -137,7 +137,7 @@ def confirm(ctx: Context, _args: dict) -> Reply:
     waiting = ctx.memory.confirm
     ctx.memory.confirm = None
     if waiting is None:
-        return Reply(ctx.phrases.say("people", "nothing_to_confirm"), intent="usage")
+        return Reply(ctx.wording.say("people", "nothing_to_confirm"), intent="usage")
     return waiting.action()
 
 
@@ -146,7 +146,7 @@ def cancel(ctx: Context, _args: dict) -> Reply:
     waiting = ctx.memory.confirm
     ctx.memory.confirm = None
     key = "cancelled" if waiting is not None else "nothing_to_confirm"
-    return Reply(ctx.phrases.say("people", key), intent="usage")
+    return Reply(ctx.wording.say("people", key), intent="usage")
 
 
 # --- naming ---
@@ -158,21 +158,21 @@ def name_person(ctx: Context, args: dict) -> Reply:
     raw_name = args.get("name")
     if raw_name is None:  # "she's number 2": the name is the one we asked about
         if ctx.memory.pending_name is None:
-            text = ctx.phrases.say("errors", "no_pending_name", n=number)
+            text = ctx.wording.say("errors", "no_pending_name", n=number)
             return Reply(text, intent="usage")
         raw_name = ctx.memory.pending_name
     name = clean_name(ctx, raw_name)
     person_id = person_by_number(ctx, number)
-    label = ctx.phrases.say("labels", "person", n=number)
+    label = ctx.wording.say("labels", "person", n=number)
     seen = ctx.memory.seen_names.get(person_id)
     current = _name_of(ctx, person_id)
     # A name this session saw is replaced only after asking (one named meanwhile by someone
     # else is asked about below, in other words).
     if current is not None and current == seen and current.lower() != name.lower():
         if _part_of(name, current):  # "person 8 is Martin" for Alice Martin: already so
-            text = ctx.phrases.say("people", "already", label=label, name=current)
+            text = ctx.wording.say("people", "already", label=label, name=current)
             return changed(ctx, text, [], answers=_answers(ctx, name))
-        question = ctx.phrases.say(
+        question = ctx.wording.say(
             "people", "rename_group", label=label, current=current, name=name
         )
 
@@ -190,7 +190,7 @@ def name_person(ctx: Context, args: dict) -> Reply:
     try:
         result = ctx.library.people.name_person(person_id, name, check=True, expected_name=seen)
     except NotFound:
-        return Reply(ctx.phrases.say("people", "gone", label=label), intent="usage")
+        return Reply(ctx.wording.say("people", "gone", label=label), intent="usage")
     except Conflict as err:
         current = err.current
         if current is None or current.lower() == name.lower():
@@ -198,7 +198,7 @@ def name_person(ctx: Context, args: dict) -> Reply:
                 person_id, name, check=True, expected_name=current
             )
         else:
-            question = ctx.phrases.say(
+            question = ctx.wording.say(
                 "people", "named_meanwhile", label=label, current=current, name=name
             )
 
@@ -230,7 +230,7 @@ def _after_naming(
         else:
             ctx.library.people.name_person(person_id, previous)
 
-    change = ctx.phrases.plain("changes", "named", label=label, name=result.name)
+    change = ctx.wording.plain("changes", "named", label=label, name=result.name)
     return changed(ctx, text, [change], undo=undo, answers=_answers(ctx, name))
 
 
@@ -279,7 +279,7 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
         face = face_number(ctx, position, len(faces))
         if face is None or not 1 <= face <= len(faces):
             key = "no_face_number" if face is not None else "face_position"
-            text = ctx.phrases.say(
+            text = ctx.wording.say(
                 "errors",
                 key,
                 n=n,
@@ -291,9 +291,9 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
             )
             return Reply(text, faces=face_pictures(ctx, faces), intent="usage")
     if face is None and len(faces) > 1:
-        text = ctx.phrases.say("errors", "which_face", n=n, count=len(faces), name=name)
+        text = ctx.wording.say("errors", "which_face", n=n, count=len(faces), name=name)
         return Reply(text, faces=face_pictures(ctx, faces), intent="usage")
-    label = ctx.phrases.say("labels", "photo", n=n)
+    label = ctx.wording.say("labels", "photo", n=n)
 
     before = faces[(face or 1) - 1] if faces else None
 
@@ -303,7 +303,7 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
             text = naming_text(ctx, result, label)
         else:
             text = naming_text(ctx, result, "", key="named_face", face=face, n=n)
-        change = ctx.phrases.plain("changes", "named", label=label, name=result.name)
+        change = ctx.wording.plain("changes", "named", label=label, name=result.name)
         group = before.person_id if before is not None else None
         undo = None  # a face that joined someone already named cannot be told apart again
         if group is not None and group == result.person_id and unnamed(before.label, group):
@@ -312,7 +312,7 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
 
     gap = ctx.library.people.face_gap(path, name, face=face)
     if far_apart(ctx, gap):
-        question = ctx.phrases.say(
+        question = ctx.wording.say(
             "people", "naming_far", label=label, name=name, **gap_words(ctx, gap)
         )
         return ask(ctx, question, go)
@@ -321,18 +321,18 @@ def _name_face_in(ctx: Context, n: str, raw_name: str, position: str | None) -> 
 
 def face_number(ctx: Context, position: str, count: int) -> int | None:
     """1-based face number for "left", "second", "2", …; None when it cannot be told."""
-    words = ctx.phrases.positions
+    positions = ctx.wording.positions
     word = position.lower()
     if word.isdigit():
         return int(word)
-    if word in words["left"]:
+    if word in positions["left"]:
         return 1
-    if word in words["right"]:
+    if word in positions["right"]:
         return count
-    if word in words["middle"]:
+    if word in positions["middle"]:
         return (count + 1) // 2 if count % 2 == 1 else None
-    if word in words["ordinals"]:
-        return words["ordinals"].index(word) + 1
+    if word in positions["ordinals"]:
+        return positions["ordinals"].index(word) + 1
     return None
 
 
@@ -344,13 +344,13 @@ def not_person(ctx: Context, args: dict) -> Reply:
     name = known_as(ctx, clean_name(ctx, raw))
     faces = [f.index for f in ctx.library.people.photo_faces(path) if f.label == name]
     ctx.library.people.unassign(path, name)
-    text = ctx.phrases.say("people", "unassigned", n=n, name=name)
+    text = ctx.wording.say("people", "unassigned", n=n, name=name)
 
     def undo() -> None:
         for index in faces:
             ctx.library.people.name_face(path, name, face=index)
 
-    change = ctx.phrases.plain("changes", "unassigned", n=n, name=name)
+    change = ctx.wording.plain("changes", "unassigned", n=n, name=name)
     return changed(ctx, text, [change], undo=undo if faces else None)
 
 
@@ -365,8 +365,8 @@ def rename(ctx: Context, args: dict) -> Reply:
         number = next(k for k, v in ctx.memory.person_numbers.items() if v == old)
         return name_person(ctx, {"person": str(number), "name": new})
     result = ctx.library.people.rename(old, new)
-    text = ctx.phrases.say("people", "renamed", old=old_label, new=result.name)
-    change = ctx.phrases.plain("changes", "renamed", old=old_label, new=new)
+    text = ctx.wording.say("people", "renamed", old=old_label, new=result.name)
+    change = ctx.wording.plain("changes", "renamed", old=old_label, new=new)
     return changed(ctx, text, [change], undo=lambda: ctx.library.people.rename(result.name, old))
 
 
@@ -380,8 +380,8 @@ def merge(ctx: Context, args: dict) -> Reply:
 def _merge(ctx: Context, a: int | str, a_label: str, b: int | str, b_label: str) -> Reply:
     def go() -> Reply:
         result = ctx.library.people.merge(a, b)
-        text = ctx.phrases.say("people", "merged", a=a_label, b=b_label, **_count(result))
-        change = ctx.phrases.plain("changes", "merged", a=a_label, b=b_label)
+        text = ctx.wording.say("people", "merged", a=a_label, b=b_label, **_count(result))
+        change = ctx.wording.plain("changes", "merged", a=a_label, b=b_label)
         return changed(ctx, text, [change])
 
     try:
@@ -390,9 +390,9 @@ def _merge(ctx: Context, a: int | str, a_label: str, b: int | str, b_label: str)
         if not isinstance(a, int) and not isinstance(b, int):
             raise
         gone = a_label if isinstance(a, int) else b_label
-        return Reply(ctx.phrases.say("people", "gone", label=gone), intent="usage")
+        return Reply(ctx.wording.say("people", "gone", label=gone), intent="usage")
     if far_apart(ctx, gap):
-        question = ctx.phrases.say(
+        question = ctx.wording.say(
             "people", "merge_far", a=a_label, b=b_label, **gap_words(ctx, gap)
         )
         return ask(ctx, question, go)
@@ -404,14 +404,14 @@ def alias(ctx: Context, args: dict) -> Reply:
     name = known_as(ctx, clean_name(ctx, args.get("name") or args.get("name2")))
     other = clean_name(ctx, args.get("alias") or args.get("alias2"))
     ctx.library.people.add_alias(name, other)
-    text = ctx.phrases.say("people", "alias", name=name, alias=other)
-    change = ctx.phrases.plain("changes", "alias", alias=other, name=name)
+    text = ctx.wording.say("people", "alias", name=name, alias=other)
+    change = ctx.wording.plain("changes", "alias", alias=other, name=name)
     return changed(ctx, text, [change], undo=lambda: ctx.library.people.remove_alias(name, other))
 
 
 def undo(ctx: Context, _args: dict) -> Reply:
     """ "undo": reverse this session's last people change, and say what was undone."""
-    say = ctx.phrases.say
+    say = ctx.wording.say
     if not ctx.memory.undo:
         return Reply(say("people", "nothing_to_undo"), intent="usage")
     what, action = ctx.memory.undo.pop()
@@ -424,7 +424,7 @@ def undo(ctx: Context, _args: dict) -> Reply:
     ctx.refresh()
     return Reply(
         say("people", "undone", what=what),
-        changes=(ctx.phrases.plain("changes", "undone", what=what),),
+        changes=(ctx.wording.plain("changes", "undone", what=what),),
         people_changed=True,
         intent="people_changed",
     )
@@ -434,5 +434,5 @@ def forget(ctx: Context, args: dict) -> Reply:
     """ "forget Bob": the name goes, the faces become unnamed again."""
     ref, label = person_ref(ctx, args["name"])
     ctx.library.people.forget(ref)
-    text = ctx.phrases.say("people", "forgot", name=label)
-    return changed(ctx, text, [ctx.phrases.plain("changes", "forgot", name=label)])
+    text = ctx.wording.say("people", "forgot", name=label)
+    return changed(ctx, text, [ctx.wording.plain("changes", "forgot", name=label)])

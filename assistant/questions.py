@@ -24,7 +24,7 @@ from index.types import Facts, Query
 def question_query(ctx: Context, q: str) -> Query:
     """What a question asks about, read like a search: "of Bob do I have in 2019" -> Query."""
     rest = f" {q.strip()} "
-    for phrase in sorted(ctx.phrases.intents["questions"]["strip"], key=len, reverse=True):
+    for phrase in sorted(ctx.wording.intents["questions"]["strip"], key=len, reverse=True):
         rest = re.sub(rf"(?i)\s{re.escape(phrase)}(?=\s)", " ", rest)
     rest = " ".join(rest.split())
     return ctx.parse(f"photos {rest}" if rest else "photos")
@@ -48,7 +48,7 @@ def about(ctx: Context, query: Query) -> Md:
         parts.append("in " + " or ".join(query.places))
     if query.words:
         parts.append("with the words " + ", ".join(f"“{w}”" for w in query.words))
-    return ctx.phrases.say("answer", "about", what=" ".join(parts)) if parts else Md("")
+    return ctx.wording.say("answer", "about", what=" ".join(parts)) if parts else Md("")
 
 
 def long_date(iso: str) -> str:
@@ -86,7 +86,7 @@ def _facts(ctx: Context, args: dict, aspect: str) -> Reply | tuple[Query, Facts,
 
 def how_many(ctx: Context, args: dict) -> Reply:
     """ "how many photos of Bob do I have in 2019?", "how many people do you know?"."""
-    say = ctx.phrases.say
+    say = ctx.wording.say
     if args.get("people"):
         people = ctx.library.people.everyone()
         named = sum(1 for p in people if p.name)
@@ -135,7 +135,7 @@ def _count_described(ctx: Context, query: Query) -> Reply:
     if shown.intent != "search":
         return shown  # no image model, or a name to ask about
     count = len(ctx.memory.hits)
-    text = ctx.phrases.say(
+    text = ctx.wording.say(
         "answer",
         "count_text",
         count=count,
@@ -158,7 +158,7 @@ def when(ctx: Context, args: dict) -> Reply:
         return showing.search(ctx, query)
     facts = ctx.library.facts(query, frozenset({"when"}))
     what = about(ctx, query)
-    say = ctx.phrases.say
+    say = ctx.wording.say
     dated = facts.first if first else facts.last
     if dated is None:
         key = "none" if facts.count == 0 else "no_dates"
@@ -187,7 +187,7 @@ def which_periods(ctx: Context, args: dict) -> Reply:
     if _needs_asking(query):
         return showing.search(ctx, query)
     facts = ctx.library.facts(query, frozenset({"months" if month else "years"}))
-    say = ctx.phrases.say
+    say = ctx.wording.say
     what = about(ctx, query)
     if not facts.periods:
         key = "none" if facts.count == 0 else "no_dates"
@@ -213,13 +213,13 @@ def where_photo(ctx: Context, args: dict) -> Reply:
     n = args.get("n")
     if n is None:
         if len(ctx.memory.hits) != 1 and ctx.memory.shown != 1:
-            return Reply(ctx.phrases.say("answer", "where_which"), intent="usage")
+            return Reply(ctx.wording.say("answer", "where_which"), intent="usage")
         n = "1"
     info = ctx.library.photo_info(hit(ctx, n).photo_id)
     if not info.get("place"):
-        return Reply(ctx.phrases.say("answer", "where_unknown", n=n), intent="answer")
+        return Reply(ctx.wording.say("answer", "where_unknown", n=n), intent="answer")
     return Reply(
-        ctx.phrases.say("answer", "where_photo", n=n, place=info["place"]), intent="answer"
+        ctx.wording.say("answer", "where_photo", n=n, place=info["place"]), intent="answer"
     )
 
 
@@ -229,7 +229,7 @@ def where_person(ctx: Context, args: dict) -> Reply:
     if isinstance(asked, Reply):
         return asked
     query, facts, what = asked
-    say = ctx.phrases.say
+    say = ctx.wording.say
     if not facts.places:
         key = "none" if facts.count == 0 else "no_places"
         return Reply(say("answer", key, about=what), intent="answer")
@@ -247,7 +247,7 @@ def who_with(ctx: Context, args: dict) -> Reply:
     if isinstance(asked, Reply):
         return asked
     query, facts, what = asked
-    say = ctx.phrases.say
+    say = ctx.wording.say
     if facts.count == 0:
         return Reply(say("answer", "none", about=what), intent="answer")
     if not facts.people:
@@ -267,12 +267,12 @@ def what_in_photo(ctx: Context, args: dict) -> Reply:
     shown = hit(ctx, n)
     info = ctx.library.photo_info(shown.photo_id)
     faces = ctx.library.people.photo_faces(shown.path)
-    say = ctx.phrases.say
+    say = ctx.wording.say
     lines = [say("answer", "photo_title", n=n, file=Path(info["path"]).name)]
     names = [f.label for f in faces if not unnamed(f.label, f.person_id)]
     strangers = len(faces) - len(names)
     if strangers:
-        names.append(ctx.phrases.plain("answer", "photo_unknown_faces", count=strangers))
+        names.append(ctx.wording.plain("answer", "photo_unknown_faces", count=strangers))
     lines.append(
         say("answer", "photo_people", people=", ".join(names))
         if faces
@@ -291,7 +291,7 @@ def what_in_photo(ctx: Context, args: dict) -> Reply:
     )
     if info.get("words"):
         lines.append(say("answer", "photo_words", words=" · ".join(info["words"])))
-    picture = hit_picture(int(n), shown, ctx.phrases, names)
+    picture = hit_picture(int(n), shown, ctx.wording, names)
     return Reply(Md("\n".join(lines)), photos=(picture,), intent="answer")
 
 
@@ -300,5 +300,5 @@ def what_in_photo(ctx: Context, args: dict) -> Reply:
 
 def cannot(ctx: Context, _args: dict) -> Reply:
     """A request it cannot do: one honest sentence and the list of what it can."""
-    can = ctx.phrases.replies["answer"]["can_do"].format(**ctx.examples())
-    return Reply(Md(f"{ctx.phrases.say('answer', 'cannot')}\n{can}"), intent="cannot")
+    can = ctx.wording.replies["answer"]["can_do"].format(**ctx.examples())
+    return Reply(Md(f"{ctx.wording.say('answer', 'cannot')}\n{can}"), intent="cannot")

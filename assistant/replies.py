@@ -1,7 +1,7 @@
-"""What the assistant answers, as plain data: `Reply`, `Picture`, and the `Phrases` it is made of.
+"""What the assistant answers, as plain data: `Reply`, `Picture`, and the `Wording` it is made of.
 
 A `Reply` is frozen data the UI only renders. Everything a user typed (a name, a query, a
-file name) is escaped when it is put into a reply (`Phrases.say` escapes every value it fills
+file name) is escaped when it is put into a reply (`Wording.say` escapes every value it fills
 in unless the value is marked `Md`, i.e. already-safe Markdown built from the templates).
 """
 
@@ -63,9 +63,9 @@ class Reply:
     turn: int = 0  # the session's message number: the UI's key for clicks on its pictures
 
 
-class Phrases:
+class Wording:
     """What the assistant says and understands besides searches, from `prompts/`: reply
-    templates, intent patterns and help text. ("Words" are what is written in a photo.)"""
+    templates, intent patterns and help text. (Not "words": those are written in a photo.)"""
 
     def __init__(self, folder: Path = PROMPTS):
         self.replies = tomllib.loads((folder / "replies.toml").read_text(encoding="utf-8"))
@@ -102,39 +102,39 @@ def unnamed(label: str | None, person_id: int | None) -> bool:
     )
 
 
-def hit_picture(number: int, hit: Hit, phrases: Phrases, names: list[str] | None = None) -> Picture:
+def hit_picture(number: int, hit: Hit, wording: Wording, names: list[str] | None = None) -> Picture:
     """A numbered gallery picture for one hit: a short caption, and the larger view's text.
 
     `names` are every named person in the photo (else the people the search matched).
     """
     date = (hit.taken_at or "")[:10]
     if date and hit.date_uncertain:
-        date = phrases.plain("picture", "date_uncertain", date=date)
+        date = wording.plain("picture", "date_uncertain", date=date)
     file = Path(hit.path).name
     matched = [p.name for p in hit.people if not unnamed(p.name, p.person_id)]
     names = list(dict.fromkeys([*matched, *(names or [])]))
     bits = " · ".join(b for b in (date, hit.place, ", ".join(names)) if b)
     caption = (
-        phrases.plain("picture", "caption", number=number, bits=bits)
+        wording.plain("picture", "caption", number=number, bits=bits)
         if bits
-        else phrases.plain("picture", "caption_file", number=number, file=file)
+        else wording.plain("picture", "caption_file", number=number, file=file)
     )
-    lines = [phrases.say("picture", "title", number=number, file=file)]
+    lines = [wording.say("picture", "title", number=number, file=file)]
     if hit.taken_at:
         date_text = hit.taken_at.replace("T", " ")
-        lines.append(phrases.say("picture", "date", date=date_text, source=hit.date_note))
+        lines.append(wording.say("picture", "date", date=date_text, source=hit.date_note))
     if hit.place:
-        lines.append(phrases.say("picture", "place", place=hit.place))
+        lines.append(wording.say("picture", "place", place=hit.place))
     if names:
-        lines.append(phrases.say("picture", "people", names=", ".join(names)))
+        lines.append(wording.say("picture", "people", names=", ".join(names)))
     if hit.reasons:
-        lines.append(phrases.say("picture", "why", reasons="; ".join(hit.reasons)))
+        lines.append(wording.say("picture", "why", reasons="; ".join(hit.reasons)))
     if hit.words:
-        lines.append(phrases.say("picture", "words", words=" · ".join(hit.words)))
+        lines.append(wording.say("picture", "words", words=" · ".join(hit.words)))
     if hit.kind == "video":
         at = clock(hit.time_s or 0.0)
-        caption = phrases.plain("picture", "video_caption", at=at, caption=caption)
-        lines.insert(1, phrases.say("picture", "video_moment", at=at))
+        caption = wording.plain("picture", "video_caption", at=at, caption=caption)
+        lines.insert(1, wording.say("picture", "video_moment", at=at))
     return Picture(
         number=number,
         image=hit.thumbnail or hit.path,

@@ -134,7 +134,7 @@ def index_in_background(
 ) -> threading.Thread:
     """Index `folder` in a thread with its own catalog connection, then read the words in its
     photos, then keep it current by watching it; the chat's status line says each step."""
-    phrases = assistant.phrases
+    wording = assistant.wording
     main = assistant.library
     settled = [""]  # what the status line says once the stage running now is over
 
@@ -143,7 +143,7 @@ def index_in_background(
             settle()  # a stage ended; the next one (if any) reports again
             return
         assistant.indexing = True  # (0 of 0: still counting)
-        assistant.status = phrases.say("status", "indexing", done=done, total=total, what=what)
+        assistant.status = wording.say("status", "indexing", done=done, total=total, what=what)
 
     def settle(status: str | None = None) -> None:
         """Nothing runs now: the status line says the last outcome, not a stage's count."""
@@ -157,9 +157,9 @@ def index_in_background(
     def finished(outcome: Any) -> None:
         """One indexing pass ended (a report, or the error that stopped it)."""
         if isinstance(outcome, PirError):
-            assistant.status = phrases.say("status", "index_failed", why=outcome)
+            assistant.status = wording.say("status", "index_failed", why=outcome)
         else:
-            assistant.status = phrases.say(
+            assistant.status = wording.say(
                 "status",
                 "indexed_report",
                 new=outcome.new,
@@ -182,18 +182,18 @@ def index_in_background(
                 def synced(outcome: Any) -> None:
                     finished(outcome)
                     at = time.strftime("%H:%M")
-                    settle(phrases.say("status", "watching", at=at, last=assistant.status))
+                    settle(wording.say("status", "watching", at=at, last=assistant.status))
 
                 watcher = lib.watch([folder], progress=progress, done=synced, idle=settle)
                 how = "watching" if watcher.using_events else "rescanning"
-                settle(phrases.say("status", f"{how}_start", folder=folder))
+                settle(wording.say("status", f"{how}_start", folder=folder))
                 print(assistant.status, file=sys.stderr)
                 return  # the watcher's thread now owns `lib`
         except PirError as err:
-            assistant.status = phrases.say("status", "index_failed", why=err)
+            assistant.status = wording.say("status", "index_failed", why=err)
         except Exception as err:  # the thread's edge: say it in the chat, keep the trace
             traceback.print_exc()
-            assistant.status = phrases.say("status", "index_failed", why=repr(err))
+            assistant.status = wording.say("status", "index_failed", why=repr(err))
         finally:
             assistant.indexing = False
             assistant.indexing_ended = time.time()

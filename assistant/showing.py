@@ -20,7 +20,7 @@ from index.types import Query, SearchResult
 
 def say_empty(ctx: Context) -> str:
     """What to say to a message with nothing to search for."""
-    return ctx.phrases.say("search", "empty", example=ctx.examples()["example_people"])
+    return ctx.wording.say("search", "empty", example=ctx.examples()["example_people"])
 
 
 def search(
@@ -47,7 +47,7 @@ def search(
         return Reply(say_empty(ctx), intent="empty", query=query)
     prefix = ""
     if query.text and not text_ready(ctx):
-        said = answers.model_note(ctx) or ctx.phrases.say("model", "missing_again")
+        said = answers.model_note(ctx) or ctx.wording.say("model", "missing_again")
         if not filters:
             return Reply(said, intent="model_missing", query=query)
         prefix = f"{said} {filters_used(ctx, query)}"
@@ -55,14 +55,14 @@ def search(
     try:
         result = ctx.library.search(query)
     except ModelUnavailable:
-        return Reply(ctx.phrases.say("model", "missing_again"), intent="model_missing")
+        return Reply(ctx.wording.say("model", "missing_again"), intent="model_missing")
     return show(ctx, result, prefix=" ".join(p for p in (note, prefix) if p))
 
 
 def filters_used(ctx: Context, query: Query) -> str:
     """ "I searched by the words in the photos and the dates only": what a search without the
     image model did use, as it was asked."""
-    used = ctx.phrases.replies["model"]["used"]
+    used = ctx.wording.replies["model"]["used"]
     parts = [
         used[key]
         for key, present in (
@@ -74,7 +74,7 @@ def filters_used(ctx: Context, query: Query) -> str:
         if present
     ]
     what = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return ctx.phrases.say("model", "filters_used", what=what)
+    return ctx.wording.say("model", "filters_used", what=what)
 
 
 def search_fixed(ctx: Context, source: tuple[str, Query | None], word: str, name: str) -> Reply:
@@ -94,12 +94,12 @@ def text_ready(ctx: Context) -> bool:
         return False
     if lib.text_model_loaded():
         return True
-    ctx.status(ctx.phrases.say("model", "loading"))
+    ctx.status(ctx.wording.say("model", "loading"))
 
     def downloading(done: int, total: int, _file: str) -> None:
         mb, all_mb = done / 2**20, total / 2**20
         percent = done * 100 // total if total else 0
-        ctx.status(ctx.phrases.say("model", "downloading", mb=mb, total=all_mb, percent=percent))
+        ctx.status(ctx.wording.say("model", "downloading", mb=mb, total=all_mb, percent=percent))
 
     # Not under the shared lock: a first download takes minutes and touches no catalog;
     # other sessions keep searching by people, dates and places meanwhile.
@@ -121,11 +121,11 @@ def show(ctx: Context, result: SearchResult, prefix: str = "") -> Reply:
     about = _about(ctx, result.query)
     notes = escape(" ".join(result.notes))
     if not memory.hits:
-        text = ctx.phrases.say("search", "nothing", about=about)
+        text = ctx.wording.say("search", "nothing", about=about)
     else:
         key = "found" if len(memory.hits) > memory.shown else "found_last"
         examples = ctx.examples()
-        text = ctx.phrases.say(
+        text = ctx.wording.say(
             "search",
             key,
             count=memory.shown,
@@ -147,7 +147,7 @@ def _uncertain_dates(ctx: Context, result: SearchResult) -> str:
     if not count:
         return ""
     total = len(result.hits)
-    return ctx.phrases.say(
+    return ctx.wording.say(
         "search",
         "uncertain",
         count=count,
@@ -162,7 +162,7 @@ def more(ctx: Context, _args: dict | None = None) -> Reply:
     memory = ctx.memory
     if memory.query is None:
         example = ctx.examples()["example_people"]
-        return Reply(ctx.phrases.say("search", "no_search_yet", example=example), intent="more")
+        return Reply(ctx.wording.say("search", "no_search_yet", example=example), intent="more")
     start = memory.shown
     # "5 photos of Alice", then "more": the next 5 (the number asked is the page).
     page = min(memory.query.limit or _page(ctx), _page(ctx))
@@ -173,10 +173,10 @@ def more(ctx: Context, _args: dict | None = None) -> Reply:
         if len(result.hits) > len(memory.hits):
             memory.hits = list(result.hits)
     if start >= len(memory.hits):
-        return Reply(ctx.phrases.say("search", "no_more"), intent="more")
+        return Reply(ctx.wording.say("search", "no_more"), intent="more")
     stop = min(len(memory.hits), start + page)
     memory.shown = stop
-    text = ctx.phrases.say(
+    text = ctx.wording.say(
         "search",
         "more",
         count=stop - start,
@@ -193,14 +193,14 @@ def _page(ctx: Context) -> int:
 
 def _about(ctx: Context, query: Query) -> str:
     what = query.raw.strip() if query.raw else ""
-    return ctx.phrases.say("search", "about", what=what) if what else ""
+    return ctx.wording.say("search", "about", what=what) if what else ""
 
 
 def _pictures(ctx: Context, start: int, stop: int) -> tuple[Picture, ...]:
     hits = ctx.memory.hits[start:stop]
     names = ctx.library.names_in_photos([h.photo_id for h in hits])
     return tuple(
-        hit_picture(n, hit, ctx.phrases, names.get(hit.photo_id))
+        hit_picture(n, hit, ctx.wording, names.get(hit.photo_id))
         for n, hit in enumerate(hits, start + 1)
     )
 
@@ -211,7 +211,7 @@ def _pictures(ctx: Context, start: int, stop: int) -> tuple[Picture, ...]:
 def is_refinement(ctx: Context, text: str) -> bool:
     """Whether a message changes the last search ("only the ones from 2019", "without Bob")."""
     low = text.lower()
-    refine_words = ctx.phrases.refine
+    refine_words = ctx.wording.refine
     starts = any(re.match(rf"{re.escape(w)}\b", low) for w in refine_words["starts"])
     ends = any(re.search(rf"\b{re.escape(w)}$", low) for w in refine_words["ends"])
     return starts or ends
@@ -220,7 +220,7 @@ def is_refinement(ctx: Context, text: str) -> bool:
 def refine(ctx: Context, text: str) -> Reply:
     """Change the last search: "only the ones from 2019", "without Bob", "at night instead"."""
     rest = text
-    for phrase in sorted(ctx.phrases.refine["strip"], key=len, reverse=True):
+    for phrase in sorted(ctx.wording.refine["strip"], key=len, reverse=True):
         rest = re.sub(rf"(?i)(?:^|\s){re.escape(phrase)}(?=\s|$)", " ", rest)
     # A bare fragment ("with Carol") reads better to the parser as a whole request.
     fragment = f"photos {rest.strip()}"
@@ -266,15 +266,15 @@ def ask_unknown(ctx: Context, query: Query, source: tuple[str, Query | None]) ->
     ctx.memory.pending = source
     ctx.memory.pending_name = name
     if ctx.read_only:  # a guest cannot name anyone: no faces to pick from
-        text = ctx.phrases.say("unknown", "guest", name=name)
+        text = ctx.wording.say("unknown", "guest", name=name)
         return Reply(text, intent="ask_unknown", query=query)
     faces = answers.unnamed_offer(ctx)
     if not faces:
-        return Reply(ctx.phrases.say("unknown", "ask_none", name=name), intent="ask_unknown")
+        return Reply(ctx.wording.say("unknown", "ask_none", name=name), intent="ask_unknown")
     key = "ask" if len(query.unknown_names) == 1 else "many"
     first = faces[0].number
     names = ", ".join(query.unknown_names)
-    text = ctx.phrases.say("unknown", key, name=name, names=names, n=first)
+    text = ctx.wording.say("unknown", key, name=name, names=names, n=first)
     return Reply(text, faces=faces, intent="ask_unknown", query=query)
 
 

@@ -160,7 +160,7 @@ def window(chat: list[dict], assistant: Assistant) -> list[dict]:
     keep = assistant.settings.chat_window
     if len(chat) <= keep:
         return chat
-    note = {"role": "assistant", "content": assistant.phrases.say("ui", "earlier_hidden")}
+    note = {"role": "assistant", "content": assistant.wording.say("ui", "earlier_hidden")}
     return [note, *chat[-(keep - 1) :]]
 
 
@@ -174,7 +174,7 @@ def people_tiles(assistant: Assistant, convo: Conversation | None) -> list[tuple
         return []
     with assistant.lock:
         people = lib.people.everyone()
-    say = assistant.phrases.plain
+    say = assistant.wording.plain
     named = [p for p in people if p.name is not None]
     tiles = [
         (p.id, p.crop, say("ui", "people_tile", label=p.name, count=p.photo_count)) for p in named
@@ -203,7 +203,7 @@ def build_ui(assistant: Assistant, demo_library: bool = False) -> gr.Blocks:
     # into the browser's localStorage after each one: the page slowed down with every turn,
     # and a shared link left people's photo conversations in the browser. Off.
     os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
-    ui = assistant.phrases.replies["ui"]  # the page's fixed labels, from prompts/replies.toml
+    ui = assistant.wording.replies["ui"]  # the page's fixed labels, from prompts/replies.toml
     guest = assistant.read_only
     with gr.Blocks(title=ui["title"]) as demo:
         conversation = gr.State(None)  # this session's Conversation, made when the page loads

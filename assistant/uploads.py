@@ -32,7 +32,7 @@ def answer(ctx: Context, text: str, path: str, asks_who: bool, asks_like: bool) 
         return _same_person(ctx, text, image, person)
     # Anything else with a photo: photos that look like it (other words are a hint).
     if not ctx.library.text_model_ready():
-        note = model_note(ctx) or ctx.phrases.say("model", "missing_again")
+        note = model_note(ctx) or ctx.wording.say("model", "missing_again")
         return Reply(note, intent="model_missing")
     result = ctx.library.search_like(image, text="" if asks_like else text)
     return showing.show(ctx, result)
@@ -50,24 +50,24 @@ def like_upload(ctx: Context, _args: dict) -> Reply:
 
 def _again(ctx: Context, asks_who: bool = False, asks_like: bool = False) -> Reply:
     if ctx.memory.upload is None:
-        return Reply(ctx.phrases.say("upload", "need_photo"), intent="usage")
+        return Reply(ctx.wording.say("upload", "need_photo"), intent="usage")
     return answer(ctx, "", ctx.memory.upload, asks_who, asks_like)
 
 
 def _who(ctx: Context, image: object) -> Reply:
     faces = ctx.library.people.who_is(image)
     if not faces:
-        return Reply(ctx.phrases.say("who", "upload_nobody"), intent="who_upload")
+        return Reply(ctx.wording.say("who", "upload_nobody"), intent="who_upload")
     parts = []
     for f in faces:
         at = where(ctx, f.index, len(faces))
         if unnamed(f.label, f.person_id):
-            parts.append(ctx.phrases.say("who", "upload_unknown", face=f.index, where=at))
+            parts.append(ctx.wording.say("who", "upload_unknown", face=f.index, where=at))
         else:
             parts.append(
-                ctx.phrases.say("who", "upload_known", label=f.label, face=f.index, where=at)
+                ctx.wording.say("who", "upload_known", label=f.label, face=f.index, where=at)
             )
-    text = ctx.phrases.say("who", "upload", list=join(parts))
+    text = ctx.wording.say("who", "upload", list=join(parts))
     return Reply(text, faces=face_pictures(ctx, faces), intent="who_upload")
 
 
@@ -76,10 +76,10 @@ def _same_person(ctx: Context, text: str, image: object, person: re.Match) -> Re
     names = list(dict.fromkeys(f.label for f in faces if not unnamed(f.label, f.person_id)))
     if not names:
         key = "person_unknown_guest" if ctx.read_only else "person_unknown"
-        return Reply(ctx.phrases.say("upload", key), intent="upload_person")
+        return Reply(ctx.wording.say("upload", key), intent="upload_person")
     query = ctx.parse(text[: person.start()] + " " + text[person.end() :])
     query = replace(query, people_all=tuple(dict.fromkeys((*query.people_all, *names))), raw=text)
     note = ""
     if len(names) > 1:
-        note = ctx.phrases.say("upload", "person_many", names=", ".join(names))
+        note = ctx.wording.say("upload", "person_many", names=", ".join(names))
     return showing.search(ctx, query, note=note)

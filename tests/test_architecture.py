@@ -302,3 +302,14 @@ def test_the_readme_names_every_module():
         if path.name != "__init__.py" and f"{path.name}`" not in readme  # `x.py` or `a/x.py`
     ]
     assert unnamed == [], "add a line for each to the module tables in README.md"
+
+
+def test_no_two_classes_share_a_name():
+    # One name, one idea: a reader who meets `Phrases` knows which one it is.
+    where: dict[str, list[str]] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ClassDef):
+                    where.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}

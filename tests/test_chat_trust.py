@@ -241,12 +241,12 @@ def test_refinements_do_not_pile_up_in_the_echoed_query(assistant):
 
 
 def test_an_intent_without_a_handler_stops_the_assistant_at_start(lib):
-    from assistant.replies import Phrases
+    from assistant.replies import Wording
 
-    phrases = Phrases()
-    phrases.intents["intent"].append({"name": "dance", "pattern": "dance"})
+    wording = Wording()
+    wording.intents["intent"].append({"name": "dance", "pattern": "dance"})
     with pytest.raises(RuntimeError, match="no handler for dance"):
-        Assistant(lib, phrases=phrases)
+        Assistant(lib, wording=wording)
 
 
 def test_the_assistant_reaches_index_only_through_its_front_door():

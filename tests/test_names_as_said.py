@@ -94,9 +94,9 @@ def test_an_unknown_word_close_to_a_known_name_is_offered_as_did_you_mean(word, 
 def speller():
     from assistant.query.lexicon import engine
     from assistant.query.spelling import speller as make
-    from assistant.replies import Phrases
+    from assistant.replies import Wording
 
-    return make(Phrases().intents["spelling"], engine())
+    return make(Wording().intents["spelling"], engine())
 
 
 @pytest.mark.parametrize(
