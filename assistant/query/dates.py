@@ -107,7 +107,7 @@ class DateReader:
     def __init__(
         self,
         lex: Lexicon,
-        words: list[str],
+        tokens: list[str],
         titles: list[bool],
         now: datetime,
         names: frozenset[str],
@@ -115,7 +115,7 @@ class DateReader:
     ):
         self.lex, self.w, self.titles, self.now, self.names, self.pos = (
             lex,
-            words,
+            tokens,
             titles,
             now,
             names,
@@ -441,10 +441,10 @@ def read_dates(st: Parse, lex: Lexicon, now: datetime, names: frozenset[str]) ->
     """Every date expression, combined into one range; their words leave the text."""
     doc = st.doc
     titles = [t.is_title for t in doc]
-    reader = DateReader(lex, st.words, titles, now, names, [t.pos_ for t in doc])
+    reader = DateReader(lex, st.tokens, titles, now, names, [t.pos_ for t in doc])
     found: list[tuple[int, int, int, When]] = []  # (claim start, label start, end, value)
     i = 0
-    while i < len(st.words):
+    while i < len(st.tokens):
         hit = reader.expression(i) if st.claims[i] is None else None
         if hit and st.free(i, hit[1]):
             core, end, value = hit
@@ -458,7 +458,7 @@ def read_dates(st: Parse, lex: Lexicon, now: datetime, names: frozenset[str]) ->
         return None
     value, label = found[0][3], doc[found[0][1] : found[0][2]].text
     for (_, _, prev_end, _), (start, core, end, nxt) in zip(found, found[1:], strict=False):
-        between = st.words[prev_end:start]
+        between = st.tokens[prev_end:start]
         if all(w in ("and", "or", ",", "&", "and/or") for w in between):  # "2019 or 2020"
             st.claim(prev_end, start, "date")
             value = When(min(value.start, nxt.start), max(value.end, nxt.end))

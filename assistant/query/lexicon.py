@@ -34,21 +34,21 @@ class Phrases:
             for options in table.values():
                 options.sort(key=len, reverse=True)
 
-    def at(self, words: Sequence[str], i: int) -> int:
-        """Length of the longest phrase starting at words[i]; 0 when none does."""
-        if i >= len(words):
+    def at(self, tokens: Sequence[str], i: int) -> int:
+        """Length of the longest phrase starting at tokens[i]; 0 when none does."""
+        if i >= len(tokens):
             return 0
-        for p in self._by_first.get(words[i], ()):
-            if tuple(words[i : i + len(p)]) == p:
+        for p in self._by_first.get(tokens[i], ()):
+            if tuple(tokens[i : i + len(p)]) == p:
                 return len(p)
         return 0
 
-    def before(self, words: Sequence[str], j: int) -> int:
-        """Length of the longest phrase ending just before words[j]; 0 when none does."""
+    def before(self, tokens: Sequence[str], j: int) -> int:
+        """Length of the longest phrase ending just before tokens[j]; 0 when none does."""
         if j <= 0:
             return 0
-        for p in self._by_last.get(words[j - 1], ()):
-            if j - len(p) >= 0 and tuple(words[j - len(p) : j]) == p:
+        for p in self._by_last.get(tokens[j - 1], ()):
+            if j - len(p) >= 0 and tuple(tokens[j - len(p) : j]) == p:
                 return len(p)
         return 0
 

@@ -65,7 +65,7 @@ def _words() -> _Words:
 def read_media(st: Parse) -> Media:
     """Claim the words saying videos or photos only and how long; what they say."""
     lex = _words()
-    w = st.words
+    w = st.tokens
     kind, low, high = None, None, None
     for i in range(len(w)):
         if st.claims[i] is not None:

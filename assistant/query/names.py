@@ -122,7 +122,7 @@ def read_known(st: Parse, engine: Engine) -> tuple[list[Mention], list[str]]:
             places.append((s, name))
     # "alices birthday": a possessive written without the apostrophe
     for i, tok in enumerate(doc):
-        word = st.words[i]
+        word = st.tokens[i]
         stem = word[:-1]
         if st.claims[i] is None and word.endswith("s") and stem in singles and len(stem) >= 3:
             # never for plurals of words: "roses", "bills", "summers"
@@ -142,7 +142,7 @@ def _beside_other_name(st: Parse, lex: Lexicon, s: int, e: int) -> bool:
         if not (0 <= k < len(doc) and st.claims[k] is None):
             continue
         tok = doc[k]
-        named = tok.is_title and tok.is_alpha and st.words[k] not in st.known.table
+        named = tok.is_title and tok.is_alpha and st.tokens[k] not in st.known.table
         if named and not _in_dictionary(tok, lex):
             return True
     return False
@@ -152,20 +152,20 @@ def _person_or_place(st: Parse, lex: Lexicon, s: int, entries: list[tuple[str, s
     """For a word that names both a person and a place: "in Georgia" is the place."""
     kinds = {kind for kind, _ in entries}
     if len(kinds) > 1:
-        want = PLACE if lex.place_join.before(st.words, s) else PERSON
+        want = PLACE if lex.place_join.before(st.tokens, s) else PERSON
         return next(e for e in entries if e[0] == want)
     return entries[0]
 
 
 def _claim_possessive(st: Parse, lex: Lexicon, e: int) -> None:
-    if e < len(st.words) and st.words[e] in lex.possessive and st.claims[e] is None:
+    if e < len(st.tokens) and st.tokens[e] in lex.possessive and st.claims[e] is None:
         st.claim(e, e + 1, "join")
 
 
 def _is_name_here(st: Parse, lex: Lexicon, s: int, e: int, kind: str, tagged: bool) -> bool:
     """Whether a known name that is also a word ("rose", "nice") is meant as the name here."""
-    doc, words = st.doc, st.words
-    word = words[s]
+    doc, tokens = st.doc, st.tokens
+    word = tokens[s]
     common = word in lex.english or word in lex.name_words or word in lex.months
     common = common or word in lex.seasons or word in lex.all_words
     if e - s > 1 or not common or (kind == PERSON and word in lex.self_words):
@@ -174,29 +174,29 @@ def _is_name_here(st: Parse, lex: Lexicon, s: int, e: int, kind: str, tagged: bo
     prev = doc[s - 1] if s > 0 else None
     # "no Bob", "either May": these stand before names; "a rose", "red rose" do not
     named_before = kind == PERSON and (
-        lex.person_none.before(words, s)
-        or lex.person_any.before(words, s)
-        or lex.only_before.before(words, s)
+        lex.person_none.before(tokens, s)
+        or lex.person_any.before(tokens, s)
+        or lex.only_before.before(tokens, s)
     )
     modified = prev is not None and (
         prev.lower_ in DETERMINERS or prev.pos_ in ("ADJ", "NUM", "DET")
     )
     if modified and not named_before:
         return False
-    if e < len(doc) and words[e] in lex.possessive:
+    if e < len(doc) and tokens[e] in lex.possessive:
         return True  # "rose's birthday"
-    before_noun = e < len(doc) and doc[e].pos_ == "NOUN" and words[e] not in lex.all_words
+    before_noun = e < len(doc) and doc[e].pos_ == "NOUN" and tokens[e] not in lex.all_words
     if kind == PERSON:
         if before_noun:
             return False  # "rose garden", "bill payment": the word modifies a noun
-        joined = lex.person_join.before(words, s) or lex.person_any.before(words, s)
-        joined = joined or lex.person_none.before(words, s) or lex.only_before.before(words, s)
+        joined = lex.person_join.before(tokens, s) or lex.person_any.before(tokens, s)
+        joined = joined or lex.person_none.before(tokens, s) or lex.only_before.before(tokens, s)
     else:
-        joined = lex.place_join.before(words, s) and not before_noun  # not "in nice weather"
+        joined = lex.place_join.before(tokens, s) and not before_noun  # not "in nice weather"
     if joined or prev is not None and prev.lower_ in (",", "&"):
         return True  # "with rose", "or may", "in nice"
     if tok.is_title:  # "Rose in the garden", but not "May I see ..."
-        return s != st.first_content() or words[e : e + 1] not in (["i"], ["we"], ["you"])
+        return s != st.first_content() or tokens[e : e + 1] not in (["i"], ["we"], ["you"])
     if tagged and tok.pos_ in NOT_NAME_POS:
         return False  # "i hope", "may be", "nice view"
     if kind == PLACE and word in lex.modifiers:
@@ -212,7 +212,7 @@ def read_typos(st: Parse, engine: Engine, settings: Settings) -> list[Mention]:
     lex, cfg = engine.lex, settings
     found = []
     for i, tok in enumerate(st.doc):
-        word = st.words[i]
+        word = st.tokens[i]
         if st.claims[i] is not None or not tok.is_alpha or len(word) < cfg.name_typo_min_len - 1:
             continue
         if word in lex.english or tok.lemma_.lower() in lex.english or word in lex.all_words:
@@ -239,7 +239,7 @@ def read_typos(st: Parse, engine: Engine, settings: Settings) -> list[Mention]:
             rest = tuple(winners[0].lower().split()[1:])
             end = (
                 i + 1 + len(rest)
-                if rest and tuple(st.words[i + 1 : i + 1 + len(rest)]) == rest
+                if rest and tuple(st.tokens[i + 1 : i + 1 + len(rest)]) == rest
                 else i + 1
             )
             st.claim(i, end, "person")
@@ -292,7 +292,7 @@ def _read_capitalised(st: Parse, lex: Lexicon, found: list[Mention]) -> None:
     places or common nouns ("photos of Angelina" is NOUN and GPE to it), so its tags only
     help here; the word's position and the dictionary decide.
     """
-    doc, words = st.doc, st.words
+    doc, tokens = st.doc, st.tokens
     initial = next((k for k, t in enumerate(doc) if not t.is_punct), 0)
     i = 0
     while i < len(doc):
@@ -309,17 +309,17 @@ def _read_capitalised(st: Parse, lex: Lexicon, found: list[Mention]) -> None:
             and _name_like(doc[j], lex)
         ):
             j += 1
-        owns = j < len(doc) and words[j] in lex.possessive
+        owns = j < len(doc) and tokens[j] in lex.possessive
         unfamiliar = not any(_in_dictionary(t, lex) for t in doc[i:j])
         if i == initial:
             # a capitalised first word is only a capital ("Beach photos"), unless it owns
             # something ("Carol's wedding") or an unknown word opens "... at the beach"
-            slot = owns or (unfamiliar and j < len(doc) and words[j] in lex.name_then)
+            slot = owns or (unfamiliar and j < len(doc) and tokens[j] in lex.name_then)
         else:
             # after "of", "with", "and", "or", "without", "only", "show me", a name, a comma
             slot = owns or _after_person_word(st, lex, i)
             slot = slot or st.claims[i - 1] in ("person", "filler", "only")
-            slot = slot or words[i - 1] in (",", "&")
+            slot = slot or tokens[i - 1] in (",", "&")
         labels = {t.ent_type_ for t in doc[i:j]} & NOT_NAME_ENTS
         if unfamiliar:
             # a word no dictionary holds is no famous place: the model's GPE is a guess
@@ -331,14 +331,14 @@ def _read_capitalised(st: Parse, lex: Lexicon, found: list[Mention]) -> None:
 
 def _read_chained(st: Parse, lex: Lexicon, found: list[Mention]) -> None:
     """A capitalised word joined by "and", "or" or a comma to a name is one: "Kit and Rose"."""
-    doc, words = st.doc, st.words
+    doc, tokens = st.doc, st.tokens
     chain = ("and", "or", "nor", "&", ",")
 
     def joined(i: int, step: int) -> bool:
         k = i + 2 * step
         return (
             0 <= k < len(doc)
-            and words[i + step] in chain
+            and tokens[i + step] in chain
             and st.claims[i + step] is None
             and st.claims[k] == "person"
         )
@@ -368,11 +368,11 @@ def _read_lower_case(st: Parse, lex: Lexicon, found: list[Mention]) -> None:
 
     Only where the person word itself follows what the parser already read ("photos of",
     "Alice and"), not in "a cup of matcha"; abbreviations without a vowel ("bbq", "nyc")
-    and words that modify a following noun stay description.
+    and tokens that modify a following noun stay description.
     """
-    doc, words = st.doc, st.words
+    doc, tokens = st.doc, st.tokens
     for i, tok in enumerate(doc):
-        word = words[i]
+        word = tokens[i]
         if st.claims[i] is not None or not tok.is_lower or not tok.is_alpha or tok.is_stop:
             continue
         if len(word) < 3 or not set(word) & set("aeiou") or _in_dictionary(tok, lex):
@@ -397,7 +397,7 @@ def _after_person_word(st: Parse, lex: Lexicon, i: int, settled: bool = False) -
     another step has read ("photos of", "Alice and"): "a cup of" is no such place.
     """
     for phrases in (lex.person_join, lex.person_any, lex.person_none, lex.only_before):
-        n = phrases.before(st.words, i)
+        n = phrases.before(st.tokens, i)
         if n and (not settled or i - n == 0 or st.claims[i - n - 1] is not None):
             return True
     return False
@@ -434,14 +434,14 @@ def _maybe_unknown(
         e -= 1
     if s >= e or not st.free(s, e):
         return
-    words = st.words[s:e]
-    if " ".join(words) in st.known.table:
+    tokens = st.tokens[s:e]
+    if " ".join(tokens) in st.known.table:
         return  # a known name, read as an ordinary word here ("no rose")
-    if " ".join(words) in lex.not_names or any(w in lex.not_names for w in words):
+    if " ".join(tokens) in lex.not_names or any(w in lex.not_names for w in tokens):
         return
-    if any(w in lex.place_words or w in lex.months or w in lex.seasons for w in words):
+    if any(w in lex.place_words or w in lex.months or w in lex.seasons for w in tokens):
         return
-    if any(w in lex.all_words or not wordlike(w) for w in words):
+    if any(w in lex.all_words or not wordlike(w) for w in tokens):
         return
     st.claim(s, e, "person")
     _claim_possessive(st, lex, e)
@@ -449,8 +449,8 @@ def _maybe_unknown(
 
 
 def assign_roles(st: Parse, lex: Lexicon, mentions: list[Mention]) -> bool:
-    """Read "and / or / without / only" around each name; claim those words. True if only."""
-    words = st.words
+    """Read "and / or / without / only" around each name; claim those tokens. True if only."""
+    tokens = st.tokens
     chain = {"and", "or", "nor", ",", "&", "and/or"}
     only = False
     runs = []
@@ -463,13 +463,13 @@ def assign_roles(st: Parse, lex: Lexicon, mentions: list[Mention]) -> bool:
                 ("any", lex.person_any),
                 ("join", lex.person_join),
             ):
-                n = phrases.before(words, k)
+                n = phrases.before(tokens, k)
                 if n and all(c in (None, "filler") for c in st.claims[k - n : k]):
-                    run.append((kind, words[k - n : k]))
+                    run.append((kind, tokens[k - n : k]))
                     k -= n
                     break
             else:
-                if k > 0 and words[k - 1] == "," and st.claims[k - 1] is None:
+                if k > 0 and tokens[k - 1] == "," and st.claims[k - 1] is None:
                     run.append(("join", [","]))
                     k -= 1
                     continue
@@ -491,8 +491,8 @@ def assign_roles(st: Parse, lex: Lexicon, mentions: list[Mention]) -> bool:
             if st.claims[kk] is None:
                 st.claims[kk] = "join"
         # "Alice alone", "Alice and Bob only"
-        end = m.end + (m.end < len(words) and st.claims[m.end] == "join")
-        n = lex.only_after.at(words, end)
+        end = m.end + (m.end < len(tokens) and st.claims[m.end] == "join")
+        n = lex.only_after.at(tokens, end)
         nxt_is_name = idx + 1 < len(mentions) and mentions[idx + 1].start == end + n
         if n and st.free(end, end + n) and not nxt_is_name:
             st.claim(end, end + n, "only")

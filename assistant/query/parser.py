@@ -111,8 +111,8 @@ class QueryParser:
             self._known_engine = engine
             known = self._known = build_known(engine, self._people, self._places)
         doc = engine.nlp(_reordered(clean, engine.lex))
-        words = [t.lower_ for t in doc]
-        st = Parse(doc, words, known)
+        tokens = [t.lower_ for t in doc]
+        st = Parse(doc, tokens, known)
         lex = engine.lex
         now = _resolve_now(self._now)
 
@@ -159,7 +159,7 @@ class QueryParser:
 
     def _read_limit(self, st: Parse, lex: Lexicon) -> int | None:
         """How many photos the user wants: "top 10", "5 photos", "a photo of"; None if unsaid."""
-        w = st.words
+        w = st.tokens
         for i in range(len(w)):
             if st.claims[i] is not None:
                 continue
@@ -188,7 +188,7 @@ class QueryParser:
     @staticmethod
     def _is_photo_word(st: Parse, lex: Lexicon, i: int) -> bool:
         """A photo noun that means "photo", not the first half of "photo booth"."""
-        if i >= len(st.words) or st.words[i] not in lex.photo_nouns:
+        if i >= len(st.tokens) or st.tokens[i] not in lex.photo_nouns:
             return False
         nxt = st.doc[i + 1] if i + 1 < len(st.doc) else None
         return not (nxt is not None and nxt.pos_ == "NOUN" and nxt.lower_ not in lex.all_words)
@@ -197,14 +197,14 @@ class QueryParser:
         """Remove "show me", "can you find", "please" ... at the start of the query."""
         while True:
             i = st.first_content()
-            n = lex.request.at(st.words, i)
+            n = lex.request.at(st.tokens, i)
             if not n:
                 return
             st.claim(0, i + n, "filler")
 
     def _strip_photo_words(self, st: Parse, lex: Lexicon) -> None:
         """Remove "photos of", "all the pictures", "please" wherever they are."""
-        w = st.words
+        w = st.tokens
         for i in range(len(w)):
             n = lex.anywhere.at(w, i)
             if n and st.free(i, i + n):
@@ -218,15 +218,15 @@ class QueryParser:
     @staticmethod
     def _drop_self(st: Parse, lex: Lexicon) -> None:
         """Drop "me"/"myself" when nobody is enrolled under them: CLIP cannot see the user."""
-        for i, word in enumerate(st.words):
+        for i, word in enumerate(st.tokens):
             if word in lex.self_words and st.claims[i] is None:
                 st.claim(i, i + 1, "filler")
 
     def _read_only_anywhere(self, st: Parse, lex: Lexicon) -> bool:
         """True for "nobody else", "no one else": the named people and no one besides."""
         found = False
-        for i in range(len(st.words)):
-            n = lex.only_anywhere.at(st.words, i)
+        for i in range(len(st.tokens)):
+            n = lex.only_anywhere.at(st.tokens, i)
             if n and st.free(i, i + n):
                 st.claim(i, i + n, "only")
                 found = True
@@ -236,9 +236,9 @@ class QueryParser:
         """The unclaimed tokens, tidied: no dangling "and"/"with"/commas at either end."""
         doc = st.doc
         keep = [k for k in range(len(doc)) if st.claims[k] is None]
-        while keep and (doc[keep[0]].is_punct or st.words[keep[0]] in lex.dangling_start):
+        while keep and (doc[keep[0]].is_punct or st.tokens[keep[0]] in lex.dangling_start):
             keep.pop(0)
-        while keep and (doc[keep[-1]].is_punct or st.words[keep[-1]] in lex.dangling_end):
+        while keep and (doc[keep[-1]].is_punct or st.tokens[keep[-1]] in lex.dangling_end):
             keep.pop()
         out = []
         for n, k in enumerate(keep):

@@ -42,12 +42,12 @@ class Parse:
     """Working state of one parse: which token each step has claimed, and for what."""
 
     doc: object
-    words: list[str]
+    tokens: list[str]  # the query's tokens, lower case
     known: Known
     claims: list[str | None] = field(default_factory=list)
 
     def __post_init__(self):
-        self.claims = [None] * len(self.words)
+        self.claims = [None] * len(self.tokens)
 
     def free(self, start: int, end: int) -> bool:
         """True when no step has claimed any token in [start, end)."""
@@ -61,7 +61,7 @@ class Parse:
     def absorb_before(self, start: int, phrases: Phrases, what: str = "join") -> int:
         """Claim the run of joining words right before `start` ("with", "in the"); new start."""
         while True:
-            n = phrases.before(self.words, start)
+            n = phrases.before(self.tokens, start)
             if not n or not self.free(start - n, start):
                 return start
             self.claim(start - n, start, what)
@@ -72,4 +72,4 @@ class Parse:
         for k, tok in enumerate(self.doc):
             if self.claims[k] is None and not tok.is_punct:
                 return k
-        return len(self.words)
+        return len(self.tokens)

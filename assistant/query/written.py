@@ -27,7 +27,7 @@ def _read_quoted(st: Parse, found: list[tuple[int, str]]) -> None:
     """ "…" pairs; a quote left open runs to the end of the query."""
     quotes = [k for k, tok in enumerate(st.doc) if QUOTE in tok.text and st.claims[k] is None]
     for a, b in zip(quotes[::2], [*quotes[1::2], None], strict=False):
-        end = len(st.words) if b is None else b + 1
+        end = len(st.tokens) if b is None else b + 1
         inner_end = end if b is None else b
         text = _span_text(st, a + 1, inner_end) if inner_end > a + 1 else ""
         text = text or st.doc[a].text.replace(QUOTE, "").strip()  # "IPA" as one token
@@ -37,7 +37,7 @@ def _read_quoted(st: Parse, found: list[tuple[int, str]]) -> None:
 
 def _read_said(st: Parse, lex: Lexicon, found: list[tuple[int, str]]) -> None:
     """ "that says open late": the words after the phrase, up to a stop word or punctuation."""
-    w = st.words
+    w = st.tokens
     for i in range(len(w)):
         n = lex.says.at(w, i)
         if not n or not st.free(i, i + n) or not _after_a_thing(st, i):
