@@ -142,7 +142,7 @@ class Context:
 
     @property
     def library(self) -> Library:
-        """The shared Library, every call under the shared lock."""
+        """The shared Library, every call (its rooms' calls too: `people`) under the shared lock."""
         library = self.shared.library
         if library is None:
             raise RuntimeError("a handler ran before there was a library")
