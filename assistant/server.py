@@ -168,6 +168,8 @@ def index_in_background(
                 removed=outcome.removed,
                 skipped=len(outcome.skipped),
             )
+            # What the run had to say (a damaged people.json, a lost catalog) is said here too.
+            assistant.status = " ".join([assistant.status, *outcome.notes])
         settle(assistant.status)
         print(assistant.status, file=sys.stderr)
 

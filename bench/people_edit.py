@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from _common import RESULTS, percentile
 
-from index import people_file
+from index import people_snapshot
 from index.catalog import Catalog
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         catalog = seeded(Path(tmp), args.faces, args.people)
-        people_file.save_after_change(catalog)
+        people_snapshot.save_after_change(catalog)
         person = catalog.person_by_name("Person A")["id"]
         rename_ms, save_ms = [], []
         for k in range(args.repeat):
@@ -56,7 +56,7 @@ def main() -> None:
             with catalog.transaction():
                 catalog.set_person_name(person, f"Person A{'b' * (k + 1)}")
             t1 = time.perf_counter()
-            people_file.save_after_change(catalog)
+            people_snapshot.save_after_change(catalog)
             t2 = time.perf_counter()
             rename_ms.append((t1 - t0) * 1000)
             save_ms.append((t2 - t1) * 1000)

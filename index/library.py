@@ -208,7 +208,9 @@ class Library:
             restored = self.people.restore_names()
             if restored is not None:
                 report.notes.insert(0, restored.summary())
-            self.people.save_file()
+            saved = self.people.save_file()
+            if saved:
+                report.notes.append(saved)
             if self.clip.is_available():
                 self.image_index(fresh=True)  # rebuild and save now, not at the first query
             return report

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index import layout, people_file, photo_refs
+from index import layout, people_file, people_snapshot, photo_refs
 from index.catalog import Catalog
 from index.clustering import (
     NO_PERSON,
@@ -323,18 +323,27 @@ class People:
                 self.catalog.reject_face(f["id"], person["id"])
             self.catalog.delete_empty_people()
 
-    # --- people.json (index/people_file.py) ---
+    # --- people.json (index/people_file.py, people_snapshot.py, people_restore.py) ---
 
     def restore_names(self) -> people_file.RestoreReport | None:
-        """Names back from people.json when this catalog is new to it (lost and rebuilt),
-        and faces still waiting for their photo after such a restore; None if nothing to do."""
+        """Names back from people.json when this catalog is new to it (lost and rebuilt) or
+        behind it (gone back to an older state), what can be read of a damaged file (kept
+        aside first), and faces still waiting for their photo; None if nothing to do."""
         path = people_file.path_in(self.catalog.data_dir)
-        if people_file.needs_restore(self.catalog, path):
-            return self.import_file(path)
-        waiting = people_file.pending_of(path)
-        if waiting is not None:
-            report = self._restore(waiting)
-            return report if report.faces else None
+        with self._lock:
+            state = people_file.read_state(path)
+            if state.problem:
+                return self._salvage(path, state)
+            if state.doc is None:
+                return None
+            if state.catalog_id != people_file.catalog_id(self.catalog) and state.doc["people"]:
+                return self._restore(state.doc)
+            if state.newer_than(self.catalog):
+                return self._catch_up(path, state)
+            waiting = people_file.pending_of(path)
+            if waiting is not None:
+                report = self._restore(waiting, count=False)
+                return report if report.faces or report.refusals else None
         return None
 
     def import_file(self, path: Path | str) -> people_file.RestoreReport:
@@ -343,20 +352,61 @@ class People:
 
     def export_file(self, path: Path | str) -> None:
         """Write the people, their aliases and face fingerprints to a file (`people --export`)."""
-        people_file.export(self.catalog, Path(path))
+        people_snapshot.export(self.catalog, Path(path))
 
-    def save_file(self) -> None:
-        """Bring people.json up to date (after indexing: the clustering moves faces too)."""
+    def save_file(self) -> str | None:
+        """Bring people.json up to date (after indexing: the clustering moves faces too);
+        what the user should hear about the file found there, if anything."""
         with self._lock:
-            people_file.save_after_change(self.catalog)
+            return people_snapshot.save_after_change(self.catalog)
 
-    def _restore(self, doc: dict) -> people_file.RestoreReport:
+    def _restore(
+        self, doc: dict, count: bool = True, at_least: int = 0
+    ) -> people_file.RestoreReport:
         with self._lock:
+            same = doc.get("catalog_id") == people_file.catalog_id(self.catalog)
             with self.catalog.transaction():
                 report = people_file.restore(
-                    self.catalog, doc, self.settings.face_same_box, clean=clean_name
+                    self.catalog,
+                    doc,
+                    self.settings.face_same_box,
+                    clean=clean_name,
+                    same_catalog=same,
                 )
-            people_file.save_after_change(self.catalog, pending=report.pending)
+                if count or report.faces or report.refusals:
+                    people_file.count_change(self.catalog, at_least)
+            people_snapshot.save_after_change(
+                self.catalog, pending=report.pending, pending_not=report.pending_not
+            )
+        return report
+
+    def _salvage(self, path: Path, state: people_file.FileState) -> people_file.RestoreReport:
+        """A damaged people.json: kept aside, then the people still readable in it given
+        back when the catalog does not have them (new to the file, or behind it)."""
+        copy = people_file.keep_aside(path)
+        path.unlink()  # kept aside whole: what is written next comes from the catalog
+        mine = state.catalog_id == people_file.catalog_id(self.catalog)
+        behind = mine and state.revision > people_file.revision(self.catalog)
+        give_back = bool(state.salvaged) and (not mine or behind)
+        if give_back:
+            doc = {"people": state.salvaged, "catalog_id": state.catalog_id}
+            report = self._restore(doc, at_least=state.revision if mine else 0)
+        else:
+            report = people_file.RestoreReport()
+            people_snapshot.save_after_change(self.catalog)
+        report.notes.append(people_file.damage_note(path, state, copy, give_back))
+        return report
+
+    def _catch_up(self, path: Path, state: people_file.FileState) -> people_file.RestoreReport:
+        """people.json holds later changes than its own catalog, which went back to an older
+        state (its write-ahead log lost or damaged): take them back instead of losing them."""
+        behind = people_file.revision(self.catalog)
+        report = self._restore(state.doc, at_least=state.revision)
+        report.notes.append(
+            f"The catalog {self.catalog.path} had gone back to an older state than {path} "
+            f"(changes to people: {behind} in the catalog, {state.revision} in the file); the "
+            "names were taken back from people.json, which was not overwritten."
+        )
         return report
 
     # --- helpers ---
@@ -364,11 +414,17 @@ class People:
     @contextmanager
     def _write(self) -> Iterator[None]:
         """One transaction, under the library's writer lock; then the safe copy of the
-        people beside the catalog (people.json) is brought up to date."""
+        people beside the catalog (people.json) is brought up to date. A people.json ahead
+        of the catalog (the catalog went back to an older state) is taken back first."""
         with self._lock:
+            file_id, file_revision = people_file.header(people_file.path_in(self.catalog.data_dir))
+            mine = file_id == people_file.catalog_id(self.catalog)
+            if mine and file_revision > people_file.revision(self.catalog):
+                self.restore_names()
             with self.catalog.transaction():
                 yield
-            people_file.save_after_change(self.catalog)
+                people_file.count_change(self.catalog)
+            people_snapshot.save_after_change(self.catalog)
 
     def _photo(self, ref: str | Path | int) -> Photo:
         return photo_refs.photo_by_ref(self.catalog, ref)

@@ -4,53 +4,41 @@ People are the one thing a re-index cannot recover, so after every change to the
 library also writes them to a small human-readable file beside the catalog: each named
 person with their aliases and the fingerprints of the faces they were given to (the photo's
 content hash + the face box), and the faces the user said were *not* them. The file is
-written whole or not at all (temp file, fsync, rename).
+written whole or not at all (index/people_snapshot.py writes it).
 
 A catalog made anew (lost, damaged and moved away, deleted) gets its names back at the next
-index: faces found again are matched to the fingerprints (same photo content, boxes that
-overlap) and given back to their people. Each catalog has an id of its own (meta
-`catalog_id`); the file records the id it was written from, so a file that merely lags
-behind its own catalog (a crash between the two writes) never overrides the catalog.
+index (index/people_restore.py): faces found again are matched to the fingerprints (same
+photo content, boxes that overlap) and given back to their people. Each catalog has an id of
+its own (meta `catalog_id`) and counts the user's changes to people (meta `people.revision`,
+committed with each change); the file records both. A file that merely lags behind its own
+catalog (a crash between the two writes) never overrides the catalog; a file *ahead* of its
+catalog (the catalog went back to an older state: its write-ahead log was lost) is never
+overwritten by it, its names are given back instead.
+
+This module reads the file: checked whole, or, when damaged, what can still be read of it
+(each person is one line of the file, so a cut-short file loses only its last person).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from index import storage
-from index.boxes import box_iou
-from index.errors import InvalidInput, WriteFailed
+from index.errors import InvalidInput
+from index.people_restore import RestoreReport, restore
+
+__all__ = ["RestoreReport", "restore"]
 
 FILE_NAME = "people.json"
 FORMAT = "personal-image-retriever/people"
 VERSION = 1
-Box = tuple[float, float, float, float]
-
-
-@dataclass
-class RestoreReport:
-    """What a restore did: names back, faces given back, fingerprints with no face found."""
-
-    people: list[str] = field(default_factory=list)
-    faces: int = 0
-    unmatched: int = 0
-    conflicts: int = 0  # faces the catalog's user decisions give to someone else
-    pending: dict[str, list[dict]] = field(default_factory=dict)  # unmatched, by name
-
-    def summary(self) -> str:
-        """One line for the index summary or `people --import`."""
-        names = ", ".join(self.people) if self.people else "nobody"
-        extra = (
-            f"; {self.unmatched} of their faces not found in this library" if self.unmatched else ""
-        )
-        clash = f"; {self.conflicts} left as you decided them" if self.conflicts else ""
-        return f"Names restored from people.json: {names} ({self.faces} faces){extra}{clash}."
+REVISION = "people.revision"  # the catalog's meta key counting the user's changes to people
 
 
 def path_in(data_dir: Path) -> Path:
@@ -68,126 +56,107 @@ def catalog_id(catalog: Any) -> str:
     return value
 
 
-def snapshot(catalog: Any) -> dict:
-    """The people of a catalog as the file's document."""
-    aliases = catalog.aliases()
-    people: dict[str, dict] = {}
-    for person in catalog.people_summary():
-        if person["name"]:
-            people[person["name"]] = {
-                "id": person["id"],  # within this catalog: keeps waiting faces across renames
-                "name": person["name"],
-                "aliases": aliases.get(person["id"], []),
-                "faces": [],
-                "not_faces": [],
-            }
-    for face in catalog.named_faces():
-        entry = people.get(face["name"])
-        if entry is not None:
-            entry["faces"].append(
-                {"photo": face["photo_hash"], "box": _box(face["box"]), "by": face["source"]}
-            )
-    for face in catalog.named_rejections():
-        entry = people.get(face["name"])
-        if entry is not None:
-            entry["not_faces"].append({"photo": face["photo_hash"], "box": _box(face["box"])})
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "catalog_id": catalog_id(catalog),
-        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "people": sorted(people.values(), key=lambda p: p["name"].lower()),
-    }
+def revision(catalog: Any) -> int:
+    """How many changes the user made to this catalog's people (0 before the first)."""
+    return int(catalog.meta(REVISION) or 0)
 
 
-def dump(doc: dict) -> str:
-    """The document as text: the header indented, one line per person. Python's indenting
-    encoder is pure Python, ten times slower than the one-line one: with 10,000 named faces
-    it alone took ~0.4 s of every people edit."""
-    head = json.dumps({k: v for k, v in doc.items() if k != "people"}, ensure_ascii=False, indent=1)
-    people = ",\n  ".join(json.dumps(p, ensure_ascii=False) for p in doc.get("people", []))
-    return f'{head[:-2]},\n "people": [\n  {people}\n ]\n}}\n'
+def count_change(catalog: Any, at_least: int = 0) -> None:
+    """One more change to people, committed with it (inside the caller's transaction);
+    `at_least`: the revision of a file whose names were just taken back."""
+    catalog.set_meta(REVISION, str(max(revision(catalog) + 1, at_least)))
 
 
-def export(catalog: Any, path: Path) -> None:
-    """Write the catalog's people to `path`, atomically and durably (`WriteFailed` if not)."""
-    text = dump(snapshot(catalog))
-    storage.atomic_write_bytes(Path(path), text.encode("utf-8"), durable=True)
+@dataclass
+class FileState:
+    """people.json as found: whole (`doc`), missing, or damaged (`problem`) with the people
+    that could still be read (`salvaged`)."""
+
+    exists: bool
+    doc: dict | None = None
+    problem: str | None = None
+    salvaged: list[dict] = field(default_factory=list)
+    catalog_id: str | None = None
+    revision: int = 0
+
+    def newer_than(self, catalog: Any) -> bool:
+        """Whether the file holds later changes than its own catalog (the catalog went back)."""
+        return self.catalog_id == catalog_id(catalog) and self.revision > revision(catalog)
 
 
-def save_after_change(catalog: Any, pending: dict[str, list[dict]] | None = None) -> None:
-    """Bring the catalog's people.json up to date after a change to people (skipped when
-    the people did not change). The catalog has already committed: a failed write says so.
-
-    `pending`: fingerprints a restore found no face for yet (a folder not indexed again
-    yet), by name; kept in the file and tried again at each index until their photo is back.
-    """
-    path = path_in(catalog.data_dir)
+def read_state(path: Path) -> FileState:
+    """Read and check a people file; never raises for what is in it."""
     try:
-        # The server and a command may both have just changed people: the snapshot is taken
-        # under the lock, so the last file written is the newest catalog state, never older.
-        with storage.exclusive(path):
-            _write_snapshot(catalog, path, pending or {})
-    except WriteFailed as err:
-        raise WriteFailed(
-            f"The change is saved in the catalog, but its safe copy was not. {err} The copy "
-            "is written again at the next change or index."
-        ) from err
-
-
-def _write_snapshot(catalog: Any, path: Path, pending: dict[str, list[dict]]) -> None:
-    doc = snapshot(catalog)
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return FileState(exists=False)
+    except OSError as err:
+        return FileState(exists=True, problem=f"cannot be read ({err.strerror})")
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        old = None
-    _carry_pending(catalog, doc, old, pending)
-    same = isinstance(old, dict) and {**old, "saved_at": None} == {**doc, "saved_at": None}
-    if same:
-        return
-    if not doc["people"] and old is None:
-        return  # nobody named yet: no file to keep
-    text = dump(doc)
-    storage.atomic_write_bytes(path, text.encode("utf-8"), durable=True)
-
-
-def _carry_pending(catalog: Any, doc: dict, old: Any, pending: dict[str, list[dict]]) -> None:
-    """Keep waiting fingerprints in the new document, for people still there, until their
-    photo is in the catalog (then they were matched, or the face is truly gone). A person is
-    followed by id within one catalog (a rename keeps their waiting faces), else by name."""
-    by_name: dict[str, list[dict]] = {k: list(v) for k, v in pending.items()}
-    by_id: dict[int, list[dict]] = {}
-    same = isinstance(old, dict) and old.get("catalog_id") == doc["catalog_id"]
-    if isinstance(old, dict):
-        for entry in old.get("people") or []:
-            if isinstance(entry, dict) and isinstance(entry.get("pending"), list):
-                if same and isinstance(entry.get("id"), int):
-                    by_id.setdefault(entry["id"], []).extend(entry["pending"])
-                else:
-                    by_name.setdefault(str(entry.get("name")), []).extend(entry["pending"])
-    if not by_name and not by_id:
-        return
-    every = [f for v in (*by_name.values(), *by_id.values()) for f in v]
-    known = set(catalog.faces_of_hashes({f["photo"] for f in every}))
-    for entry in doc["people"]:
-        carried = by_name.get(entry["name"], []) + by_id.get(entry.get("id"), [])
-        waiting = [f for f in carried if f["photo"] not in known]
-        if waiting:
-            entry["pending"] = list({json.dumps(f, sort_keys=True): f for f in waiting}.values())
-
-
-def pending_of(path: Path) -> dict | None:
-    """The file's waiting fingerprints as a document `restore` takes; None when none wait."""
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        return _damaged(text, "is not UTF-8 text")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    people = [
-        {"name": p["name"], "faces": p["pending"]}
-        for p in (doc.get("people") or [] if isinstance(doc, dict) else [])
-        if isinstance(p, dict) and p.get("pending")
-    ]
-    return {"people": people} if people else None
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        cut = text.lstrip().startswith("{") and not text.rstrip().endswith("}")
+        why = "is cut short" if cut else f"is not valid JSON (line {err.lineno}: {err.msg})"
+        return _damaged(text, why)
+    problem = _problem(doc)
+    if problem:
+        return _damaged(text, problem)
+    return FileState(
+        exists=True, doc=doc, catalog_id=doc.get("catalog_id"), revision=_int(doc.get("revision"))
+    )
+
+
+def header(path: Path) -> tuple[str | None, int]:
+    """The catalog id and revision a people file was written at, read from its first lines
+    only (cheap enough for every edit); (None, 0) when they cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        return None, 0
+    found = re.search(r'"catalog_id":\s*"([^"]*)"', head)
+    count = re.search(r'"revision":\s*(\d+)', head)
+    return (found.group(1) if found else None), int(count.group(1)) if count else 0
+
+
+def keep_aside(path: Path) -> Path:
+    """Copy a damaged people file to `people.json.damaged-<time>` beside it (once per
+    content: the same damage found again names the copy already kept)."""
+    data = Path(path).read_bytes()
+    for old in sorted(Path(path).parent.glob(f"{Path(path).name}.damaged-*")):
+        try:
+            if old.read_bytes() == data:
+                return old
+        except OSError:
+            continue
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    copy = Path(path).with_name(f"{Path(path).name}.damaged-{stamp}")
+    n = 1
+    while copy.exists():
+        n += 1
+        copy = Path(path).with_name(f"{Path(path).name}.damaged-{stamp}-{n}")
+    storage.atomic_write_bytes(copy, data, durable=True)
+    return copy
+
+
+def damage_note(path: Path, state: FileState, copy: Path, given_back: bool) -> str:
+    """What the user is told about a damaged people file: which, what, where it was kept."""
+    names = [p["name"] for p in state.salvaged]
+    if names:
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        read = f"Readable in it: {len(names)} people ({shown})"
+        read += "; their names were given back." if given_back else "; the catalog has them."
+    else:
+        read = "Nothing in it could be read."
+    return (
+        f"{path} was damaged: it {state.problem}. It was kept unchanged as {copy}, and "
+        f"people.json is written anew from the catalog. {read}"
+    )
 
 
 def load(path: Path) -> dict:
@@ -198,89 +167,110 @@ def load(path: Path) -> dict:
         raise InvalidInput(f"{path}: no such file.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidInput(f"{path} cannot be read as a people file ({err}).") from err
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InvalidInput(
-            f'{path} is not a people file of this program (no "format": "{FORMAT}").'
-        )
-    if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
-        raise InvalidInput(
-            f"{path} was written by a newer version of this program (people file version "
-            f"{doc.get('version')}); upgrade the program to read it."
-        )
-    people = doc.get("people")
-    if not isinstance(people, list) or not all(_valid_person(p) for p in people):
-        raise InvalidInput(f'{path}: its "people" list is damaged (each needs a name and faces).')
+    problem = _problem(doc)
+    if problem:
+        raise InvalidInput(f"{path} {problem}.")
     return doc
 
 
-def needs_restore(catalog: Any, path: Path) -> bool:
-    """Whether the file holds names this catalog never had: it was written from another
-    catalog (this one is new) and names people."""
-    if not path.exists():
-        return False
+def pending_of(path: Path) -> dict | None:
+    """The file's waiting fingerprints (faces and refusals) as a document `restore` takes;
+    None when none wait."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False  # reported when the user imports it by hand; indexing goes on
-    return (
-        isinstance(doc, dict)
-        and doc.get("catalog_id") != catalog_id(catalog)
-        and bool(doc.get("people"))
+        return None
+    people = []
+    for p in doc.get("people") or [] if isinstance(doc, dict) else []:
+        if isinstance(p, dict) and (p.get("pending") or p.get("pending_not")):
+            entry = {"name": p["name"], "faces": p.get("pending") or []}
+            if p.get("pending_not"):
+                entry["not_faces"] = p["pending_not"]
+            people.append(entry)
+    return {"people": people} if people else None
+
+
+def _problem(doc: Any) -> str | None:
+    """What is wrong with a parsed people file, or None when it is whole."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return f'is not a people file of this program (no "format": "{FORMAT}")'
+    if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
+        return (
+            f"was written by a newer version of this program (people file version "
+            f"{doc.get('version')}); upgrade the program to read it"
+        )
+    people = doc.get("people")
+    if not isinstance(people, list) or not all(_valid_person(p) for p in people):
+        return 'has a damaged "people" list (each person needs a name and faces)'
+    return None
+
+
+def _damaged(text: str, problem: str) -> FileState:
+    found = re.search(r'"catalog_id":\s*"([^"]*)"', text[:4096])
+    count = re.search(r'"revision":\s*(\d+)', text[:4096])
+    return FileState(
+        exists=True,
+        problem=problem,
+        salvaged=_salvage(text),
+        catalog_id=found.group(1) if found else None,
+        revision=int(count.group(1)) if count else 0,
     )
 
 
-def restore(
-    catalog: Any, doc: dict, min_iou: float, clean: Callable[[str], str] = str.strip
-) -> RestoreReport:
-    """Give names back to the faces matching the file's fingerprints (inside the caller's
-    transaction). The catalog's own user decisions win over the file; the file's win over
-    the clustering. `clean` checks each name as a name typed by the user would be."""
-    report = RestoreReport()
-    wanted = {f["photo"] for p in doc["people"] for f in p["faces"] + p.get("not_faces", [])}
-    faces = catalog.faces_of_hashes(wanted)
-    for entry in doc["people"]:
-        name = clean(entry["name"])
-        person = catalog.person_by_name(name)
-        person_id = person["id"] if person else catalog.add_person(name)
-        for alias in map(clean, entry.get("aliases", [])):
-            if catalog.person_by_name(alias) is None:
-                catalog.add_alias(person_id, alias)
-        given = 0
-        for print_ in entry["faces"]:
-            face = _match(faces.get(print_["photo"], []), print_["box"], min_iou)
-            if face is None:
-                report.unmatched += 1
-                report.pending.setdefault(name, []).append(print_)
-                continue
-            if face["source"] == "user" and face["person_id"] not in (None, person_id):
-                report.conflicts += 1
-                continue
-            source = "user" if print_.get("by") == "user" else "auto"
-            catalog.assign_faces([(face["face_id"], person_id, 0.0)], source=source)
-            face["person_id"], face["source"] = person_id, source
-            given += 1
-        for print_ in entry.get("not_faces", []):
-            face = _match(faces.get(print_["photo"], []), print_["box"], min_iou)
-            if face is not None and face["person_id"] in (None, person_id):
-                catalog.reject_face(face["face_id"], person_id)
-        report.people.append(name)
-        report.faces += given
-    catalog.delete_empty_people()
-    return report
+def _salvage(text: str) -> list[dict]:
+    """Every person that can still be read anywhere in a damaged file's text: each JSON
+    object with a name and faces, its unreadable fingerprints left out."""
+    decoder = json.JSONDecoder()
+    found: dict[str, dict] = {}
+    at = text.find("{")
+    while at >= 0:
+        try:
+            obj, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            obj, end = None, at + 1
+        person = _readable_person(obj)
+        if person is None:
+            at = text.find("{", at + 1)
+            continue
+        same = found.setdefault(person["name"], {**person, "faces": [], "not_faces": []})
+        same["faces"] += person["faces"]
+        same["not_faces"] += person["not_faces"]
+        at = text.find("{", end)
+    return list(found.values())
 
 
-def _match(candidates: list[dict], box: list[float], min_iou: float) -> dict | None:
-    """The face among `candidates` whose box overlaps `box` most, if enough."""
-    best, best_iou = None, min_iou
-    for face in candidates:
-        overlap = box_iou(tuple(face["box"]), tuple(box))
-        if overlap >= best_iou:
-            best, best_iou = face, overlap
-    return best
+def _readable_person(obj: Any) -> dict | None:
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or not obj["name"]:
+        return None
+    if not any(isinstance(obj.get(k), list) for k in ("faces", "aliases", "not_faces")):
+        return None
+    person: dict = {"name": obj["name"]}
+    if isinstance(obj.get("id"), int):
+        person["id"] = obj["id"]
+    person["aliases"] = [a for a in _list(obj.get("aliases")) if isinstance(a, str)]
+    for key in ("faces", "not_faces", "pending", "pending_not"):
+        prints = [f for f in _list(obj.get(key)) if _valid_print(f)]
+        if prints or key in ("faces", "not_faces"):
+            person[key] = prints
+    return person
 
 
-def _box(box: Box) -> list[float]:
-    return [round(float(v), 1) for v in box]
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _valid_print(f: Any) -> bool:
+    return (
+        isinstance(f, dict)
+        and isinstance(f.get("photo"), str)
+        and isinstance(f.get("box"), list)
+        and len(f["box"]) == 4
+        and all(isinstance(v, int | float) for v in f["box"])
+    )
 
 
 def _valid_person(entry: Any) -> bool:
@@ -288,10 +278,5 @@ def _valid_person(entry: Any) -> bool:
         return False
     faces = entry.get("faces")
     return isinstance(faces, list) and all(
-        isinstance(f, dict)
-        and isinstance(f.get("photo"), str)
-        and isinstance(f.get("box"), list)
-        and len(f["box"]) == 4
-        and all(isinstance(v, int | float) for v in f["box"])
-        for f in faces + list(entry.get("not_faces", []))
+        _valid_print(f) for f in faces + _list(entry.get("not_faces"))
     )

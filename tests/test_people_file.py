@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from face_photos import eval_faces_dir
 
-from index import people_file
+from index import people_file, people_snapshot
 from index.catalog import Catalog
 from index.errors import InvalidInput
 from index.library import Library
@@ -153,7 +153,7 @@ def test_fingerprints_match_faces_found_again_by_overlapping_boxes(tmp_path):
     assert catalog.faces_of_photo(pid)[0]["person_id"] is None
     assert ids
     # Ghost's photo is not in this library (yet): the fingerprint waits in the file.
-    people_file.save_after_change(catalog, pending=report.pending)
+    people_snapshot.save_after_change(catalog, pending=report.pending)
     waiting = people_file.pending_of(tmp_path / "data" / "people.json")
     assert waiting == {
         "people": [{"name": "Ghost", "faces": [{"photo": "gone", "box": [0, 0, 1, 1]}]}]
@@ -173,7 +173,7 @@ def test_fingerprints_match_faces_found_again_by_overlapping_boxes(tmp_path):
             gid, "m", [{"box": (0, 0, 1, 1), "landmarks": [], "score": 0.9, "vector": np.zeros(4)}]
         )
         later = people_file.restore(catalog, waiting, min_iou=0.5)
-    people_file.save_after_change(catalog, pending=later.pending)
+    people_snapshot.save_after_change(catalog, pending=later.pending)
     assert later.faces == 1 and people_file.pending_of(tmp_path / "data" / "people.json") is None
     assert catalog.faces_of_photo(gid)[0]["person_id"] == catalog.person_by_name("Ghost")["id"]
     catalog.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index import people_file, storage
+from index import people_file, people_snapshot, storage
 from index.vectors import VectorStore, normalise
 
 
@@ -35,8 +35,8 @@ class NamedPeople:
     def named_rejections(self) -> list[dict]:
         return []
 
-    def meta(self, key: str) -> str:
-        return "one-catalog"
+    def meta(self, key: str) -> str | None:
+        return {"catalog_id": "one-catalog"}.get(key)
 
     @contextmanager
     def transaction(self):
@@ -49,9 +49,9 @@ def names_in(data: Path) -> list[str]:
 
 def test_people_json_is_written_under_a_lock_with_the_state_read_inside_it(tmp_path):
     catalog = NamedPeople(tmp_path, ["Ann"])
-    people_file.save_after_change(catalog)
+    people_snapshot.save_after_change(catalog)
     path = people_file.path_in(tmp_path)
-    writer = threading.Thread(target=people_file.save_after_change, args=(catalog,))
+    writer = threading.Thread(target=people_snapshot.save_after_change, args=(catalog,))
     with storage.exclusive(path):  # another process is writing its snapshot
         catalog.names = ["Ann", "Bob"]
         writer.start()
@@ -105,12 +105,12 @@ def test_a_disk_io_error_with_space_left_is_not_called_full(tmp_path):
 def test_faces_waiting_for_their_photo_stay_with_a_person_who_is_renamed(tmp_path):
     catalog = NamedPeople(tmp_path, ["Ann"])
     catalog.faces_of_hashes = lambda hashes: {}  # their photos are not indexed again yet
-    people_file.save_after_change(catalog)
+    people_snapshot.save_after_change(catalog)
     doc = json.loads((tmp_path / "people.json").read_text())
     waiting = {"photo": "not-indexed-yet", "box": [1.0, 2.0, 30.0, 40.0]}
     doc["people"][0]["pending"] = [waiting]
     (tmp_path / "people.json").write_text(json.dumps(doc))
     catalog.names = ["Annabel"]  # the same person (id 0), renamed before the next index
-    people_file.save_after_change(catalog)
+    people_snapshot.save_after_change(catalog)
     saved = json.loads((tmp_path / "people.json").read_text())["people"]
     assert [(p["name"], p.get("pending")) for p in saved] == [("Annabel", [waiting])]

@@ -72,3 +72,21 @@ def test_the_status_line_clears_after_the_words_stage_and_after_watched_changes(
     finally:
         seen.stop.set()
         lib.close()
+
+
+def test_the_status_line_says_a_damaged_people_json_was_kept_aside(tmp_path, tiny_clip_spec):
+    folder = tmp_path / "photos"
+    noise_photo(folder / "first.jpg", seed=1)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "people.json").write_text('{"format": "personal-image-retriever/people", "peo')
+    lib = Library(data, clip=tiny_clip_spec, faces=False, ocr=False, rebuild=True)
+    assistant = Assistant(lib)
+    seen = Recorder(assistant)
+    try:
+        index_in_background(assistant, folder, None, faces=False, watch=False)
+        eventually(lambda: seen.said("people.json was damaged: it is cut short"))
+        assert seen.said("It was kept unchanged as " + str(data / "people.json.damaged-"))
+    finally:
+        seen.stop.set()
+        lib.close()

@@ -115,6 +115,10 @@ class FaceQueries(CatalogStore):
         self.conn.execute(
             "UPDATE faces SET person_id=NULL, distance=NULL, source='user' WHERE id=?", (face_id,)
         )
+        self.record_rejection(face_id, person_id)
+
+    def record_rejection(self, face_id: int, person_id: int) -> None:
+        """Remember that the user said this face is not that person (it stays where it is)."""
         self.conn.execute(
             "INSERT OR IGNORE INTO face_rejections(face_id, person_id) VALUES(?, ?)",
             (face_id, person_id),
