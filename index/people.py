@@ -46,9 +46,10 @@ if TYPE_CHECKING:
 AnalyseFaces = Callable[["Image.Image"], list[DetectedFace]]
 
 
-def catalog_faces(catalog: Any, model: str) -> FaceSet:
-    """Every face of `model` in the catalog, as a FaceSet."""
-    a = catalog.face_arrays(model)
+def catalog_faces(catalog: Any, model: str, around: int | None = None) -> FaceSet:
+    """Every face of `model` in the catalog (with `around`: only that person's and the
+    unassigned ones), as a FaceSet."""
+    a = catalog.face_arrays(model, around)
     return FaceSet(a["ids"], a["photos"], a["vectors"], a["persons"], a["locked"])
 
 
@@ -449,13 +450,8 @@ class People:
 
     def _refuse_lookalike(self, name: str, person_id: int | None = None) -> None:
         """Refuse a name that imitates another person's name in another script."""
-        aliases = self.catalog.aliases()
-        names = [
-            n
-            for p in self.catalog.people_summary()
-            if p["id"] != person_id
-            for n in ([p["name"]] if p["name"] else []) + aliases.get(p["id"], [])
-        ]
+        names = [p["name"] for p in self.catalog.named_people() if p["id"] != person_id]
+        names += [a for i, some in self.catalog.aliases().items() if i != person_id for a in some]
         refuse_lookalike(name, names)
 
     def _check_free(self, name: str, person_id: int) -> None:
@@ -529,7 +525,7 @@ class People:
         """After naming: unassigned faces near the person join it; then say where it stands."""
         joined = 0
         if absorb_near:
-            faces = catalog_faces(self.catalog, self.face_model())
+            faces = catalog_faces(self.catalog, self.face_model(), around=person_id)
             mine = faces.subset(faces.persons == person_id)
             free = faces.subset((faces.persons == NO_PERSON) & ~faces.locked)
             near = absorb(mine, free, self.settings)

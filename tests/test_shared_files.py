@@ -20,19 +20,28 @@ class NamedPeople:
     def __init__(self, data_dir: Path, names: list[str]):
         self.data_dir, self.names = data_dir, names
 
-    def people_summary(self) -> list[dict]:
-        return [{"id": i, "name": n} for i, n in enumerate(self.names)]
+    def named_people(self) -> list[dict]:
+        return [
+            {"id": i, "name": n, "created_at": 0.0, "changes": 0} for i, n in enumerate(self.names)
+        ]
 
     def aliases(self) -> dict:
         return {}
 
-    def named_faces(self) -> list[dict]:
+    def named_faces(self, person_ids=None) -> list[dict]:
         return [
-            {"name": n, "photo_hash": f"h{n}", "box": (0, 0, 9, 9), "source": "user"}
-            for n in self.names
+            {
+                "person_id": i,
+                "name": n,
+                "photo_hash": f"h{n}",
+                "box": (0, 0, 9, 9),
+                "source": "user",
+            }
+            for i, n in enumerate(self.names)
+            if person_ids is None or i in person_ids
         ]
 
-    def named_rejections(self) -> list[dict]:
+    def named_rejections(self, person_ids=None) -> list[dict]:
         return []
 
     def meta(self, key: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -48,17 +48,19 @@ class FaceQueries(CatalogStore):
         self.conn.execute("UPDATE photos SET faces_model=? WHERE id=?", (model, photo_id))
         return ids
 
-    def face_arrays(self, model: str) -> dict[str, np.ndarray]:
-        """Every usable face of `model` as aligned arrays: ids, photos, vectors, persons, locked.
+    def face_arrays(self, model: str, around: int | None = None) -> dict[str, np.ndarray]:
+        """Every usable face of `model` as aligned arrays: ids, photos, vectors, persons, locked
+        (with `around`, only that person's faces and the unassigned ones).
 
         `locked`: the user assigned the face or rejected it from a person (clustering leaves it).
         """
+        only = "" if around is None else " AND (f.person_id=? OR f.person_id IS NULL)"
         rows = self.conn.execute(
             "SELECT f.id, f.photo_id, f.vector, f.person_id, f.source, "
             "EXISTS(SELECT 1 FROM face_rejections r WHERE r.face_id=f.id) "
             "FROM faces f JOIN photos p ON p.id=f.photo_id "
-            "WHERE f.model=? AND p.status='ok' ORDER BY f.id",
-            (model,),
+            f"WHERE f.model=? AND p.status='ok'{only} ORDER BY f.id",
+            (model,) if around is None else (model, around),
         ).fetchall()
         n = len(rows)
         vectors = np.stack([blob_to_vec(r[2]) for r in rows]) if n else np.zeros((0, 0), np.float32)
@@ -206,28 +208,48 @@ class FaceQueries(CatalogStore):
             out.setdefault(r[0], []).append(r[1])
         return out
 
-    def named_faces(self) -> list[dict]:
-        """Every face of a named person as a fingerprint: person_id, name, photo_hash, box,
-        source (for people.json)."""
+    def named_people(self) -> list[dict]:
+        """Every named person: id, name, created_at, and `changes`, a counter SQLite's
+        triggers bump at each change to what people.json says of them (schema 11)."""
         rows = self.conn.execute(
-            "SELECT pe.id, pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2, f.source FROM faces f "
-            "JOIN people pe ON pe.id=f.person_id JOIN photos ph ON ph.id=f.photo_id "
-            "WHERE pe.name IS NOT NULL AND ph.hash IS NOT NULL ORDER BY pe.name, ph.hash, f.idx"
+            "SELECT id, name, created_at, changes FROM people WHERE name IS NOT NULL"
         ).fetchall()
+        return [dict(r) for r in rows]
+
+    def named_faces(self, person_ids: Iterable[int] | None = None) -> list[dict]:
+        """Every face of a named person (of `person_ids` when given) as a fingerprint:
+        person_id, name, photo_hash, box, source (for people.json)."""
+        rows: list = []
+        for where, args in _of_people(person_ids, "pe.id"):
+            rows += self.conn.execute(
+                "SELECT pe.id, pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2, f.source FROM faces f "
+                "JOIN people pe ON pe.id=f.person_id JOIN photos ph ON ph.id=f.photo_id "
+                f"WHERE pe.name IS NOT NULL AND ph.hash IS NOT NULL{where} "
+                "ORDER BY pe.name, ph.hash, f.idx",
+                args,
+            ).fetchall()
         return [
             {"person_id": r[0], "name": r[1], "photo_hash": r[2], "box": tuple(r[3:7]),
              "source": r[7]}
             for r in rows
         ]  # fmt: skip
 
-    def named_rejections(self) -> list[dict]:
-        """Every "not this person" the user said about a face: name, photo_hash, box."""
-        rows = self.conn.execute(
-            "SELECT pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2 FROM face_rejections r "
-            "JOIN people pe ON pe.id=r.person_id JOIN faces f ON f.id=r.face_id "
-            "JOIN photos ph ON ph.id=f.photo_id WHERE pe.name IS NOT NULL ORDER BY pe.name"
-        ).fetchall()
-        return [{"name": r[0], "photo_hash": r[1], "box": tuple(r[2:6])} for r in rows]
+    def named_rejections(self, person_ids: Iterable[int] | None = None) -> list[dict]:
+        """Every "not this person" the user said about a face (about `person_ids` when
+        given): person_id, name, photo_hash, box."""
+        rows: list = []
+        for where, args in _of_people(person_ids, "pe.id"):
+            rows += self.conn.execute(
+                "SELECT pe.id, pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2 FROM face_rejections r "
+                "JOIN people pe ON pe.id=r.person_id JOIN faces f ON f.id=r.face_id "
+                f"JOIN photos ph ON ph.id=f.photo_id WHERE pe.name IS NOT NULL{where} "
+                "ORDER BY pe.name, ph.hash, f.idx",
+                args,
+            ).fetchall()
+        return [
+            {"person_id": r[0], "name": r[1], "photo_hash": r[2], "box": tuple(r[3:7])}
+            for r in rows
+        ]
 
     def faces_of_hashes(self, hashes: Iterable[str]) -> dict[str, list[dict]]:
         """Faces of the photos with these content hashes, by hash: face_id, box, person_id,
@@ -256,3 +278,12 @@ class FaceQueries(CatalogStore):
             "GROUP BY pe.id HAVING pe.name IS NOT NULL OR count(f.id) > 0"
         ).fetchall()
         return [dict(r) for r in rows]
+
+
+def _of_people(person_ids: Iterable[int] | None, column: str) -> Iterator[tuple[str, list]]:
+    """(" AND column IN (...)", ids) for each chunk of `person_ids`; one empty filter for all."""
+    if person_ids is None:
+        yield "", []
+        return
+    for chunk in chunks(sorted(set(person_ids)), 900):
+        yield f" AND {column} IN ({placeholders(chunk)})", chunk

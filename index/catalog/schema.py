@@ -168,6 +168,53 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX photos_kind ON photos(kind);
     """,
+    # 11: a counter per person of changes to what people.json says of them (their faces,
+    # refusals, aliases, the photos' hashes), kept by SQLite itself, so a people edit
+    # rewrites only the people who changed (index/people_snapshot.py), whoever wrote
+    """
+    ALTER TABLE people ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
+    CREATE TRIGGER people_file_face_in AFTER INSERT ON faces WHEN new.person_id IS NOT NULL
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id = new.person_id;
+    END;
+    CREATE TRIGGER people_file_face_moved AFTER UPDATE OF person_id, source ON faces
+    WHEN old.person_id IS NOT new.person_id OR old.source IS NOT new.source
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id IN (old.person_id, new.person_id);
+    END;
+    CREATE TRIGGER people_file_face_out AFTER DELETE ON faces WHEN old.person_id IS NOT NULL
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id = old.person_id;
+    END;
+    CREATE TRIGGER people_file_refusal_in AFTER INSERT ON face_rejections
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id = new.person_id;
+    END;
+    CREATE TRIGGER people_file_refusal_out AFTER DELETE ON face_rejections
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id = old.person_id;
+    END;
+    CREATE TRIGGER people_file_alias_in AFTER INSERT ON aliases
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id = new.person_id;
+    END;
+    CREATE TRIGGER people_file_alias_moved AFTER UPDATE ON aliases
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id IN (old.person_id, new.person_id);
+    END;
+    CREATE TRIGGER people_file_alias_out AFTER DELETE ON aliases
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id = old.person_id;
+    END;
+    CREATE TRIGGER people_file_photo_hash AFTER UPDATE OF hash ON photos
+    WHEN old.hash IS NOT new.hash
+    BEGIN
+        UPDATE people SET changes = changes + 1 WHERE id IN (
+            SELECT person_id FROM faces WHERE photo_id = new.id
+            UNION SELECT r.person_id FROM face_rejections r JOIN faces f ON f.id = r.face_id
+            WHERE f.photo_id = new.id);
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
