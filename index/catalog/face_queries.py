@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -219,15 +219,13 @@ class FaceQueries(CatalogStore):
     def named_faces(self, person_ids: Iterable[int] | None = None) -> list[dict]:
         """Every face of a named person (of `person_ids` when given) as a fingerprint:
         person_id, name, photo_hash, box, source (for people.json)."""
-        rows: list = []
-        for where, args in _of_people(person_ids, "pe.id"):
-            rows += self.conn.execute(
-                "SELECT pe.id, pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2, f.source FROM faces f "
-                "JOIN people pe ON pe.id=f.person_id JOIN photos ph ON ph.id=f.photo_id "
-                f"WHERE pe.name IS NOT NULL AND ph.hash IS NOT NULL{where} "
-                "ORDER BY pe.name, ph.hash, f.idx",
-                args,
-            ).fetchall()
+        rows = self._of_people(
+            "SELECT pe.id, pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2, f.source FROM faces f "
+            "JOIN people pe ON pe.id=f.person_id JOIN photos ph ON ph.id=f.photo_id "
+            "WHERE pe.name IS NOT NULL AND ph.hash IS NOT NULL{only} "
+            "ORDER BY pe.name, ph.hash, f.idx",
+            person_ids,
+        )
         return [
             {"person_id": r[0], "name": r[1], "photo_hash": r[2], "box": tuple(r[3:7]),
              "source": r[7]}
@@ -237,19 +235,27 @@ class FaceQueries(CatalogStore):
     def named_rejections(self, person_ids: Iterable[int] | None = None) -> list[dict]:
         """Every "not this person" the user said about a face (about `person_ids` when
         given): person_id, name, photo_hash, box."""
-        rows: list = []
-        for where, args in _of_people(person_ids, "pe.id"):
-            rows += self.conn.execute(
-                "SELECT pe.id, pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2 FROM face_rejections r "
-                "JOIN people pe ON pe.id=r.person_id JOIN faces f ON f.id=r.face_id "
-                f"JOIN photos ph ON ph.id=f.photo_id WHERE pe.name IS NOT NULL{where} "
-                "ORDER BY pe.name, ph.hash, f.idx",
-                args,
-            ).fetchall()
+        rows = self._of_people(
+            "SELECT pe.id, pe.name, ph.hash, f.x1, f.y1, f.x2, f.y2 FROM face_rejections r "
+            "JOIN people pe ON pe.id=r.person_id JOIN faces f ON f.id=r.face_id "
+            "JOIN photos ph ON ph.id=f.photo_id WHERE pe.name IS NOT NULL{only} "
+            "ORDER BY pe.name, ph.hash, f.idx",
+            person_ids,
+        )
         return [
             {"person_id": r[0], "name": r[1], "photo_hash": r[2], "box": tuple(r[3:7])}
             for r in rows
         ]
+
+    def _of_people(self, sql: str, person_ids: Iterable[int] | None) -> list[tuple]:
+        """The rows of `sql` (its `{only}` filled with a filter on people `pe.id`), for every
+        person (None) or only `person_ids`, in runs SQLite's parameter limit allows."""
+        if person_ids is None:
+            return self._tuples(sql.format(only=""), ())
+        rows: list[tuple] = []
+        for chunk in chunks(sorted(set(person_ids)), 900):
+            rows += self._tuples(sql.format(only=f" AND pe.id IN ({placeholders(chunk)})"), chunk)
+        return rows
 
     def faces_of_hashes(self, hashes: Iterable[str]) -> dict[str, list[dict]]:
         """Faces of the photos with these content hashes, by hash: face_id, box, person_id,
@@ -278,12 +284,3 @@ class FaceQueries(CatalogStore):
             "GROUP BY pe.id HAVING pe.name IS NOT NULL OR count(f.id) > 0"
         ).fetchall()
         return [dict(r) for r in rows]
-
-
-def _of_people(person_ids: Iterable[int] | None, column: str) -> Iterator[tuple[str, list]]:
-    """(" AND column IN (...)", ids) for each chunk of `person_ids`; one empty filter for all."""
-    if person_ids is None:
-        yield "", []
-        return
-    for chunk in chunks(sorted(set(person_ids)), 900):
-        yield f" AND {column} IN ({placeholders(chunk)})", chunk
