@@ -102,7 +102,8 @@ SPECIAL_KINDS = (
 def walk(root: Path, exclude: tuple[Path, ...] = ()) -> WalkResult:
     """Every image file under `root`, staying inside it.
 
-    Rules: hidden entries and `exclude` are passed over (hidden photos are listed); a symlink is followed only when its
+    Rules: hidden entries and `exclude` are passed over (hidden photos and folders are
+    listed); a symlink is followed only when its
     target resolves inside `root` (and not into an excluded folder), and each real file or
     folder is taken once, under its own path before any link to it; /proc, /sys and /dev are
     never entered; special files (FIFOs, devices, sockets) are never opened. Everything left
@@ -164,12 +165,8 @@ class _Walker:
             subdirs = []
             for entry in entries:
                 if entry.name.startswith("."):
-                    if _is_image_name(entry.name) and not entry.is_dir(follow_symlinks=False):
-                        self.left_out(
-                            entry.path,
-                            "a hidden file (its name starts with a dot); rename it to index it",
-                        )
-                    continue  # hidden folders (.git, .thumbnails) are not entered
+                    self.hidden(entry)
+                    continue
                 try:
                     if entry.is_symlink():
                         self.links.append(entry.path)
@@ -185,6 +182,24 @@ class _Walker:
                         WalkProblem(entry.path, f"cannot read: {err.strerror or err}")
                     )
             stack.extend(reversed(subdirs))
+
+    def hidden(self, entry: os.DirEntry) -> None:
+        """A hidden entry is passed over: a hidden photo is listed, a hidden folder (.git,
+        .thumbnails) is listed once, without what is inside it (the data dir: silently)."""
+        try:
+            folder = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            folder = False
+        if folder and not any(_inside(os.path.realpath(entry.path), ex) for ex in self.excluded):
+            self.left_out(
+                entry.path,
+                "a hidden folder (its name starts with a dot), not looked into; rename it to "
+                "index the photos in it",
+            )
+        elif not folder and _is_image_name(entry.name):
+            self.left_out(
+                entry.path, "a hidden file (its name starts with a dot); rename it to index it"
+            )
 
     def not_media(self, path: str) -> None:
         """A file that is no photo this program reads: listed with the reason (a sidecar,

@@ -250,3 +250,20 @@ def test_a_full_disk_while_saving_the_vector_index_leaves_no_half_file(small_dis
     assert not (small_disk / "images.faiss").exists()
     assert not list(small_disk.glob("*.tmp"))
     assert len(store) == 600  # still searchable from memory
+
+
+def test_a_command_on_a_full_disk_leaves_no_shared_memory_file_behind(small_disk):
+    data = small_disk / "data"
+    catalog = Catalog(data)
+    with catalog.transaction():
+        catalog.upsert_photo(
+            {"path": "/p/a.jpg", "path_raw": b"x", "size": 1, "mtime_ns": 1, "status": "ok"}
+        )
+    catalog.close()  # the last connection: -wal and -shm are gone
+    ballast = fill(small_disk)
+    r = cli("stats", "--data", str(data))
+    assert r.returncode != 0 and "the disk is full (0 bytes free)" in r.stderr, r.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["catalog.sqlite"], "-shm or -wal left"
+    ballast.unlink()
+    r = cli("stats", "--json", "--data", str(data))
+    assert r.returncode == 0 and '"photos": 1' in r.stdout, r.stderr

@@ -96,3 +96,16 @@ def test_a_hidden_photo_is_listed_as_skipped_with_its_reason(tmp_path):
     walked = scan.walk(tmp_path / "lib")
     assert [Path(f.path).name for f in walked.found] == ["seen.jpg"]
     assert "hidden file" in reasons(walked)[".x.jpg"]
+
+
+def test_a_hidden_folder_is_listed_once_as_skipped_and_not_looked_into(tmp_path):
+    noise_photo(tmp_path / "lib" / "seen.jpg", seed=1)
+    noise_photo(tmp_path / "lib" / ".thumbnails" / "large" / "t1.jpg", seed=2)
+    noise_photo(tmp_path / "lib" / ".thumbnails" / "t2.jpg", seed=3)
+    (tmp_path / "lib" / "trip" / ".git" / "objects").mkdir(parents=True)
+    noise_photo(tmp_path / "lib" / ".pir-data" / "thumbs" / "t.jpg", seed=4)
+    walked = scan.walk(tmp_path / "lib", exclude=(tmp_path / "lib" / ".pir-data",))
+    assert [Path(f.path).name for f in walked.found] == ["seen.jpg"]
+    listed = reasons(walked)
+    assert set(listed) == {".thumbnails", ".git"}, "one line per hidden folder, none inside"
+    assert "a hidden folder (its name starts with a dot), not looked into" in listed[".git"]

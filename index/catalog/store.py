@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from index.catalog.schema import MIGRATIONS, SCHEMA_VERSION
-from index.errors import CatalogError
+from index.errors import CatalogError, PirError
 from index.storage import write_failed
 
 CATALOG_NAME = "catalog.sqlite"
@@ -195,6 +195,26 @@ def _log_problem(wal: Path) -> str | None:
     )
 
 
+# The smallest shared-memory file SQLite ever uses (one 32 KiB region): a shorter one was
+# never set up, so no connection anywhere can be using it.
+SHM_REGION = 32768
+
+
+def _remove_unusable(made: list[Path]) -> None:
+    """Remove the -wal and -shm an open that failed (a full disk) left behind: only files it
+    created itself (absent before it) and that nobody can be using (an empty log, a shared
+    memory shorter than one region: SQLite wrote 3 bytes of it and the disk was full)."""
+    for path in made:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue
+        if (path.name.endswith("-wal") and size == 0) or (
+            path.name.endswith("-shm") and size < SHM_REGION
+        ):
+            path.unlink(missing_ok=True)
+
+
 def _is_write_error(err: sqlite3.Error) -> bool:
     text = str(err).lower()
     return "full" in text or "disk i/o" in text or "readonly" in text
@@ -232,11 +252,27 @@ class CatalogStore:
         self.rebuilt: list[str] = []  # traces of a lost catalog, when it was made anew
         with _open_files_lock:  # no other thread opens this file between the check and SQLite
             self._check_file(rebuild)
-            self.conn = self._connect()
+            absent = [p for p in self._companions() if not p.exists()]
+            try:
+                self.conn = self._connect()
+            except PirError:
+                _remove_unusable(absent)
+                raise
             key = _file_key(self.path)
             if key is not None:
                 self.conn.count_open(key)
-        self._ensure_version()
+        try:
+            self._ensure_version()
+        except PirError:
+            self.conn.close()
+            with _open_files_lock:
+                if _file_key(self.path) not in _open_files:
+                    _remove_unusable(absent)
+            raise
+
+    def _companions(self) -> list[Path]:
+        """The write-ahead log and shared-memory files SQLite keeps beside the catalog."""
+        return [Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
 
     # --- opening and schema ---
 
