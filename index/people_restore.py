@@ -120,11 +120,13 @@ def restore(
 
 def _person_for(catalog: Any, entry: dict, name: str, same_catalog: bool) -> int:
     """The catalog's person for a file entry: by id within the same catalog (renamed since
-    the state the catalog went back to), else by name or alias, else a new person."""
+    the state the catalog went back to; a named person only, as an unnamed group may have
+    been given a freed id since), else by name or alias, else a new person."""
     if same_catalog and isinstance(entry.get("id"), int):
         person = catalog.person(entry["id"])
         other = catalog.person_by_name(name)
-        if person is not None and (other is None or other["id"] == person["id"]):
+        named = person is not None and person["name"] is not None
+        if named and (other is None or other["id"] == person["id"]):
             if person["name"] != name:
                 catalog.set_person_name(person["id"], name)
             return person["id"]
