@@ -187,7 +187,10 @@ def _read(path: Path) -> people_file.FileState:
     if key is not None and seen is not None and seen[0] == key:
         doc = seen[1]
         return people_file.FileState(
-            exists=True, doc=doc, catalog_id=doc["catalog_id"], revision=doc["revision"]
+            exists=True,
+            doc=doc,
+            catalog_id=doc.get("catalog_id"),
+            revision=doc.get("revision") if isinstance(doc.get("revision"), int) else 0,
         )
     state = people_file.read_state(path)
     if state.doc is not None and key is not None:

@@ -55,8 +55,8 @@ def test_awkward_folder_is_indexed_and_each_bad_file_has_a_reason(tmp_path, tiny
     lib = make_library(tmp_path / "data", tiny_clip_spec)
     report = lib.index(tmp_path / "photos")
     skipped = {Path(p).name: r for p, r in report.skipped}
-    assert set(skipped) == {"zero.jpg", "truncated.jpg", "notes.jpg", "bomb.png", "loop"}
-    assert "symlink loop" in skipped["loop"]
+    assert set(skipped) == {"zero.jpg", "truncated.jpg", "notes.jpg", "bomb.png", "loop", ".hidden"}
+    assert "symlink loop" in skipped["loop"] and "a hidden folder" in skipped[".hidden"]
     assert "empty" in skipped["zero.jpg"] and "too large" in skipped["bomb.png"]
     good = len(files) - 4
     assert report.new == good and report.embedded == good
