@@ -315,8 +315,18 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
             "faces_people_update",
             "faces_people_delete",
             "photos_dates_update",
+            "people_file_face_in",
+            "people_file_face_moved",
+            "people_file_face_out",
+            "people_file_refusal_in",
+            "people_file_refusal_out",
+            "people_file_alias_in",
+            "people_file_alias_moved",
+            "people_file_alias_out",
+            "people_file_photo_hash",
         ):
             conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("ALTER TABLE people DROP COLUMN changes")
         conn.execute("PRAGMA user_version = 1")
     upgraded = Catalog(tmp_path / "data")
     assert upgraded.conn.execute("PRAGMA user_version").fetchone()[0] == (
