@@ -1,7 +1,9 @@
 """Faces and people, evaluated as a user would meet them: name once, then search.
 
-    python bench/faces_eval.py [--photos DIR]   (DIR: the evaluation face photos, by default
-    $PIR_EVAL_DIR/faces, see bench/_common.py)
+    python bench/faces_eval.py [--photos DIR] [--out FILE]   (DIR: the evaluation face
+    photos, by default $PIR_EVAL_DIR/faces, see bench/_common.py; FILE: where the JSON goes,
+    by default bench/results/faces_eval.json, or faces_eval_second_look.json with
+    PIR_FACE_SECOND_LOOK=1)
 
 
 Copies the photos into one flat folder with neutral names (the tool never sees folder
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import eval_dir
+from _common import RESULTS, eval_dir
 
 from index.clustering import FaceSet, assign_new_faces, cluster_all
 from index.library import Library
@@ -92,6 +95,7 @@ def clustering_timing(settings: Settings, n_existing=10_000, n_new_photos=100, s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", default=str(eval_dir("faces")))
+    ap.add_argument("--out", type=Path, help="the JSON file (default: bench/results/...)")
     args = ap.parse_args()
     src = Path(args.photos)
     settings = Settings.from_env()
@@ -155,6 +159,11 @@ def main() -> None:
     nofaces = {n for n, rel in truth.items() if rel.startswith("_nofaces/")}
     false_hits = sorted(truth[n] for got in hits_by_person.values() for n in got & nofaces)
     nofaces_faces = sum(len(lib.people.photo_faces(n)) for n in nofaces)
+    by_folder: dict[str, int] = {}  # faces found, by evaluation folder (people's pooled)
+    for name, rel in truth.items():
+        folder = rel.split("/", 1)[0]
+        key = folder if folder.startswith("_") else "people folders"
+        by_folder[key] = by_folder.get(key, 0) + len(lib.people.photo_faces(name))
     group_rows = {}
     for file, people in groups.items():
         name = next(n for n, rel in truth.items() if rel == f"_groups/{file}")
@@ -174,6 +183,8 @@ def main() -> None:
         "false_person_hits_nofaces": len(false_hits),
         "false_faces_nofaces": nofaces_faces,
         "faces": n_faces,
+        "faces_by_folder": dict(sorted(by_folder.items())),
+        "second_look": settings.face_second_look,
         "photos": len(truth),
         "index_s": round(t_index, 2),
         "faces_per_s": round(n_faces / t_index, 2),
@@ -181,7 +192,11 @@ def main() -> None:
         "groups_found": sum(g["found"] for g in group_rows.values()),
         "groups": len(group_rows),
         **{f"cluster_{k}": v for k, v in timing.items()},
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
+    name = "faces_eval_second_look.json" if settings.face_second_look else "faces_eval.json"
+    dest = args.out or RESULTS / name
+    dest.write_text(json.dumps(out) + "\n")
     print(json.dumps(out))
 
 

@@ -7,6 +7,7 @@ the people they are clustered into index/people.py.
 
 from __future__ import annotations
 
+import functools
 import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from index import layout, storage, videos
 from index.boxes import same_faces
 from index.catalog import Catalog
-from index.faces import FaceAnalyzer
+from index.faces import Detail, FaceAnalyzer
 from index.people import recluster
 from index.settings import Settings
 from index.stage import Run
@@ -32,8 +33,9 @@ class FaceStage:
         self.settings = settings
         self.analyzer = FaceAnalyzer(settings, embedder)
         self.model_id = self.analyzer.embedder_id
-        # Faces need a detailed copy (MTCNN and the face vectors; crops come from it too).
-        self.decode_size = settings.face_image_size
+        # MTCNN searches the shared small copy; a photo with faces is decoded again, larger,
+        # for their vectors and crops (`Decoded.detailed`).
+        self.decode_size = settings.face_detect_size
 
     def begin(self, catalog: Catalog, run: Run) -> set[int] | None:
         """The photos under the folder whose faces were not found with this face model."""
@@ -53,17 +55,27 @@ class FaceStage:
                 found = list(pool.map(lambda m: self._faces(m.image, decoded), decoded.frames))
             faces, crops = videos.merge_faces(found, self.settings.face_max_distance)
             return decoded.hash, faces, crops
-        faces, crops = self._faces(decoded.image, decoded)
+        # Searched on the shared small copy; vectors and crops from a detailed copy of the
+        # photo, decoded only when it has faces.
+        detail = functools.cache(
+            lambda: decoded.detailed(self.settings.face_image_size, self.settings)
+        )
+        faces, crops = self._faces(decoded.image, decoded, detail)
         return decoded.hash, faces, crops
 
-    def _faces(self, image: Any, decoded: Any) -> tuple[list, list[bytes]]:
+    def _faces(
+        self, image: Any, decoded: Any, detail: Detail | None = None
+    ) -> tuple[list, list[bytes]]:
         """The faces of one picture of `decoded` and a JPEG crop of each."""
         scale = max(decoded.width, decoded.height) / max(image.size)
-        faces = self.analyzer.analyze(image, scale)
+        faces = self.analyzer.analyze(image, scale, detail)
+        if not faces:
+            return [], []
+        big, big_scale = detail() if detail is not None else (image, scale)
         crops = []
         for face in faces:
             buf = io.BytesIO()
-            self.analyzer.crop(image, face, scale=scale).save(
+            self.analyzer.crop(big, face, scale=big_scale).save(
                 buf, "JPEG", quality=self.settings.jpeg_quality
             )
             crops.append(buf.getvalue())

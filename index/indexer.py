@@ -340,6 +340,7 @@ class Indexer:
             # The stages' work here, in the worker, from the same decode: faces run while the
             # main thread has CLIP encode the previous batch, so both cores stay busy.
             analysed = {stage.name: stage.analyze(decoded) for stage in work.stages}
+            decoded.source = None  # the file's bytes: not kept while the batch waits
             kept = decoded if work.kind != "fill" else None  # the row is made from it
             return _Done(work, digest, decoded=kept, analysed=analysed)
         except scan.Unreadable as err:

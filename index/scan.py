@@ -49,6 +49,22 @@ class Decoded:
     duration_s: float | None = None  # a video's length
     # A video's sampled moments (index/videos.Moment: time and picture), in time order.
     frames: list = field(default_factory=list)
+    # The file's bytes while the stages work on it, so that one may ask a more detailed
+    # copy of a region (`detailed`); the indexer drops them once the stages are done.
+    source: bytes | None = field(default=None, repr=False)
+    name: str = ""  # the file's name, for reading `source` again (a RAW goes through LibRaw)
+
+    def detailed(self, longest: int, settings: Settings) -> tuple[Image.Image, float]:
+        """A copy whose longest side is up to `longest` px (no larger than the original),
+        with its scale (original / copy): `image` itself when that is big enough, else the
+        file decoded again at that size (a JPEG at its cheapest draft scale). For work on
+        a few regions (face vectors and crops) of a photo analysed on a small shared copy.
+        """
+        wanted = min(longest, max(self.width, self.height))
+        if self.source is None or max(self.image.size) >= wanted:
+            return self.image, self.scale
+        img, _exif, width, height = _pixels(self.source, settings, wanted, self.name, 1.0)
+        return img, max(width, height) / max(img.size)
 
 
 class Unreadable(Exception):
@@ -332,25 +348,24 @@ def decode(
     digest: str | None = None,
     size: int | None = None,
     name: str = "",
+    draft_share: float | None = None,
 ) -> Decoded:
     """Decode once, at reduced scale where the format allows; everything else derives from it.
 
     `size` is the longest side the callers need (default: what face detection needs); `name`
     (the file's name) says whether it is a camera RAW, read through LibRaw.
+
+    A small copy (no larger than face detection's) may come out smaller than `size`, down to
+    `draft_share` of it (default: the setting), when a cheaper JPEG draft scale gives that:
+    a 4000 px photo decodes at 1/8 (500 px) for 512 or 640. A detailed copy (words) never.
     """
     if not data:
         raise Unreadable("empty file (0 bytes)")
     target = size or settings.face_image_size
-    if formats.is_raw(name):
-        try:
-            still = read_raw(data, settings.raw_preview_min_size, target)
-        except RawUnreadable as err:
-            raise Unreadable(str(err)) from err
-        img, exif, width, height = still.image, still.exif, still.width, still.height
-    else:
-        img, exif, width, height = _open_pillow(data, settings, target)
-    if max(img.size) > target:
-        img.thumbnail((target, target), Image.Resampling.BICUBIC)
+    if draft_share is None:
+        small = target <= settings.face_detect_size
+        draft_share = settings.decode_draft_share if small else 1.0
+    img, exif, width, height = _pixels(data, settings, target, name, draft_share)
     scale = max(width, height) / max(img.size)
     taken_at, source = _taken_at(exif, data)
     lat, lon = _gps(exif)
@@ -366,11 +381,30 @@ def decode(
         image=img,
         scale=scale,
         clip=None if formats.is_raw(name) else motion.embedded_clip(data),
+        source=data,
+        name=name,
     )
 
 
+def _pixels(
+    data: bytes, settings: Settings, target: int, name: str, draft_share: float
+) -> tuple[Image.Image, Image.Exif, int, int]:
+    """(oriented RGB copy no longer than `target`, EXIF, full oriented width, height)."""
+    if formats.is_raw(name):
+        try:
+            still = read_raw(data, settings.raw_preview_min_size, target)
+        except RawUnreadable as err:
+            raise Unreadable(str(err)) from err
+        img, exif, width, height = still.image, still.exif, still.width, still.height
+    else:
+        img, exif, width, height = _open_pillow(data, settings, target, draft_share)
+    if max(img.size) > target:
+        img.thumbnail((target, target), Image.Resampling.BICUBIC)
+    return img, exif, width, height
+
+
 def _open_pillow(
-    data: bytes, settings: Settings, target: int
+    data: bytes, settings: Settings, target: int, draft_share: float = 1.0
 ) -> tuple[Image.Image, Image.Exif, int, int]:
     """(oriented RGB picture, EXIF, full oriented width, height) of a format Pillow reads."""
     formats.register_plugins()
@@ -388,7 +422,7 @@ def _open_pillow(
             width, height = height, width
         if img.format == "JPEG" and max(img.size) > target:
             # Draft decoding at 1/2, 1/4 or 1/8 scale costs a fraction of a full decode.
-            ratio = target / max(img.size)
+            ratio = target * draft_share / max(img.size)
             img.draft("RGB", (max(1, int(img.width * ratio)), max(1, int(img.height * ratio))))
         img.seek(0)  # first frame of animations
         img.load()

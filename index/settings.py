@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # Longest side of the copy MTCNN searches, px: its pyramid costs with the square of this.
     # At 640 a face needs ~1/32 of the photo's longest side (125 px of 4000) to be found.
     face_detect_size: Count = 640
+    # A small copy (<= face_detect_size) of a JPEG decodes at the cheapest draft scale (1/2,
+    # 1/4, 1/8) giving at least this share of the size asked: a 4000 px camera photo at 1/8
+    # (500 px) for 512 or 640, at about half the cost of 1/4. Faces decode their regions again.
+    decode_draft_share: Share = 0.75
 
     # --- CLIP encoder backends (index/models/encoders.py) ---
     # "auto" is the faster of ONNX Runtime and OpenVINO as measured (README); "torch" exports nothing

@@ -118,6 +118,20 @@ def test_int8_is_used_only_after_it_passed_on_the_users_photos(
     assert again.image_backend == "onnxruntime-int8" and not again.needs_calibration()
 
 
+def test_with_int8_passed_the_fp32_image_tower_takes_no_memory(
+    export_cache, tmp_path, tiny_clip_spec
+):
+    model = exported(tiny_clip_spec, copy_cache(export_cache, tmp_path))
+    model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
+    assert model.image_backend == "onnxruntime-int8"
+    assert model._exported._image_fp32 is None  # freed once int8 took over
+    again = exported(tiny_clip_spec, model.cache_dir)
+    assert again.image_backend == "onnxruntime-int8" and again._exported._image_fp32 is None
+    # Still there when asked (a new check against fp32), started on first use.
+    pixels = torch.stack([again.preprocess(p) for p in photos(2)]).numpy()
+    assert again._exported.image_fp32(pixels).shape[0] == 2
+
+
 def test_the_static_int8_tower_keeps_the_sensitive_layers_in_fp32(export_cache, tmp_path):
     import onnx
 

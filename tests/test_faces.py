@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from face_photos import (
 from PIL import Image, ImageOps
 
 from index.errors import ModelUnavailable
-from index.faces import FaceAnalyzer, plausible_landmarks
+from index.face_stage import FaceStage
+from index.faces import FaceAnalyzer, ceil_max_pool, plausible_landmarks
+from index.scan import decode
 from index.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -181,6 +184,46 @@ def test_a_photo_bigger_than_the_detection_size_is_analysed_on_a_copy_in_its_own
     (large,) = analyzer().analyze_photo(big)
     assert iou(large.box, tuple(v * 2 for v in face.box)) > 0.8
     assert dist(large.vector, face.vector) < MAX_D
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 10, 383, 287), (30, 28, 22, 22), (5, 64, 9, 9), (2, 3, 5, 4)]
+)
+@pytest.mark.parametrize("kernel", [2, 3])
+def test_mtcnn_pooling_gives_torchs_own_numbers(shape, kernel):
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.randn(shape)
+    assert torch.equal(ceil_max_pool(x, kernel, 2), F.max_pool2d(x, kernel, 2, ceil_mode=True))
+
+
+def test_a_camera_photo_is_searched_small_and_its_faces_taken_from_a_detailed_copy(tmp_path):
+    photo = eval_photo("kit_harington/3.jpg")
+    big = photo.resize((photo.width * 4, photo.height * 4), Image.Resampling.BICUBIC)
+    big.save(tmp_path / "camera.jpg", quality=92)
+    settings = Settings()
+    stage = FaceStage(settings)
+    decoded = decode((tmp_path / "camera.jpg").read_bytes(), settings, size=stage.decode_size)
+    assert decoded.scale == 8  # the 1/8 draft decode is all the detector sees
+    _, faces, crops = stage.analyze(decoded)
+    (reference,) = analyzer().analyze_photo(big)  # the whole photo at the detailed size
+    (face,) = faces
+    assert iou(face.box, reference.box) > 0.8
+    assert dist(face.vector, reference.vector) < MAX_D / 2
+    assert Image.open(io.BytesIO(crops[0])).size == (settings.face_crop_size,) * 2
+
+
+def test_a_camera_photo_without_faces_is_decoded_once(tmp_path, monkeypatch):
+    blank = Image.new("RGB", (4000, 3000), (90, 120, 160))
+    blank.save(tmp_path / "sky.jpg", quality=92)
+    decoded = decode((tmp_path / "sky.jpg").read_bytes(), Settings(), size=640)
+
+    def never(*args):
+        raise AssertionError("decoded again although no face was found")
+
+    monkeypatch.setattr(type(decoded), "detailed", never)
+    assert FaceStage(Settings()).analyze(decoded)[1:] == ([], [])
 
 
 # --- photos that ship with the repository (demo/photos): these run on any clone ---

@@ -101,6 +101,19 @@ def test_big_jpeg_is_decoded_at_reduced_scale(tmp_path):
     assert decoded.scale == pytest.approx(4000 / max(decoded.image.size))
 
 
+def test_a_camera_jpeg_decodes_small_at_one_eighth_and_regions_again_in_detail(tmp_path):
+    data = noise_photo(tmp_path / "camera.jpg", size=(4000, 3000)).read_bytes()
+    small = scan.decode(data, SETTINGS, size=SETTINGS.thumb_size)
+    assert small.image.size == (500, 375) and small.scale == 8  # 1/8 draft: 500 of 512 asked
+    detail, scale = small.detailed(SETTINGS.face_image_size, SETTINGS)
+    assert max(detail.size) == SETTINGS.face_image_size and scale == 4
+    # A detailed copy is never smaller than asked (the words stage reads small print).
+    assert max(scan.decode(data, SETTINGS, size=1600).image.size) == 1600
+    # A photo decoded whole already is its own detailed copy.
+    photo = scan.decode(noise_photo(tmp_path / "small.jpg", size=(640, 480)).read_bytes(), SETTINGS)
+    assert photo.detailed(SETTINGS.face_image_size, SETTINGS) == (photo.image, 1.0)
+
+
 def test_walk_skips_hidden_folders_and_survives_symlink_loops(awkward):
     root = awkward["good"].parent
     walked = scan.walk(root)

@@ -150,7 +150,7 @@ class ExportedClip:
     def __init__(self, folder: Path, engine: str, threads: int, settings: Any):
         self.folder, self.engine, self.threads, self.settings = folder, engine, threads, settings
         self.image: Runtime | None = None
-        self.image_fp32: Runtime | None = None
+        self._image_fp32: Runtime | None = None
         self.text: Runtime | None = None
         self._int8: Runtime | None = None
         self.fp32_min_cosine: float | None = None
@@ -165,7 +165,6 @@ class ExportedClip:
             started = time.perf_counter()
             self._export(torch_model)
             manifest = {"exported_in_s": round(time.perf_counter() - started, 1)}
-        self.image_fp32 = Runtime(self.engine, self.folder / "image.onnx", self.threads)
         if (self.folder / "text.onnx").is_file():
             self.text = Runtime(self.engine, self.folder / "text.onnx", self.threads)
         checked = manifest.get(f"fp32_min_cosine_{self.engine}")
@@ -179,10 +178,20 @@ class ExportedClip:
                 f"the {self.engine} export differs from torch (cosine {checked:.6f} < "
                 f"{self.settings.clip_fp32_min_cosine})"
             )
-        self.image = self.image_fp32
         verdict = self.verdict()
         if verdict is not None and verdict.passed and self.int8 is not None:
             self.image = self.int8
+            self._image_fp32 = None  # loaded only if the fp32 check just ran: memory back
+        else:
+            self.image = self.image_fp32
+
+    @property
+    def image_fp32(self) -> Runtime:
+        """The fp32 image tower, started on first use: with int8 passed it is needed only to
+        check int8 again, so it takes no memory while indexing."""
+        if self._image_fp32 is None:
+            self._image_fp32 = Runtime(self.engine, self.folder / "image.onnx", self.threads)
+        return self._image_fp32
 
     def _export(self, torch_model: TorchClip) -> None:
         import torch
@@ -208,7 +217,6 @@ class ExportedClip:
         """The smallest cosine between this backend's and torch's vectors on a fixed sample."""
         import torch
 
-        assert self.image_fp32 is not None
         size = _input_size(torch_model)
         pixels = torch.from_numpy(
             np.random.default_rng(0).normal(size=(4, 3, size, size)).astype(np.float32)
@@ -263,7 +271,6 @@ class ExportedClip:
         Static quantisation learns its activation ranges from the first half of the photos and
         is checked on all of them (the second half unseen); dynamic quantisation is the second
         try. A tower is built only to be checked: on failure its file is removed."""
-        assert self.image_fp32 is not None
         reference = self.image_fp32(pixels)
         threshold = self.settings.clip_int8_min_cosine
         path, tried = self.folder / INT8_FILE, {}
@@ -303,6 +310,8 @@ class ExportedClip:
         )
         _write_json(self.folder / "calibration.json", verdict.__dict__)
         self.image = self._int8 if passed else self.image_fp32
+        if passed:
+            self._image_fp32 = None  # int8 runs from now on: its fp32 reference is freed
         return verdict
 
     def _read(self, name: str) -> dict | None:
