@@ -105,7 +105,14 @@ def main() -> None:
         "seconds_gated": round(totals["s_gated"], 2),
         "seconds_ungated": round(totals["s_ungated"], 2),
         "settings": {
-            k: getattr(settings, k) for k in ("ocr_gate_size", "ocr_detect_size", "ocr_image_size")
+            k: getattr(settings, k)
+            for k in (
+                "ocr_gate_size",
+                "ocr_detect_size",
+                "ocr_image_size",
+                "ocr_min_confidence",
+                "ocr_japanese_min_kana",
+            )
         },
         "photos": photos,
         "load_avg_1m": round(os.getloadavg()[0], 2),

@@ -4,7 +4,8 @@ Reading every photo at OCR's defaults costs 0.5 s for a photo with no text and 2
 sign board: many times the rest of indexing. Most photos hold no text, so the reader first
 looks for text on a small copy (`ocr_gate_size`, a few tens of milliseconds); only where it
 finds some does it detect again at `ocr_detect_size` and recognise each line from a larger
-copy (`ocr_image_size`). The angle classifier is skipped: text upside down is rare in photos
+copy (`ocr_image_size`); in a photo that reads as Japanese, lines are decoded with Japanese
+characters only (index/ocr_scripts.py). The angle classifier is skipped: text upside down is rare in photos
 and the classifier costs a pass per line.
 
 Models: the gate is PP-OCRv4's small detector (rapidocr-onnxruntime's wheel); the second
@@ -29,10 +30,11 @@ from PIL import Image
 from index.errors import ModelUnavailable
 from index.folding import fold
 from index.models.lifecycle import Lazy, file_bytes
+from index.ocr_scripts import ScriptDecoder, in_the_photos_script
 from index.settings import Settings
 
 # Recorded with each photo's words; a new reader or gate re-reads photos read by the old one.
-MODEL_ID = "ppocrv6-small/ppocrv4-gate"
+MODEL_ID = "ppocrv6-small/ppocrv4-gate/japanese-kanji"
 # The PP-OCRv6 small models inside the rapidocr 3.x wheel.
 V6_DETECTOR = "PP-OCRv6_det_small.onnx"
 V6_RECOGNIZER = "PP-OCRv6_rec_small.onnx"
@@ -92,6 +94,8 @@ class TextReader:
         config = update_model_path(read_yaml(DEFAULT_CFG_PATH))["Det"]  # PP-OCRv4 small
         config.update(intra_op_num_threads=threads, inter_op_num_threads=1)
         gate = TextDetector(config)
+        # Each line also decoded with Japanese characters only (index/ocr_scripts.py).
+        engine.text_rec.postprocess_op = ScriptDecoder(engine.text_rec.postprocess_op)
         # Sizes below are the longest side of what the detector sees; never upscale.
         engine.text_det.limit_type = gate.limit_type = "max"
         return engine, gate
@@ -114,7 +118,8 @@ class TextReader:
         ratio = image.width / found.width
         quads = [np.asarray(b, dtype=np.float32) * ratio for b in engine.sorted_boxes(boxes)]
         crops = engine.get_crop_img_list(full, quads)
-        texts, _ = engine.text_rec(crops)
+        readings, _ = engine.text_rec(crops)
+        texts = in_the_photos_script(readings, s.ocr_japanese_min_kana, s.ocr_min_confidence)
         lines: list[TextLine] = []
         for quad, (text, confidence) in zip(quads, texts, strict=True):
             text = " ".join(str(text).split())

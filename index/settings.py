@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     ocr_detect_size: Count = 1280  # ...and only where some was found, detected again at this size
     ocr_image_size: Count = 1600  # px: the copy each line of text is read from
     ocr_min_confidence: Share = 0.6  # lines read with less confidence are dropped
+    ocr_japanese_min_kana: Count = 2  # kana read in a photo that make it Japanese (its kanji)
 
     # --- serving ---
     login_free_failures: Count = 5  # failed logins from one client before each try must wait

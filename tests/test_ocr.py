@@ -12,6 +12,7 @@ from index import scan
 from index.folding import fold, phrase_query
 from index.library import Library
 from index.ocr import TextReader
+from index.ocr_scripts import Reading, in_the_photos_script, written_in_japanese
 from index.settings import Settings
 
 DEMO = Path(__file__).resolve().parent.parent / "demo" / "photos"
@@ -61,6 +62,24 @@ def test_the_japanese_shop_front_is_read_in_japanese_and_latin_letters(reader):
     # PP-OCRv6 reads the brewery's name in both scripts; PP-OCRv4 read only "一番" of it.
     words = fold(" ".join(line["text"] for line in _read(reader, "japanese-shop.jpg")))
     assert fold("一番搾り") in words and fold("KIRIN") in words and fold("キリン") in words
+    # Decoded as Chinese, the sign 取扱店 ("sold here") reads 取报店: 报 is no Japanese kanji.
+    assert fold("取扱店") in words
+
+
+def test_han_characters_japanese_does_not_write_are_told_apart():
+    assert all(written_in_japanese(c) for c in "取扱店営業中一番搾りキリンKIRIN ß1!")
+    assert not any(written_in_japanese(c) for c in "报营极这们")
+
+
+def test_a_photo_with_kana_takes_the_japanese_decoding_and_others_keep_theirs():
+    sign = Reading("取报店", 0.85, ("取扱店", 0.7))
+    brand = Reading("キリン", 0.96, None)
+    assert in_the_photos_script([brand, sign], 2, 0.6) == [("キリン", 0.96), ("取扱店", 0.7)]
+    # A Chinese menu (no kana) keeps its simplified characters.
+    assert in_the_photos_script([sign], 2, 0.6) == [("取报店", 0.85)]
+    # Kana in a line read too unsure to keep do not make the photo Japanese.
+    unsure = Reading("キリン", 0.3, None)
+    assert in_the_photos_script([unsure, sign], 2, 0.6)[1] == ("取报店", 0.85)
 
 
 def test_a_photo_of_a_flower_has_no_words(reader):
