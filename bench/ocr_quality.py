@@ -110,6 +110,7 @@ def main() -> None:
                 "ocr_gate_size",
                 "ocr_detect_size",
                 "ocr_image_size",
+                "ocr_box_threshold",
                 "ocr_min_confidence",
                 "ocr_japanese_min_kana",
             )

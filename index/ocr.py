@@ -3,10 +3,11 @@
 Reading every photo at OCR's defaults costs 0.5 s for a photo with no text and 2-5 s for a
 sign board: many times the rest of indexing. Most photos hold no text, so the reader first
 looks for text on a small copy (`ocr_gate_size`, a few tens of milliseconds); only where it
-finds some does it detect again at `ocr_detect_size` and recognise each line from a larger
-copy (`ocr_image_size`); in a photo that reads as Japanese, lines are decoded with Japanese
-characters only (index/ocr_scripts.py). The angle classifier is skipped: text upside down is rare in photos
-and the classifier costs a pass per line.
+finds some does it detect again at `ocr_detect_size` (by default the size of the copy each
+line is then read from, `ocr_image_size`: small print survives no resampling between the two)
+keeping boxes whose mean score reaches `ocr_box_threshold`; in a photo that reads as Japanese,
+lines are decoded with Japanese kanji only (index/ocr_scripts.py). The angle classifier is
+skipped: text upside down is rare in photos and the classifier costs a pass per line.
 
 Models: the gate is PP-OCRv4's small detector (rapidocr-onnxruntime's wheel); the second
 detection and the recognition are PP-OCRv6 small (shipped inside the `rapidocr` 3.x wheel,
@@ -34,7 +35,7 @@ from index.ocr_scripts import ScriptDecoder, in_the_photos_script
 from index.settings import Settings
 
 # Recorded with each photo's words; a new reader or gate re-reads photos read by the old one.
-MODEL_ID = "ppocrv6-small/ppocrv4-gate/japanese-kanji"
+MODEL_ID = "ppocrv6-small-1600/ppocrv4-gate/japanese-kanji"
 # The PP-OCRv6 small models inside the rapidocr 3.x wheel.
 V6_DETECTOR = "PP-OCRv6_det_small.onnx"
 V6_RECOGNIZER = "PP-OCRv6_rec_small.onnx"
@@ -98,6 +99,7 @@ class TextReader:
         engine.text_rec.postprocess_op = ScriptDecoder(engine.text_rec.postprocess_op)
         # Sizes below are the longest side of what the detector sees; never upscale.
         engine.text_det.limit_type = gate.limit_type = "max"
+        engine.text_det.postprocess_op.box_thresh = self.settings.ocr_box_threshold
         return engine, gate
 
     def _get_engine(self) -> Any:

@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     # --- words in photos (OCR), a stage after CLIP and faces ---
     ocr: bool = True  # read words in photos; PIR_OCR=0 or --no-ocr turns the stage off
     ocr_gate_size: Count = 512  # px: text is looked for on a copy this small first...
-    ocr_detect_size: Count = 1280  # ...and only where some was found, detected again at this size
+    ocr_detect_size: Count = 1600  # ...and only where some was found, detected again at this size
     ocr_image_size: Count = 1600  # px: the copy each line of text is read from
+    ocr_box_threshold: Share = 0.4  # a detected text box is kept where its mean score reaches this
     ocr_min_confidence: Share = 0.6  # lines read with less confidence are dropped
     ocr_japanese_min_kana: Count = 2  # kana read in a photo that make it Japanese (its kanji)
 
