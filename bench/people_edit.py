@@ -3,6 +3,9 @@ and the people.json it rewrites (only the people who changed are read again; dur
 write of the whole file), then whole edits as the chat and the commands make them
 (`People.rename`, `add_alias`, `unassign`: writer lock, transaction, people.json).
 
+`save_reading_everything_again_ms_median`: the same save with nothing remembered (every
+person and people.json read again, as every save did before schema 11), in the same run.
+
 Run: python bench/people_edit.py [--faces 10000] [--people 100] [--repeat 20]
 Writes bench/results/people_edit.json.
 """
@@ -74,7 +77,7 @@ def main() -> None:
         catalog = seeded(Path(tmp), args.faces, args.people)
         people_snapshot.save_after_change(catalog)
         person = catalog.person_by_name("Person A")["id"]
-        rename_ms, save_ms = [], []
+        rename_ms, save_ms, full_ms = [], [], []
         for k in range(args.repeat):
             t0 = time.perf_counter()
             with catalog.transaction():
@@ -84,6 +87,13 @@ def main() -> None:
             t2 = time.perf_counter()
             rename_ms.append((t1 - t0) * 1000)
             save_ms.append((t2 - t1) * 1000)
+        for k in range(args.repeat):  # the same save reading every person and the file again
+            with catalog.transaction():
+                catalog.set_person_name(person, f"Person A{'c' * (k + 1)}")
+            people_snapshot.forget_memory()
+            t0 = time.perf_counter()
+            people_snapshot.save_after_change(catalog)
+            full_ms.append((time.perf_counter() - t0) * 1000)
         edits = whole_edits(catalog, args.repeat)
         size = (Path(tmp) / "people.json").stat().st_size
         catalog.close()
@@ -95,6 +105,7 @@ def main() -> None:
         "rename_ms_median": round(percentile(rename_ms, 50), 2),
         "save_people_json_ms_median": round(percentile(save_ms, 50), 2),
         "save_people_json_ms_p95": round(percentile(save_ms, 95), 2),
+        "save_reading_everything_again_ms_median": round(percentile(full_ms, 50), 2),
         "edit_total_ms_median": round(
             percentile([a + b for a, b in zip(rename_ms, save_ms, strict=True)], 50), 2
         ),

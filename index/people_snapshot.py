@@ -41,6 +41,14 @@ _people: dict[tuple[str, str], dict[int, _Person]] = {}
 _files: dict[str, tuple[tuple[int, int, int], dict]] = {}
 
 
+def forget_memory() -> None:
+    """Drop what this process remembers of people and files: the next save reads every
+    person and people.json again (how every save worked before; the bench compares)."""
+    with _lock:
+        _people.clear()
+        _files.clear()
+
+
 def snapshot(catalog: Any, fresh: bool = False) -> dict:
     """The people of a catalog as the file's document (`fresh`: every person read again)."""
     return _document(catalog, fresh)[0]
