@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import functools
 import io
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from index import layout, storage, videos
+from index import layout, storage
 from index.boxes import same_faces
 from index.catalog import Catalog
-from index.faces import Detail, FaceAnalyzer
+from index.faces import Detail, FaceAnalyzer, KnownFace
 from index.people import recluster
 from index.settings import Settings
 from index.stage import Run
+from index.video_faces import video_faces
 
 
 class FaceStage:
@@ -44,16 +44,19 @@ class FaceStage:
 
     def analyze(self, decoded: Any) -> tuple[str, list, list[bytes]]:
         """Faces of one decoded photo plus a JPEG crop of each (photo hash, faces, crops).
-        A video's faces are those of all its moments, one per person (videos.merge_faces).
+        A video's faces are those of all its moments, one per person (index/video_faces.py).
 
         Thread-safe: the indexer calls it from its decode workers, so the face models of one
         photo run while CLIP encodes the previous batch.
         """
         if decoded.frames:
-            # One video is one task: its moments are spread over the workers' cores.
-            with ThreadPoolExecutor(max_workers=max(1, self.settings.decode_workers)) as pool:
-                found = list(pool.map(lambda m: self._faces(m.image, decoded), decoded.frames))
-            faces, crops = videos.merge_faces(found, self.settings.face_max_distance)
+            scale = max(decoded.width, decoded.height) / max(decoded.frames[0].image.size)
+            faces, crops = video_faces(
+                decoded.frames,
+                lambda image, known: self._faces(image, decoded, known=known),
+                self.settings,
+                scale,
+            )
             return decoded.hash, faces, crops
         # Searched on the shared small copy; vectors and crops from a detailed copy of the
         # photo, decoded only when it has faces.
@@ -64,11 +67,16 @@ class FaceStage:
         return decoded.hash, faces, crops
 
     def _faces(
-        self, image: Any, decoded: Any, detail: Detail | None = None
+        self,
+        image: Any,
+        decoded: Any,
+        detail: Detail | None = None,
+        known: KnownFace | None = None,
     ) -> tuple[list, list[bytes]]:
-        """The faces of one picture of `decoded` and a JPEG crop of each."""
+        """The faces of one picture of `decoded` and a JPEG crop of each (`detail` and
+        `known` as `FaceAnalyzer.analyze` takes them)."""
         scale = max(decoded.width, decoded.height) / max(image.size)
-        faces = self.analyzer.analyze(image, scale, detail)
+        faces = self.analyzer.analyze(image, scale, detail, known)
         if not faces:
             return [], []
         big, big_scale = detail() if detail is not None else (image, scale)
@@ -92,7 +100,13 @@ class FaceStage:
         whether it has any."""
         photo_hash, faces, crops = analysed
         rows = [
-            {"box": f.box, "landmarks": f.landmarks, "score": f.score, "vector": f.vector}
+            {
+                "box": f.box,
+                "landmarks": f.landmarks,
+                "score": f.score,
+                "vector": f.vector,
+                "time_s": f.time_s,
+            }
             for f in faces
         ]
         # Faces found again (e.g. re-embedded with another face model) keep what the user

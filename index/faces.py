@@ -31,6 +31,7 @@ from index.settings import Settings
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 Detail = Callable[[], tuple[Image.Image, float]]  # a more detailed copy and its scale
+KnownFace = Callable[[Box], "np.ndarray | None"]  # a box -> the vector of the face seen there
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class DetectedFace:
     landmarks: tuple[Point, ...]  # 5 points, MTCNN order: eyes, nose, mouth corners
     score: float  # MTCNN probability
     vector: np.ndarray  # float32 face embedding
+    time_s: float | None = None  # a video's face: seconds into it of the moment it was seen
 
     @property
     def size(self) -> float:
@@ -328,7 +330,11 @@ class FaceAnalyzer:
         return extra
 
     def analyze(
-        self, image: Image.Image, scale: float = 1.0, detail: Detail | None = None
+        self,
+        image: Image.Image,
+        scale: float = 1.0,
+        detail: Detail | None = None,
+        known: KnownFace | None = None,
     ) -> list[DetectedFace]:
         """Faces in an RGB, upright image, left to right, in original coordinates.
 
@@ -337,7 +343,10 @@ class FaceAnalyzer:
         pyramid costs with the square of the side. The face vectors come from `image`, or,
         when given, from `detail()`: a more detailed copy of the same photo and its scale,
         asked for only once a face was found (a camera photo is searched on a small draft
-        decode and decoded again, larger, only when it has faces).
+        decode and decoded again, larger, only when it has faces). `known` gives the vector
+        of a face the caller has seen before at a box (original coordinates), or None: such
+        a face keeps that vector instead of being embedded again (a video's faces, moment
+        to moment).
         """
         image = image.convert("RGB")
         shrink = max(1.0, max(image.size) / self.settings.face_detect_size)
@@ -360,7 +369,8 @@ class FaceAnalyzer:
             )
             for c in seen
         ]
-        vectors = self.embedder.embed(np.asarray(big.convert("RGB")), found)
+        boxes = [tuple(v * big_scale for v in c.box) for c in found]  # original coordinates
+        vectors = self._vectors(big, found, boxes, known)
         faces = [
             DetectedFace(
                 box=tuple(v * big_scale for v in c.box),
@@ -371,6 +381,22 @@ class FaceAnalyzer:
             for c, vec in zip(found, vectors, strict=True)
         ]
         return sorted(faces, key=lambda f: (f.box[0] + f.box[2]) / 2)
+
+    def _vectors(
+        self,
+        image: Image.Image,
+        found: list[_Candidate],
+        boxes: list[Box],
+        known: KnownFace | None,
+    ) -> list[np.ndarray]:
+        """A vector per candidate: the one `known` gives for its box (original coordinates),
+        else one embedded now."""
+        same = [known(box) if known is not None else None for box in boxes]
+        fresh = [c for c, k in zip(found, same, strict=True) if k is None]
+        embedded = iter(
+            self.embedder.embed(np.asarray(image.convert("RGB")), fresh) if fresh else ()
+        )
+        return [k if k is not None else next(embedded) for k in same]
 
     def analyze_photo(self, image: Image.Image) -> list[DetectedFace]:
         """Faces of a full-size upright photo: analysed on a copy no bigger than

@@ -3,7 +3,8 @@
 The indexer brings the catalog in line with a folder (new, changed, moved, removed files)
 and runs the index stages (index/stage.py: CLIP, faces, words, …) on each photo that needs
 them, decoding in worker threads a few batches ahead of the models. It knows no stage by
-name: what a stage needs and writes is the stage's own business.
+name and no file format: what a stage needs and writes is the stage's own business, how a
+file is hashed and decoded its reader's (index/readers.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from index import capture_dates, formats, layout, scan, videos
+from index import capture_dates, layout, readers, scan
 from index.catalog import Catalog, path_text
 from index.errors import InvalidInput
 from index.settings import Settings
@@ -303,12 +304,8 @@ class Indexer:
         """Worker: read, hash, recognise moves, decode once, thumbnail, run the stages'
         analyses on that one decode."""
         try:
-            video = formats.is_video(work.found.path)
-            if video:  # hashed in pieces: a video is not read into memory whole
-                data, digest = b"", videos.file_digest(work.found.path)
-            else:
-                data = scan.read_bytes(work.found.path)
-                digest = scan.file_hash(data)
+            reader = readers.reader_for(work.found.path)
+            data, digest = reader.digest(work.found.path)
             if work.kind == "new":
                 # Popped under a lock: of two new copies of one moved photo, one takes its
                 # catalog row and the other is indexed as a new photo.
@@ -320,10 +317,7 @@ class Indexer:
                 return _Done(work, digest, same_content=True)
             # One decode, at the largest size any stage needs (and the thumbnail's).
             size = max([self.settings.thumb_size, *(s.decode_size for s in work.stages)])
-            if video:  # its poster, with the moments sampled from it in `frames`
-                decoded = videos.read_video(work.found.path, self.settings, digest, size).decoded
-            else:
-                decoded = scan.decode(data, self.settings, digest, size, name=work.found.path)
+            decoded = reader.decode(work.found.path, data, self.settings, digest, size)
             if work.kind != "fill":  # a filled photo keeps the row (and date) it has
                 decoded.taken_at, decoded.taken_source = scan.photo_date(
                     work.found.path,
@@ -340,8 +334,11 @@ class Indexer:
             # The stages' work here, in the worker, from the same decode: faces run while the
             # main thread has CLIP encode the previous batch, so both cores stay busy.
             analysed = {stage.name: stage.analyze(decoded) for stage in work.stages}
-            decoded.source = None  # the file's bytes: not kept while the batch waits
-            kept = decoded if work.kind != "fill" else None  # the row is made from it
+            # The row is made from it, without its pixels or the file's bytes: batches waiting
+            # for the models hold what the stages made of each picture, not the pictures.
+            kept = None
+            if work.kind != "fill":
+                kept = replace(decoded, image=None, frames=[], source=None)
             return _Done(work, digest, decoded=kept, analysed=analysed)
         except scan.Unreadable as err:
             return _Done(work, error=str(err), vanished=isinstance(err, scan.Vanished))

@@ -1,13 +1,17 @@
 """The moment stage: a CLIP vector and a thumbnail for each sampled moment of a video, so a
 search finds the moment, not only the video's poster (index/videos.py samples them).
 
-Photos pass through untouched. The moments' CLIP inputs and thumbnails are made in the
-decode workers; their vectors are encoded in the indexing thread, `model_batch` at a time.
+Photos pass through untouched. The moments' thumbnails are made in the decode workers, with
+a small copy of each moment (CLIP_SIDE px: a few times smaller than CLIP's float input, which
+a batch of long videos waiting for the model would otherwise hold); their CLIP inputs and
+vectors are made in the indexing thread, `model_batch` at a time.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from PIL import Image
 
 from index import layout, scan
 from index.catalog import Catalog
@@ -15,6 +19,17 @@ from index.models import ClipModel
 from index.models.int8 import accepted_backends
 from index.settings import Settings
 from index.stage import Run
+
+CLIP_SIDE = 320  # px: the shorter side of the copy a moment's CLIP input is made from
+
+
+def _small(picture: Image.Image) -> Image.Image:
+    """A copy whose shorter side is CLIP_SIDE (CLIP resizes it to 224 and crops the middle)."""
+    scale = CLIP_SIDE / min(picture.size)
+    if scale >= 1:
+        return picture
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    return picture.resize(size, Image.Resampling.BICUBIC)
 
 
 class MomentStage:
@@ -40,8 +55,8 @@ class MomentStage:
         return set(catalog.videos_missing_moments(self.clip.spec, run.root, backends))
 
     def analyze(self, decoded: scan.Decoded) -> Any:
-        """A video's moment times and CLIP inputs, its moment thumbnails written; None for
-        a photo."""
+        """A video's moment times and small copies (for CLIP), its moment thumbnails
+        written; None for a photo."""
         if not decoded.frames:
             return None
         for k, m in enumerate(decoded.frames):
@@ -50,9 +65,7 @@ class MomentStage:
                 scan.save_thumbnail(
                     m.image, thumb, self.settings.thumb_size, self.settings.jpeg_quality
                 )
-        return [m.time_s for m in decoded.frames], [
-            self.clip.preprocess(m.image) for m in decoded.frames
-        ]
+        return [m.time_s for m in decoded.frames], [_small(m.image) for m in decoded.frames]
 
     def batch(self, analysed: list[Any]) -> list[Any]:
         """(times, vectors, backend) per video, None per photo."""
@@ -65,10 +78,12 @@ class MomentStage:
             if item is None:
                 out.append(None)
                 continue
-            times, pixels = item
+            times, pictures = item
             vecs = [
-                self.clip.encode_preprocessed(torch.stack(pixels[k : k + step]))
-                for k in range(0, len(pixels), step)
+                self.clip.encode_preprocessed(
+                    torch.stack([self.clip.preprocess(p) for p in pictures[k : k + step]])
+                )
+                for k in range(0, len(pictures), step)
             ]
             out.append((times, np.concatenate(vecs), self.clip.image_backend))
         return out

@@ -518,7 +518,9 @@ class Searcher:
             thumb, time_s = photo_refs.thumbnail(self.catalog.data_dir, row), None
             if row.get("kind") == "video":
                 times, vecs = moments.get(photo_id, ([0.0], None))
-                k = videos.best_moment(times, vecs, vector) if vecs is not None else 0
+                seen = [f.get("time_s") for f in here if f["id"] in {m.face_id for m in matches}]
+                seen += videos.words_seen(lines.get(photo_id, []), query.words)
+                k = videos.shown_moment(times, vecs, vector, seen)
                 thumb, time_s = (
                     videos.moment_thumb(self.catalog.data_dir, row, k) or thumb,
                     times[k],

@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     video_scene_change: Share = 0.12  # ...and one where the picture changes this much (0-1)
     video_scene_min_gap_s: Weight = 0.5  # ...but never two moments closer than this
     video_max_moments: Count = 120  # a long video samples more sparsely, never more than this
+    # Faces are looked for in every moment but one nearly identical to the one before (less
+    # change than this); within a shot a face found where it was, looking as it did (its
+    # region changed less than video_face_keep_change), keeps its vector.
+    video_face_still: Share = 0.02
+    video_face_keep_change: Share = 0.08  # measured: 0.01-0.09 one face panned, 0.12+ another
+    video_words_change: Share = 0.06  # words are read again in a moment that changed this much
+    video_shot_moments: Count = 6  # moments of one shot analysed in a row (shots share cores)
 
     # --- duplicates (index/duplicates.py) ---
     dup_phash_max_bits: Whole = 10  # of 64 perceptual-hash bits that may differ in a near-copy

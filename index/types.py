@@ -48,6 +48,7 @@ class Face(TypedDict):
     vector: NotRequired[Any]  # the face vector (numpy float32), when the query reads it
     model: NotRequired[str]  # the face model that made the vector
     photo_hash: NotRequired[str | None]  # its photo's content hash (for the crop file)
+    time_s: NotRequired[float | None]  # a video's face: seconds into it where it was seen
 
 
 class Person(TypedDict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,12 +21,13 @@ import numpy as np
 from PIL import Image
 
 from index import capture_dates, layout, scan
+from index.folding import fold
 from index.settings import Settings
 
 READ_CHUNK = 1 << 20
 ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
-SCENE_SIDE = 16
-KEYFRAME_SHARE = 0.8  # of the keyframes a steady one-per-half-interval rate would give  # px: the grey copy two frames are compared on for a scene change
+SCENE_SIDE = 16  # px: the grey copy two frames are compared on for a scene change
+KEYFRAME_SHARE = 0.8  # of the keyframes a steady one-per-half-interval rate would give
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Moment:
 
     time_s: float
     image: Image.Image
+    change: float = 1.0  # how much it differs from the moment before (0-1; 1: the first)
+    look: np.ndarray | None = None  # its grey SCENE_SIDE² copy, what `change` compares
 
 
 @dataclass
@@ -179,11 +183,10 @@ def _keep(
             frame.reformat(width=SCENE_SIDE, height=SCENE_SIDE, format="gray").to_ndarray(),
             dtype=np.float32,
         )
-        changed = last_grey is not None and (
-            float(np.abs(grey - last_grey).mean()) / 255 >= settings.video_scene_change
-        )
+        change = 1.0 if last_grey is None else _differ(grey, last_grey)
+        changed = last_grey is not None and change >= settings.video_scene_change
         if due or changed:
-            kept.append(Moment(round(t, 3), _picture(frame, size)))
+            kept.append(Moment(round(t, 3), _picture(frame, size), change, grey))
             last_t, last_grey = t, grey
         if len(kept) >= settings.video_max_moments and seen is None:
             break
@@ -214,36 +217,37 @@ def _poster(moments: list[Moment]) -> Moment:
     return moments[0]
 
 
+def shots(moments: Sequence[Any], settings: Settings) -> list[list[int]]:
+    """Moment indexes in runs that share a shot: cut at each scene change, and every
+    `video_shot_moments` so a long shot still spreads over the cores."""
+    runs: list[list[int]] = []
+    for k, m in enumerate(moments):
+        cut = m.change >= settings.video_scene_change
+        if not runs or cut or len(runs[-1]) >= settings.video_shot_moments:
+            runs.append([])
+        runs[-1].append(k)
+    return runs
+
+
+def distinct(moments: Sequence[Moment], min_change: float) -> list[int]:
+    """The moments that each differ by `min_change` (0-1) from the last one taken (the
+    first always): where words are read, so a sign seen at 0:20 is read once."""
+    taken: list[int] = []
+    for k, m in enumerate(moments):
+        last = moments[taken[-1]].look if taken else None
+        if last is None or m.look is None or _differ(last, m.look) >= min_change:
+            taken.append(k)
+    return taken
+
+
+def _differ(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).mean()) / 255
+
+
 def moment_thumb(data_dir: Path, row: dict, k: int) -> str | None:
     """The thumbnail file of moment `k` of a catalogued video, if it was made."""
     path = layout.moment_thumb_path(data_dir, row["hash"], k) if row.get("hash") else None
     return str(path) if path is not None and path.exists() else None
-
-
-def merge_faces(
-    per_moment: list[tuple[list, list[bytes]]], max_distance: float
-) -> tuple[list, list[bytes]]:
-    """One face per person seen in a video: the (faces, crops) of all its moments, faces
-    closer than `max_distance` taken as one (the clearest kept), so the rule "two faces in
-    one photo are never one person" holds for a video too. Left to right."""
-    found: list[tuple[Any, bytes]] = []
-    for faces, crops in per_moment:
-        for face, crop in zip(faces, crops, strict=True):
-            same = next(
-                (
-                    i
-                    for i, (kept, _c) in enumerate(found)
-                    if float(np.linalg.norm(np.asarray(kept.vector) - np.asarray(face.vector)))
-                    <= max_distance
-                ),
-                None,
-            )
-            if same is None:
-                found.append((face, crop))
-            elif face.score > found[same][0].score:
-                found[same] = (face, crop)
-    found.sort(key=lambda fc: (fc[0].box[0] + fc[0].box[2]) / 2)
-    return [f for f, _c in found], [c for _f, c in found]
 
 
 def image_index_source(catalog: Any, spec: str, backends: list[str]) -> tuple[int, Any]:
@@ -266,6 +270,27 @@ def with_moments(
     if not len(ids):
         return mids, mvecs
     return np.concatenate([ids, mids]), np.concatenate([vecs, mvecs])
+
+
+def words_seen(lines: Sequence[dict], phrases: Sequence[str]) -> list[float | None]:
+    """When (seconds) a video's lines holding one of `phrases` were read, in their order."""
+    wanted = [fold(p) for p in phrases if fold(p)]
+    return [ln.get("time_s") for ln in lines if any(w in fold(ln["text"]) for w in wanted)]
+
+
+def shown_moment(
+    times: list[float],
+    vectors: np.ndarray | None,
+    query: np.ndarray | None,
+    seen: Sequence[float | None] = (),
+) -> int:
+    """The moment a hit opens at: the one most like the query vector; without one, where
+    what was searched for was seen (`seen`: the times of the people's faces, then of the
+    words' lines); else the first."""
+    at = next((t for t in seen if t is not None), None)
+    if query is None and at is not None:
+        return min(range(len(times)), key=lambda k: abs(times[k] - at))
+    return best_moment(times, vectors, query) if vectors is not None else 0
 
 
 def best_moment(times: list[float], vectors: np.ndarray, query: np.ndarray | None) -> int:

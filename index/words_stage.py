@@ -3,7 +3,9 @@ for search (FTS5, index/catalog/word_queries.py).
 
 It runs in a pass of its own after CLIP and faces (`Library.sync`), so a folder can be
 searched by description, people, dates and places before its words are read; a photo whose
-words this reader has read is not read again (see index/stage.py for the contract).
+words this reader has read is not read again (see index/stage.py for the contract). A
+video's words are read in each of its distinct moments (`videos.distinct`), not only its
+poster.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from index import videos
 from index.catalog import Catalog
 from index.folding import fold
 from index.ocr import TextLine, TextReader
@@ -46,6 +49,7 @@ class WordsStage:
 
     def __init__(self, reader: TextReader, settings: Settings):
         self.reader = reader
+        self.settings = settings
         self.decode_size = settings.ocr_image_size
         # The OCR engine keeps per-call sizes on itself: one photo read at a time, while the
         # other decode workers decode the next ones.
@@ -56,9 +60,19 @@ class WordsStage:
         return {r["id"] for r in catalog.photos_without_text(self.reader.model_id, run.root)}
 
     def analyze(self, decoded: Decoded) -> tuple[str, list[TextLine]]:
-        """(photo hash, its lines of text), read in a decode worker."""
+        """(photo hash, its lines of text), read in a decode worker. A video's are those of
+        its distinct moments (`videos.distinct`), each line with the `time_s` it was read
+        at, a line read again later kept once."""
         with self._lock:
-            return decoded.hash, self.reader.read(decoded.image, decoded.scale)
+            if not decoded.frames:
+                return decoded.hash, self.reader.read(decoded.image, decoded.scale)
+            lines: dict[str, TextLine] = {}
+            for k in videos.distinct(decoded.frames, self.settings.video_words_change):
+                m = decoded.frames[k]
+                scale = max(decoded.width, decoded.height) / max(m.image.size)
+                for line in self.reader.read(m.image, scale):
+                    lines.setdefault(fold(line["text"]), {**line, "time_s": m.time_s})
+            return decoded.hash, list(lines.values())
 
     def batch(self, analysed: list[Any]) -> list[Any]:
         """Nothing more to do for the whole batch: each photo was read in a worker."""

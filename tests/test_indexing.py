@@ -296,7 +296,8 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
         # Back to what schema 1 had: no (person, photo) index (2), no backend column (3),
         # no inode change time (4), no words in photos (5), no people counter (6), no
         # companion files (7), no duplicate finder's hashes (8), no motion clips (9), no
-        # videos (10).
+        # videos (10), no people.json change counters (11), no times of a video's faces and
+        # words (12).
         conn.execute("DROP INDEX faces_person_photo")
         conn.execute("DROP TABLE companions")
         conn.execute("DROP TABLE photo_looks")
@@ -306,6 +307,7 @@ def test_an_older_catalog_is_upgraded_step_by_step_keeping_its_photos(tmp_path, 
         conn.execute("DROP INDEX photos_kind")
         conn.execute("ALTER TABLE photos DROP COLUMN kind")
         conn.execute("ALTER TABLE photos DROP COLUMN duration_s")
+        conn.execute("ALTER TABLE faces DROP COLUMN time_s")
         conn.execute("ALTER TABLE image_vectors DROP COLUMN backend")
         conn.execute("ALTER TABLE photos DROP COLUMN ctime_ns")
         for table in ("text_search", "text_lines", "photo_text"):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from index import scan, videos
+from index import readers, scan, videos
 from index.library import Library
 from index.settings import Settings
 from index.types import Query
@@ -199,3 +199,19 @@ def test_the_terminal_chat_gives_a_videos_kind_and_second():
     doc = reply_json(Reply("found", photos=(video, photo)))
     assert doc["photos"] == ["/v/trip.mp4", "/p/beer.jpg"]
     assert doc["videos"] == [{"path": "/v/trip.mp4", "kind": "video", "time_s": 6.0}]
+
+
+def test_each_kind_of_file_is_hashed_and_decoded_by_its_own_reader(three_scenes):
+    """The indexer knows no format: a video's reader hashes it in pieces and samples its
+    moments, a photo's reads it once and decodes that buffer (index/readers.py)."""
+    video = readers.reader_for(str(three_scenes))
+    data, digest = video.digest(str(three_scenes))
+    assert data == b"" and digest == scan.file_hash(three_scenes.read_bytes())
+    decoded = video.decode(str(three_scenes), data, Settings(), digest, 320)
+    assert decoded.kind == "video" and len(decoded.frames) >= 3
+    photo = str(DEMO / "craft-beer.jpg")
+    still = readers.reader_for(photo)
+    data, digest = still.digest(photo)
+    assert data == Path(photo).read_bytes() and digest == scan.file_hash(data)
+    decoded = still.decode(photo, data, Settings(), digest, 320)
+    assert decoded.kind == "photo" and max(decoded.image.size) <= 320 and not decoded.frames

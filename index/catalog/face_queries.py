@@ -34,15 +34,16 @@ class FaceQueries(CatalogStore):
     # --- faces and people ---
 
     def put_faces(self, photo_id: int, model: str, faces: Sequence[dict]) -> list[int]:
-        """Replace a photo's faces (box, landmarks, score, vector) and mark it done for `model`."""
+        """Replace a photo's faces (box, landmarks, score, vector; a video's: time_s) and mark
+        it done for `model`."""
         self.conn.execute("DELETE FROM faces WHERE photo_id=?", (photo_id,))
         ids = []
         for k, f in enumerate(faces):
             cur = self.conn.execute(
-                "INSERT INTO faces(photo_id, idx, x1, y1, x2, y2, landmarks, score, model, vector) "
-                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO faces(photo_id, idx, x1, y1, x2, y2, landmarks, score, model, vector, "
+                "time_s) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (photo_id, k, *map(float, f["box"]), json.dumps(f["landmarks"]), f["score"],
-                 model, vec_to_blob(f["vector"])),
+                 model, vec_to_blob(f["vector"]), f.get("time_s")),
             )  # fmt: skip
             ids.append(int(cur.lastrowid))
         self.conn.execute("UPDATE photos SET faces_model=? WHERE id=?", (model, photo_id))

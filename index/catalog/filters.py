@@ -156,7 +156,7 @@ class FilterQueries(CatalogStore):
         for chunk in chunks(list(photo_ids), 900):
             rows = self.conn.execute(
                 "SELECT f.photo_id, f.id, f.idx, f.person_id, pe.name, f.source, f.distance, "
-                "f.score, f.x1, f.y1, f.x2, f.y2 FROM faces f "
+                "f.score, f.x1, f.y1, f.x2, f.y2, f.time_s FROM faces f "
                 "LEFT JOIN people pe ON pe.id=f.person_id "
                 f"WHERE f.photo_id IN ({placeholders(chunk)}) ORDER BY f.photo_id, f.idx, f.id",
                 chunk,
@@ -173,6 +173,7 @@ class FilterQueries(CatalogStore):
                         source=r[5],
                         distance=r[6],
                         score=r[7],
+                        time_s=r[12],
                     )
                 )
         return out

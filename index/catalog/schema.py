@@ -215,6 +215,12 @@ MIGRATIONS: list[str] = [
             WHERE f.photo_id = new.id);
     END;
     """,
+    # 12: a video's faces and words are seen in its moments: when (seconds), so a search for
+    # the person or the words opens the video there
+    """
+    ALTER TABLE faces ADD COLUMN time_s REAL;
+    ALTER TABLE text_lines ADD COLUMN time_s REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

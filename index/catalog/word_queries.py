@@ -34,7 +34,8 @@ class WordQueries(CatalogStore):
     def put_text(
         self, photo_id: int, digest: str, model: str, lines: Sequence[dict], folded: str
     ) -> bool:
-        """Replace a photo's lines of text (text, confidence, box) and its searchable `folded`
+        """Replace a photo's lines of text (text, confidence, box; a video's: time_s) and its
+        searchable `folded`
         text; False (nothing written) when the photo is gone or its content changed since."""
         cur = self.conn.execute(
             "INSERT OR REPLACE INTO photo_text(photo_id, model, read_at) "
@@ -46,9 +47,12 @@ class WordQueries(CatalogStore):
         self.conn.execute("DELETE FROM text_lines WHERE photo_id=?", (photo_id,))
         self.conn.execute("DELETE FROM text_search WHERE rowid=?", (photo_id,))
         self.conn.executemany(
-            "INSERT INTO text_lines(photo_id, idx, text, confidence, x1, y1, x2, y2) "
-            "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-            [(photo_id, k, ln["text"], ln["confidence"], *ln["box"]) for k, ln in enumerate(lines)],
+            "INSERT INTO text_lines(photo_id, idx, text, confidence, x1, y1, x2, y2, time_s) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (photo_id, k, ln["text"], ln["confidence"], *ln["box"], ln.get("time_s"))
+                for k, ln in enumerate(lines)
+            ],
         )
         if folded:
             self.conn.execute(
@@ -66,16 +70,22 @@ class WordQueries(CatalogStore):
         return [int(r[0]) for r in rows]
 
     def text_lines(self, photo_ids: Iterable[int]) -> dict[int, list[dict]]:
-        """Lines of text read in these photos, top to bottom: text, confidence, box."""
+        """Lines of text read in these photos, top to bottom: text, confidence, box, time_s
+        (a video's: seconds into it where the line was read; else None)."""
         out: dict[int, list[dict]] = {}
         for chunk in chunks(list(photo_ids), 900):
             rows = self._tuples(
-                "SELECT photo_id, text, confidence, x1, y1, x2, y2 FROM text_lines "
+                "SELECT photo_id, text, confidence, x1, y1, x2, y2, time_s FROM text_lines "
                 f"WHERE photo_id IN ({placeholders(chunk)}) ORDER BY photo_id, idx",
                 chunk,
             )
             for r in rows:
-                line = {"text": r[1], "confidence": r[2], "box": (r[3], r[4], r[5], r[6])}
+                line = {
+                    "text": r[1],
+                    "confidence": r[2],
+                    "box": (r[3], r[4], r[5], r[6]),
+                    "time_s": r[7],
+                }
                 out.setdefault(r[0], []).append(line)
         return out
 
