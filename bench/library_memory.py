@@ -11,7 +11,7 @@ real MTCNN + dlib faces, video moments), then its words are read. CLIP is the re
 ViT-B-32 architecture with random weights by default (the same memory and compute as the
 default model; its first use, timed and sampled apart, exports it and builds and checks
 int8 on the first 64 photos, as a new library does), or the tiny test model with
-`--clip tiny`. Takes ~10 minutes on a quiet 2-core machine (35 under load 11).
+`--clip tiny`. Took 37 minutes at load average 11.6 (a quiet machine: roughly a third).
 
 Peak memory is the process's peak resident set (getrusage, which covers every thread)
 plus a sampler of /proc/self/status every 0.1 s naming the step at the peak. Last line:
