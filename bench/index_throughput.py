@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import RESULTS, eval_dir
+from _common import RESULTS, eval_dir, panned_video
 from PIL import Image
 
 from index import scan
@@ -290,31 +290,10 @@ VIDEO_SECONDS, VIDEO_FPS, VIDEO_SIZE = 60, 30, (1920, 1080)
 def phone_video(path: Path, faces_dir: Path) -> Path:
     """A 60 s 1080p H.264 video as a phone records it (30 fps, a keyframe a second): ten
     scenes of 6 s, each a photo with people from the evaluation set, slowly panned."""
-    from fractions import Fraction
-
-    import av
-
     sources = sorted(p for p in faces_dir.glob("*/*") if p.suffix.lower() in (".jpg", ".png"))
     step = max(1, len(sources) // 10)
     scenes = [Image.open(p).convert("RGB") for p in sources[::step][:10]]
-    per_scene = VIDEO_SECONDS * VIDEO_FPS // len(scenes)
-    w, h = VIDEO_SIZE
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=VIDEO_FPS)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.gop_size = VIDEO_FPS
-        stream.options = {"preset": "ultrafast"}
-        n = 0
-        for img in scenes:
-            wide = np.asarray(img.resize((w + per_scene, h + per_scene // 2)))
-            for k in range(per_scene):  # a slow pan across the scene
-                view = np.ascontiguousarray(wide[k // 2 : k // 2 + h, k : k + w])
-                frame = av.VideoFrame.from_ndarray(view, format="rgb24")
-                frame.pts, frame.time_base = n, Fraction(1, VIDEO_FPS)
-                out.mux(stream.encode(frame))
-                n += 1
-        out.mux(stream.encode())
-    return path
+    return panned_video(path, scenes, VIDEO_SECONDS, VIDEO_FPS, VIDEO_SIZE)
 
 
 def first_use(tmp: Path, spec: str, settings: Settings, photos: Path) -> float:

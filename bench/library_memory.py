@@ -27,11 +27,9 @@ import resource
 import tempfile
 import threading
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-from _common import RESULTS, eval_dir
+from _common import RESULTS, eval_dir, panned_video
 from PIL import Image
 
 from index.library import Library
@@ -91,26 +89,7 @@ def photo_copies(sources: list[Path], dest: Path, n: int) -> Path:
 
 def phone_clip(path: Path, scenes: list[Image.Image]) -> Path:
     """A real H.264 MP4: each scene held for an equal share of VIDEO_SECONDS, slowly panned."""
-    import av
-
-    w, h = VIDEO_SIZE
-    per_scene = VIDEO_SECONDS * VIDEO_FPS // len(scenes)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=VIDEO_FPS)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.gop_size = VIDEO_FPS
-        stream.options = {"preset": "ultrafast"}
-        n = 0
-        for img in scenes:
-            wide = np.asarray(img.resize((w + per_scene, h + per_scene // 2)))
-            for k in range(per_scene):
-                view = np.ascontiguousarray(wide[k // 2 : k // 2 + h, k : k + w])
-                frame = av.VideoFrame.from_ndarray(view, format="rgb24")
-                frame.pts, frame.time_base = n, Fraction(1, VIDEO_FPS)
-                out.mux(stream.encode(frame))
-                n += 1
-        out.mux(stream.encode())
-    return path
+    return panned_video(path, scenes, VIDEO_SECONDS, VIDEO_FPS, VIDEO_SIZE)
 
 
 def build_library(root: Path, photos: int, videos: int) -> Path:
