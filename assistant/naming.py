@@ -172,17 +172,7 @@ def name_person(ctx: Context, args: dict) -> Reply:
         if _part_of(name, current):  # "person 8 is Martin" for Alice Martin: already so
             text = ctx.wording.say("people", "already", label=label, name=current)
             return changed(ctx, text, [], answers=_answers(ctx, name))
-        question = ctx.wording.say(
-            "people", "rename_group", label=label, current=current, name=name
-        )
-
-        def rename_group() -> Reply:
-            done = ctx.library.people.name_person(
-                person_id, name, check=True, expected_name=current
-            )
-            return _after_naming(ctx, done, label, person_id, name, previous=current)
-
-        return ask(ctx, question, rename_group)
+        return _ask_to_rename(ctx, "rename_group", person_id, label, name, current)
     other = _person_called(ctx, name)
     if other is not None and other != person_id:
         # The name is someone else's: saying so is saying they are one person.
@@ -198,18 +188,22 @@ def name_person(ctx: Context, args: dict) -> Reply:
                 person_id, name, check=True, expected_name=current
             )
         else:
-            question = ctx.wording.say(
-                "people", "named_meanwhile", label=label, current=current, name=name
-            )
-
-            def rename_anyway() -> Reply:
-                done = ctx.library.people.name_person(
-                    person_id, name, check=True, expected_name=current
-                )
-                return _after_naming(ctx, done, label, person_id, name, previous=current)
-
-            return ask(ctx, question, rename_anyway)
+            return _ask_to_rename(ctx, "named_meanwhile", person_id, label, name, current)
     return _after_naming(ctx, result, label, person_id, name)
+
+
+def _ask_to_rename(
+    ctx: Context, question: str, person_id: int, label: str, name: str, current: str
+) -> Reply:
+    """Ask (the wording's `question` under "people") before `current` becomes `name`; a yes
+    renames only if the person is still called `current`."""
+    text = ctx.wording.say("people", question, label=label, current=current, name=name)
+
+    def rename() -> Reply:
+        done = ctx.library.people.name_person(person_id, name, check=True, expected_name=current)
+        return _after_naming(ctx, done, label, person_id, name, previous=current)
+
+    return ask(ctx, text, rename)
 
 
 def _after_naming(
