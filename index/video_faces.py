@@ -5,11 +5,13 @@ nearly identical to the one before (less change than `video_face_still`) is not 
 within a shot (`videos.shots`) a face found again at the place it was, looking as it did
 there (a grey 8×8 of each, less change than `video_face_keep_change`), keeps its vector:
 only the detector runs on it. Shots are spread over the worker cores; the moments of one
-shot go in order.
+shot go in order. The shots' threads live as long as the process (one pool per size), so
+each loads its face models once, not once per video.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -23,6 +25,8 @@ from index.settings import Settings
 from index.videos import shots
 
 LOOK_SIDE = 8  # px: the grey copy of a face region two moments are compared on
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # workers -> the threads shots are analysed on
+_POOLS_LOCK = threading.Lock()
 # (a moment's picture, the vector of a face seen before at a box or None) -> (faces, crops)
 FacesOf = Callable[[Any, Callable], tuple[list, list[bytes]]]
 
@@ -46,9 +50,20 @@ def video_faces(
             found.append(([replace(f, time_s=m.time_s) for f in faces], crops))
         return found
 
-    with ThreadPoolExecutor(max_workers=max(1, settings.decode_workers)) as pool:
-        per_moment = [pair for run in pool.map(one_shot, shots(moments, settings)) for pair in run]
+    runs = shot_pool(settings.decode_workers).map(one_shot, shots(moments, settings))
+    per_moment = [pair for run in runs for pair in run]
     return merge_faces(per_moment, settings.face_max_distance)
+
+
+def shot_pool(workers: int) -> ThreadPoolExecutor:
+    """The threads a video's shots are analysed on, made once per size and kept: face models
+    load per thread (index/faces.py), so threads made per video would load them per video.
+    Two videos analysed at once share it (their shots queue, the cores are not oversold)."""
+    workers = max(1, workers)
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="video-shots")
+        return _POOLS[workers]
 
 
 def seen_before(

@@ -26,7 +26,9 @@ from index.settings import Settings
 
 READ_CHUNK = 1 << 20
 ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
-SCENE_SIDE = 16  # px: the grey copy two frames are compared on for a scene change
+# px: the colour copy two frames are compared on for a scene change (colour, not grey: two
+# scenes alike in brightness but not in colour measured under the threshold in grey)
+SCENE_SIDE = 16
 KEYFRAME_SHARE = 0.8  # of the keyframes a steady one-per-half-interval rate would give
 
 
@@ -37,7 +39,7 @@ class Moment:
     time_s: float
     image: Image.Image
     change: float = 1.0  # how much it differs from the moment before (0-1; 1: the first)
-    look: np.ndarray | None = None  # its grey SCENE_SIDE² copy, what `change` compares
+    look: np.ndarray | None = None  # its RGB SCENE_SIDE² copy, what `change` compares
 
 
 @dataclass
@@ -169,7 +171,7 @@ def _keep(
 ) -> list[Moment]:
     """The frames worth keeping as moments: one per `interval`, and each scene change."""
     kept: list[Moment] = []
-    last_t, last_grey = None, None
+    last_t, last_look = None, None
     for frame in frames:
         if frame.time is None:
             continue
@@ -179,15 +181,15 @@ def _keep(
         due = last_t is None or t - last_t >= interval - 1e-6
         if not due and t - last_t < settings.video_scene_min_gap_s:
             continue
-        grey = np.asarray(
-            frame.reformat(width=SCENE_SIDE, height=SCENE_SIDE, format="gray").to_ndarray(),
+        look = np.asarray(
+            frame.reformat(width=SCENE_SIDE, height=SCENE_SIDE, format="rgb24").to_ndarray(),
             dtype=np.float32,
         )
-        change = 1.0 if last_grey is None else _differ(grey, last_grey)
-        changed = last_grey is not None and change >= settings.video_scene_change
+        change = 1.0 if last_look is None else _differ(look, last_look)
+        changed = last_look is not None and change >= settings.video_scene_change
         if due or changed:
-            kept.append(Moment(round(t, 3), _picture(frame, size), change, grey))
-            last_t, last_grey = t, grey
+            kept.append(Moment(round(t, 3), _picture(frame, size), change, look))
+            last_t, last_look = t, look
         if len(kept) >= settings.video_max_moments and seen is None:
             break
     return kept

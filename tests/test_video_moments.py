@@ -60,6 +60,23 @@ def test_a_moment_like_the_one_before_is_not_looked_at_again_and_faces_carry_the
     assert [f.time_s for f in found] == [0.0, 6.0] and len(crops) == 2
 
 
+def test_the_videos_shots_run_on_threads_kept_so_face_models_load_once_per_thread():
+    import threading
+
+    settings = Settings(video_scene_change=0.12, video_shot_moments=1, decode_workers=2)
+    threads: list[threading.Thread] = []  # held: a thread's id may be reused once it ends
+
+    def faces_of(image, known):
+        threads.append(threading.current_thread())
+        return [], []
+
+    for _video in range(3):
+        moments = [moment(2.0 * k, 1.0) for k in range(4)]  # four shots each
+        video_faces(moments, faces_of, settings, scale=1.0)
+    assert len(threads) == 12 and len(set(threads)) <= 2
+    assert threading.main_thread() not in threads
+
+
 def test_a_face_found_again_where_it_was_keeps_its_vector_unless_it_looks_different():
     portrait = Image.open(DEMO / "portrait.jpg").convert("RGB")
     landscape = Image.open(DEMO / "el_torcal_rocks.jpg").convert("RGB").resize(portrait.size)

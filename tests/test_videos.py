@@ -57,6 +57,19 @@ def test_moments_come_every_few_seconds_and_at_each_scene_change(three_scenes):
     assert all(b - a >= 0.5 for a, b in zip(times, times[1:], strict=False))
 
 
+def test_a_cut_between_scenes_alike_in_brightness_but_not_in_colour_is_a_moment(tmp_path):
+    """The lower half of one landscape, then the upper half of another: in grey they differ
+    by less than the scene-change threshold (0.099 < 0.12), in colour by twice it."""
+    ridge, springs = scene("tanners_ridge.jpg"), scene("thompson-springs.jpg")
+    first = ridge.crop((0, ridge.height // 2, ridge.width, ridge.height))
+    second = springs.crop((0, 0, springs.width, springs.height // 2))
+    clip = write_video(tmp_path / "cut.mp4", [first, second], seconds_each=3.0)
+    settings = Settings(video_sample_s=4.0, video_scene_change=0.12)
+    moments = videos.read_video(str(clip), settings, "0" * 32, 320).moments
+    # 3 s: the cut (missed in grey, the next sample would have been at 4 s)
+    assert [m.time_s for m in moments] == [0.0, 3.0] and moments[1].change >= 0.2
+
+
 def test_a_broken_video_is_skipped_with_a_reason(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
