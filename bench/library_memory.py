@@ -21,9 +21,11 @@ one JSON object.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
+import shutil
 import tempfile
 import threading
 import time
@@ -45,12 +47,19 @@ class PeakSampler:
     def __init__(self, every: float = 0.1):
         self.every, self.step, self.peak_mb, self.peak_step = every, "start", 0.0, ""
         self.by_step: dict[str, float] = {}
+        self.done = 0  # photos the current step has done (its progress)
+        self.timeline: list[dict] = []  # a point a second: time, step, progress, memory
+        self._start = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> PeakSampler:
         self._thread.start()
         return self
+
+    def progress(self, done: int, total: int, what: str) -> None:
+        """The indexer's progress callback: how far the current step is."""
+        self.done = done
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
@@ -59,6 +68,10 @@ class PeakSampler:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             mb = rss_mb()
+            now = time.perf_counter() - self._start
+            if not self.timeline or now - self.timeline[-1]["s"] >= 1.0:
+                point = {"s": round(now, 1), "step": self.step, "done": self.done}
+                self.timeline.append({**point, "rss_mb": round(mb), **malloc_mb()})
             self.by_step[self.step] = max(self.by_step.get(self.step, 0.0), mb)
             if mb > self.peak_mb:
                 self.peak_mb, self.peak_step = mb, self.step
@@ -71,6 +84,31 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
+        + ("uordblks", "fordblks", "keepcost")
+    ]
+
+
+def malloc_mb() -> dict[str, int]:
+    """What glibc's malloc holds now, MB: in use in its heaps, free in them (kept from the
+    system: fragmentation), and in blocks of their own (mmap); empty off glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return {}
+    info = libc.mallinfo2()
+    mb = 1 << 20
+    return {
+        "heap_used_mb": round(info.uordblks / mb),
+        "heap_free_mb": round(info.fordblks / mb),
+        "mmap_mb": round(info.hblkhd / mb),
+    }
 
 
 def photo_copies(sources: list[Path], dest: Path, n: int) -> Path:
@@ -128,18 +166,18 @@ def main() -> None:
             lib = Library(tmp / "data", clip=spec, settings=Settings(), faces=True)
             first = sorted((folder / "photos").iterdir())[: Settings().clip_calibration_photos]
             (tmp / "first").mkdir()
-            for f in first:
-                (tmp / "first" / f.name).symlink_to(f)
+            for f in first:  # copies: the walk leaves out links to files outside the folder
+                shutil.copyfile(f, tmp / "first" / f.name)
             start = time.perf_counter()
-            lib.index(tmp / "first")
+            first_report = lib.index(tmp / "first")
             first_s = time.perf_counter() - start
             sampler.step = "index"
             start = time.perf_counter()
-            report = lib.index(folder)
+            report = lib.index(folder, sampler.progress)
             index_s = time.perf_counter() - start
             sampler.step = "words"
             start = time.perf_counter()
-            words = lib.read_words(folder)
+            words = lib.read_words(folder, sampler.progress)
             words_s = time.perf_counter() - start
             encoder = lib.clip.image_backend
             videos_in = lib.stats().get("videos")
@@ -162,11 +200,13 @@ def main() -> None:
         "sampled_peak_step": sampler.peak_step,
         "sampled_peak_by_step_mb": {k: round(v, 1) for k, v in sampler.by_step.items()},
         "first_use_s": round(first_s, 1),
+        "first_use_indexed": first_report.new,
         "rss_before_index_mb": round(before_mb, 1),
         "index_s": round(index_s, 1),
         "words_s": round(words_s, 1),
         "library_written_s": round(built_s, 1),
         "load_avg_1m": round(os.getloadavg()[0], 2),
+        "rss_timeline": sampler.timeline,
     }
     print(
         f"{args.photos} photos + {args.videos} videos indexed in {index_s:.0f} s, words in "

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from index import capture_dates, layout, readers, scan
+from index import capture_dates, layout, memory, readers, scan
 from index.catalog import Catalog, path_text
 from index.errors import InvalidInput
 from index.settings import Settings
@@ -273,6 +273,7 @@ class Indexer:
                 if stop is not None and stop.is_set():
                     break
                 self._commit(done_batch, report, gone_ids, record_errors=gone_ids is not None)
+                memory.give_back()  # else a long run's resident set only grows (index/memory.py)
                 processed += len(done_batch)
                 progress(processed, len(work), doing)
                 if stop is not None and stop.is_set():

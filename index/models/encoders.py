@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,10 @@ TORCH = "torch"
 RUNTIMES = ("onnxruntime", "openvino")
 EXPORT_VERSION = 1  # bump when the export itself changes: old caches are then rebuilt
 INT8_FILE = "image.int8.onnx"
+# Photos per run while static quantisation measures activation ranges: ranges are the same
+# whatever the batch (min and max over all photos); ONNX Runtime keeps the memory of its
+# largest run, which for the model instrumented for it is ~120 MB a photo (ViT-B-32).
+CALIBRATION_BATCH = 2
 _CHECK_TEXTS = ["a photo of a dog on the beach", "Alice and Bob", "", "x " * 40]
 
 
@@ -271,7 +276,7 @@ class ExportedClip:
         Static quantisation learns its activation ranges from the first half of the photos and
         is checked on all of them (the second half unseen); dynamic quantisation is the second
         try. A tower is built only to be checked: on failure its file is removed."""
-        reference = self.image_fp32(pixels)
+        reference = in_batches(self.image_fp32, pixels, self.settings.model_batch)
         threshold = self.settings.clip_int8_min_cosine
         path, tried = self.folder / INT8_FILE, {}
         self._int8 = None
@@ -280,7 +285,9 @@ class ExportedClip:
             try:
                 quantise(self.folder / "image.onnx", tmp, pixels[: max(1, len(pixels) // 2)])
                 candidate = Runtime(self.engine, tmp, self.threads)
-                tried[method] = round(min_cosine(candidate(pixels), reference), 6)
+                vectors = in_batches(candidate, pixels, self.settings.model_batch)
+                tried[method] = round(min_cosine(vectors, reference), 6)
+                del candidate  # the tower kept is opened again below, under its own name
             except Exception as err:  # noqa: BLE001 - a quantiser failing keeps fp32, said why
                 tried[method] = f"failed: {type(err).__name__}: {str(err)[:200]}"
                 tmp.unlink(missing_ok=True)
@@ -377,12 +384,33 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _input_and_fp32_products(fp32: Path) -> tuple[str, list[str]]:
+    """(the tower's input name, the matrix products quantisation leaves fp32): products of two
+    activations (attention's scores and weighted values) and the last product with weights
+    (the projection into the space shared with texts). The graph read for it (the whole
+    model, a few hundred MB) is freed on return, before the quantiser loads its own copies."""
+    import onnx
+
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    products = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
+    keep = [n.name for n in products if not set(n.input[:2]) & weights]
+    keep += [n.name for n in products if set(n.input[:2]) & weights][-1:]
+    return graph.input[0].name, keep
+
+
+def in_batches(tower: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, step: int):
+    """A tower's features for many photos, `step` at a time: ONNX Runtime keeps the memory of
+    its largest run, so a check on all the calibration photos at once would hold it on."""
+    step = max(1, step)
+    return np.concatenate([tower(pixels[i : i + step]) for i in range(0, len(pixels), step)])
+
+
 def quantise_static(fp32: Path, dest: Path, photos: np.ndarray) -> None:
     """int8 tower with activation ranges measured on photos: weights int8 per output channel,
     activations uint8; only the matrix products with weights and the patch convolution are
     quantised, so softmax, layer norms, attention's activation x activation products and the
     final projection stay fp32 (they are where quantisation error grows)."""
-    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -391,18 +419,12 @@ def quantise_static(fp32: Path, dest: Path, photos: np.ndarray) -> None:
         quantize_static,
     )
 
-    graph = onnx.load(str(fp32), load_external_data=False).graph
-    weights = {i.name for i in graph.initializer}
-    products = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
-    # Kept fp32: products of two activations (attention's scores and weighted values) and the
-    # last product with weights (the projection into the space shared with texts).
-    keep = [n.name for n in products if not set(n.input[:2]) & weights]
-    keep += [n.name for n in products if set(n.input[:2]) & weights][-1:]
-    name = graph.input[0].name
+    name, keep = _input_and_fp32_products(fp32)
+    step = CALIBRATION_BATCH
 
     class Photos(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter(photos[i : i + 8] for i in range(0, len(photos), 8))
+            self.batches = iter(photos[i : i + step] for i in range(0, len(photos), step))
 
         def get_next(self) -> dict | None:
             batch = next(self.batches, None)
