@@ -273,7 +273,8 @@ class Indexer:
                 if stop is not None and stop.is_set():
                     break
                 self._commit(done_batch, report, gone_ids, record_errors=gone_ids is not None)
-                memory.give_back()  # else a long run's resident set only grows (index/memory.py)
+                # Else a long run's resident set only grows (index/memory.py).
+                memory.give_back_if_grown(self.settings.memory_give_back_mb)
                 processed += len(done_batch)
                 progress(processed, len(work), doing)
                 if stop is not None and stop.is_set():

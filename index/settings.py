@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     model_batch: Count = 16  # images per CLIP forward pass
     prefetch_batches: Count = 2  # decoded batches kept ready ahead of the model
     decode_workers: Count = 2  # threads decoding photos while the model runs
+    # Freed memory is given back to the system after a batch once the resident set grew this
+    # much since the last time (index/memory.py: a give-back costs tens of ms of CPU).
+    memory_give_back_mb: Count = 128
     torch_threads: Whole = 0  # 0: one per physical core
     max_pixels: Count = 200_000_000  # refuse to decode anything bigger (decompression bombs)
     upload_max_mb: Count = 50  # a chat upload larger than this is refused before it is read

@@ -34,3 +34,16 @@ def test_freed_memory_held_between_live_blocks_is_given_back():
     assert memory.give_back()
     assert resident_mb() < held - 100
     assert len(pinned) == 4
+
+
+@glibc
+def test_memory_is_given_back_only_once_the_resident_set_grew_that_much():
+    memory.give_back()
+    assert not memory.give_back_if_grown(64)  # nothing grew since
+    grown = [bytes(bytearray(64 << 10)) for _ in range(1600)]  # 100 MB
+    pinned = [bytes(bytearray(64 << 10)) for _ in range(4)]
+    del grown
+    held = resident_mb()
+    assert memory.give_back_if_grown(64)
+    assert resident_mb() < held - 50
+    assert len(pinned) == 4
