@@ -14,6 +14,7 @@ The face models only: the indexer's face stage is index/face_stage.py, people in
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -288,7 +289,7 @@ class FaceAnalyzer:
         min_px = max(s.face_detect_min_px, int(s.face_min_size / scale))
         mtcnn = self._detector()
         mtcnn.min_face_size = min_px
-        boxes, probs, points = mtcnn.detect(image, landmarks=True)
+        boxes, probs, points = mtcnn.detect(mtcnn_input(image), landmarks=True)
         if boxes is None:
             return []
         # numpy 2: facenet-pytorch hands back object arrays; make them plain floats.
@@ -433,13 +434,63 @@ def _open_dlib_cnn() -> Any:
 
 def _open_mtcnn() -> Any:
     from facenet_pytorch import MTCNN
+    from facenet_pytorch.models.utils import detect_face
 
     mtcnn = MTCNN(keep_all=True, device="cpu", select_largest=False)
     for net in (mtcnn.pnet, mtcnn.rnet, mtcnn.onet):
         for name, layer in list(net.named_children()):
             if type(layer).__name__ == "MaxPool2d":
                 setattr(net, name, _ceil_max_pool(layer.kernel_size, layer.stride))
+    # MTCNN's resize of each candidate to 24/48 px for its second and third networks, done
+    # as two small matrix products (the same averages, ~2/3 of the time). The module's own
+    # function is replaced: detect_face looks it up there, per call.
+    detect_face.imresample = area_resize
     return mtcnn
+
+
+def mtcnn_input(image: Image.Image) -> Any:
+    """`image` as MTCNN takes it (height x width x RGB, float) but laid out channels-first in
+    memory: MTCNN turns it channels-first, and its resizing and networks then run on one
+    contiguous copy (a PIL image becomes a pixel-interleaved one; ~7% slower)."""
+    import torch
+
+    planes = np.asarray(image.convert("RGB"), dtype=np.float32).transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(planes)).permute(1, 2, 0)
+
+
+AREA_MATRIX_MAX = 48  # px: outputs up to this side (MTCNN's candidates) resize by matrices
+
+
+def area_resize(img: Any, size: tuple[int, int]) -> Any:
+    """`torch.nn.functional.interpolate(img, size, mode="area")` (MTCNN's `imresample`) for
+    an (N, C, H, W) batch: each output pixel is the mean of the input window adaptive average
+    pooling gives it. Small outputs are two matrix products with cached averaging matrices,
+    `A_h @ img @ A_w.T` (equal up to float rounding, faster for MTCNN's thousands of
+    candidate crops); larger ones (the image pyramid) go to torch's own kernel."""
+    import torch
+    import torch.nn.functional as F
+
+    out_h, out_w = int(size[0]), int(size[1])
+    if max(out_h, out_w) > AREA_MATRIX_MAX:
+        return F.interpolate(img, size=(out_h, out_w), mode="area")
+    n, c, h, w = img.shape
+    rows = torch.matmul(img.reshape(n * c * h, w), _area_matrix(w, out_w).T)
+    out = torch.matmul(_area_matrix(h, out_h), rows.view(n * c, h, out_w))
+    return out.view(n, c, out_h, out_w)
+
+
+@functools.lru_cache(maxsize=4096)
+def _area_matrix(n_in: int, n_out: int) -> Any:
+    """(n_out, n_in): row i averages the inputs adaptive average pooling gives output i,
+    from floor(i * n_in / n_out) up to ceil((i + 1) * n_in / n_out)."""
+    import torch
+
+    i = torch.arange(n_out)
+    start = (i * n_in) // n_out
+    end = -((-(i + 1) * n_in) // n_out)
+    j = torch.arange(n_in)
+    window = ((j[None, :] >= start[:, None]) & (j[None, :] < end[:, None])).float()
+    return window / window.sum(1, keepdim=True)
 
 
 def _ceil_max_pool(kernel: int, stride: int) -> Any:

@@ -60,15 +60,45 @@ def test_an_idle_model_is_dropped_and_loads_again_on_the_next_use():
     assert lazy.loaded and len(loads) == 2
 
 
-def test_per_thread_models_give_each_thread_its_own_copy_and_forget_ended_threads():
+def test_per_thread_models_give_each_thread_its_own_copy():
     lazy = Lazy("test model (per thread)", lambda: _Weights(1), per_thread=True)
-    seen = []
-    worker = threading.Thread(target=lambda: seen.append(lazy.get()))
-    worker.start()
-    worker.join()
-    mine = lazy.get()  # a new copy: the worker's ended with its thread
-    assert seen[0] is not mine
-    assert lazy.get() is mine and len(lazy._copies) == 1
+    seen, both_asked, done = [], threading.Barrier(3), threading.Event()
+
+    def work():
+        seen.append(lazy.get())
+        both_asked.wait()
+        done.wait()
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for t in workers:
+        t.start()
+    both_asked.wait()
+    mine = lazy.get()  # a third thread while both workers live: a copy of its own
+    done.set()
+    for t in workers:
+        t.join()
+    assert len({id(m) for m in [*seen, mine]}) == 3
+    assert lazy.get() is mine
+
+
+def test_the_next_run_s_threads_take_over_the_copies_of_threads_that_ended():
+    loads = []
+    lazy = Lazy("test model (handed on)", lambda: loads.append(1) or _Weights(1), per_thread=True)
+
+    def run() -> list:  # two decode workers, as an indexing run has, ended with it
+        got = []
+        workers = [threading.Thread(target=lambda: got.append(lazy.get())) for _ in range(2)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        return got
+
+    first = run()
+    second = run()
+    assert len(loads) == len({id(m) for m in first}) <= 2  # loaded by the first run only
+    assert {id(m) for m in second} <= {id(m) for m in first}
+    assert len(lazy._copies) <= 2  # never more copies than threads that ran at once
 
 
 def test_stats_list_the_models_in_memory(tmp_path):

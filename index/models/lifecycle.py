@@ -10,7 +10,7 @@ CLIP, the face detector, the face embedder, OCR and spaCy all live the same way:
   (`python app.py stats --json` shows the list under "loaded_models").
 
 `Lazy` is that lifecycle for one model (`per_thread=True`: one copy per thread, for models
-that keep per-call state on themselves). A model with a lifecycle of its own (`ClipModel`:
+that keep per-call state on themselves; a new thread takes over the copy of one that ended). A model with a lifecycle of its own (`ClipModel`:
 torch weights plus an exported encoder) uses `watch_idle` and `register` directly.
 """
 
@@ -131,10 +131,10 @@ class Lazy(Generic[T]):
         with self._lock:
             model = self._copies.get(key)
             if model is None:
-                model = self._load()
-                if self._per_thread:  # copies of threads that ended are dropped
-                    alive = {t.ident for t in threading.enumerate()}
-                    self._copies = {k: m for k, m in self._copies.items() if k in alive}
+                if self._per_thread:  # a copy whose thread ended is taken over, not reloaded
+                    model = self._take_orphan()
+                if model is None:
+                    model = self._load()
                 self._copies[key] = model
             if self._watcher is None or not self._watcher.is_alive():
                 idle = self._idle_minutes
@@ -147,6 +147,14 @@ class Lazy(Generic[T]):
                     lambda lazy: lazy.unload(),
                 )
             return model
+
+    def _take_orphan(self) -> T | None:
+        """The copy of a thread that ended, taken out (None when there is none): the
+        indexer's decode workers end with each run, the next run's take their models over
+        instead of loading them again. The others wait for the next new thread. Under the lock."""
+        alive = {t.ident for t in threading.enumerate()}
+        orphan = next((k for k in self._copies if k not in alive), None)
+        return self._copies.pop(orphan) if orphan is not None else None
 
     def set(self, model: T) -> None:
         """Use an already loaded model (this thread's copy when per thread)."""
