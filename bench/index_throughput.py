@@ -212,10 +212,15 @@ def library(tmp: Path, name: str, spec: str, settings: Settings, faces: bool) ->
 
 
 def warm_up(lib: Library, tmp: Path) -> None:
-    """Index six small photos with a face first (the demo portrait, mirrored and turned),
-    so that every model the run uses is loaded and has run in both decode workers: the app
-    loads them once and keeps them from run to run, so, as CLIP's loading, that stays out of
-    the timed run (it cost ~0.4-0.9 CPU s of a 120-photo run in a fresh process)."""
+    """Index a few small photos with a face first, so that every model the run uses is
+    loaded and has run in both decode workers: the app loads them once and keeps them from
+    run to run, so, as CLIP's loading, that stays out of the timed run (it cost ~0.4-0.9 CPU
+    s of a 120-photo run in a fresh process)."""
+    lib.index(warm_up_photos(tmp))
+
+
+def warm_up_photos(tmp: Path) -> Path:
+    """tmp/warm-up: six photos with a face (the demo portrait, turned and mirrored)."""
     folder = tmp / "warm-up"
     if not folder.is_dir():
         folder.mkdir()
@@ -225,7 +230,7 @@ def warm_up(lib: Library, tmp: Path) -> None:
             for mirrored in (False, True):
                 picture = ImageOps.mirror(variant) if mirrored else variant
                 picture.save(folder / f"warm-{k}-{int(mirrored)}.jpg", quality=90)
-    lib.index(folder)
+    return folder
 
 
 def pipeline(
