@@ -183,7 +183,9 @@ def words_stage_only(tmp: Path, spec: str, pixels: list, photos: Path) -> dict:
         "ocr_over_forward": round(o / f, 3),
         "ocr_photos_with_text": text.with_text,
         "runs": {"forward": [round(x, 2) for x in forward], "ocr": [round(x, 2) for x in ocr]},
-        "settings": {k: getattr(settings, k) for k in ("ocr_gate_size", "ocr_detect_size")},
+        "settings": {
+            k: getattr(settings, k) for k in ("ocr_gate_size", "ocr_detect_size", "ocr_runtime")
+        },
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 

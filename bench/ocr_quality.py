@@ -113,6 +113,7 @@ def main() -> None:
                 "ocr_box_threshold",
                 "ocr_min_confidence",
                 "ocr_japanese_min_kana",
+                "ocr_runtime",
             )
         },
         "photos": photos,

@@ -1,4 +1,4 @@
-"""Words in photos: PP-OCR detection + recognition on ONNX Runtime, behind a gate.
+"""Words in photos: PP-OCR detection + recognition on OpenVINO, behind a gate.
 
 Reading every photo at OCR's defaults costs 0.5 s for a photo with no text and 2-5 s for a
 sign board: many times the rest of indexing. Most photos hold no text, so the reader first
@@ -12,7 +12,10 @@ skipped: text upside down is rare in photos and the classifier costs a pass per 
 Models: the gate is PP-OCRv4's small detector (rapidocr-onnxruntime's wheel); the second
 detection and the recognition are PP-OCRv6 small (shipped inside the `rapidocr` 3.x wheel,
 run by rapidocr-onnxruntime's pipeline). v6 reads more scripts and more words than v4
-(`bench/ocr_quality.py`, README); nothing is downloaded at run time.
+(`bench/ocr_quality.py`, README); nothing is downloaded at run time. The networks run in
+OpenVINO in fp32 (`ocr_runtime`): the same lines as ONNX Runtime, for about 0.6 of its
+CPU time (`bench/ocr_cost.py --against ocr_runtime=onnxruntime`). Photos are read side by
+side, each with a copy of the models on its share of the cores (`ocr_readers`).
 
 The words stage (index/words_stage.py) runs this reader after CLIP and faces, over photos
 whose words were not read yet by it (`MODEL_ID`).
@@ -21,11 +24,16 @@ whose words were not read yet by it (`MODEL_ID`).
 from __future__ import annotations
 
 import importlib.util
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
+import psutil
 from PIL import Image
 
 from index.errors import ModelUnavailable
@@ -69,17 +77,23 @@ class TextReader:
         by default PP-OCRv6 small from the rapidocr wheel."""
         self.settings = settings
         self.files = files
-        self.models = Lazy(
-            "OCR (PP-OCRv6 + v4 gate)", self._open, settings.model_idle_unload_minutes, _onnx_bytes
+        self._large = threading.Lock()  # one large detection at a time (`Network`)
+        self.models: Lazy[ModelCopies] = Lazy(
+            "OCR (PP-OCRv6 + v4 gate)",
+            lambda: ModelCopies(self._open, settings.ocr_readers),
+            settings.model_idle_unload_minutes,
+            lambda copies: copies.made * _onnx_bytes(),
         )
 
     def _open(self) -> tuple[Any, Any]:
-        """(the pipeline with the second detector and the recognizer, the gate's detector)."""
+        """One copy of the models: (the pipeline with the second detector and the
+        recognizer, the gate's detector), each network on its share of the cores."""
         from rapidocr_onnxruntime import RapidOCR
         from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
         from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH, read_yaml, update_model_path
 
-        threads = self.settings.torch_threads or -1
+        cores = self.settings.torch_threads or psutil.cpu_count(logical=False) or 1
+        threads = max(1, cores // self.settings.ocr_readers)
         files = self.files or _v6_models()
         paths = {
             "det_model_path": files.detector,
@@ -92,9 +106,19 @@ class TextReader:
             print_verbose=False,
             **{k: str(v) for k, v in paths.items() if v is not None},
         )
-        config = update_model_path(read_yaml(DEFAULT_CFG_PATH))["Det"]  # PP-OCRv4 small
+        defaults = update_model_path(read_yaml(DEFAULT_CFG_PATH))  # PP-OCRv4 small
+        config = defaults["Det"]
         config.update(intra_op_num_threads=threads, inter_op_num_threads=1)
         gate = TextDetector(config)
+
+        # The networks themselves run in `ocr_runtime` (rapidocr keeps the steps around them).
+        def run(model: Path | str) -> Network:
+            big = int(self.settings.ocr_large_detection_mp * 1e6)
+            return Network(self.settings.ocr_runtime, str(model), threads, big, self._large)
+
+        gate.infer = run(config["model_path"])
+        engine.text_det.infer = run(files.detector or defaults["Det"]["model_path"])
+        engine.text_rec.session = run(files.recognizer or defaults["Rec"]["model_path"])
         # Each line also decoded with Japanese characters only (index/ocr_scripts.py).
         engine.text_rec.postprocess_op = ScriptDecoder(engine.text_rec.postprocess_op)
         # Sizes below are the longest side of what the detector sees; never upscale.
@@ -102,14 +126,15 @@ class TextReader:
         engine.text_det.postprocess_op.box_thresh = self.settings.ocr_box_threshold
         return engine, gate
 
-    def _get_engine(self) -> Any:
-        return self.models.get()[0]
-
     def read(self, image: Image.Image, scale: float = 1.0) -> list[TextLine]:
         """The lines of text in `image`, top to bottom; boxes multiplied by `scale` (so a
-        reduced copy reports boxes in the original photo's pixels)."""
+        reduced copy reports boxes in the original photo's pixels). Thread-safe: each call
+        borrows a copy of the models of its own (`ocr_readers` copies at most)."""
+        with self.models.get().lend() as (engine, gate):
+            return self._read(engine, gate, image, scale)
+
+    def _read(self, engine: Any, gate: Any, image: Image.Image, scale: float) -> list[TextLine]:
         s = self.settings
-        engine, gate = self.models.get()
         if not len(self._detect(gate, _shrunk(image, s.ocr_gate_size))):
             return []
         found = _shrunk(image, s.ocr_detect_size)
@@ -141,7 +166,94 @@ class TextReader:
         return np.zeros((0, 4, 2), np.float32) if boxes is None else np.asarray(boxes)
 
 
-def _onnx_bytes(_engines: Any) -> int:
+class ModelCopies:
+    """Up to `limit` copies of the models, each lent to one thread at a time: rapidocr keeps
+    per-call sizes on itself, and two photos read side by side on one core each use the
+    cores better than one photo at a time on both (small convolutions scale poorly)."""
+
+    def __init__(self, load: Callable[[], tuple[Any, Any]], limit: int):
+        self._load, self._limit = load, limit
+        self._free: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self.made = 0
+
+    @contextmanager
+    def lend(self) -> Iterator[tuple[Any, Any]]:
+        """A copy no other thread uses meanwhile: a free one, a new one while fewer than
+        `limit` are made, else the next one given back."""
+        with self._lock:
+            try:
+                models = self._free.get_nowait()
+            except queue.Empty:
+                models = None
+                if self.made < self._limit:
+                    self.made += 1
+                    try:
+                        models = self._load()
+                    except BaseException:
+                        self.made -= 1
+                        raise
+        if models is None:
+            models = self._free.get()
+        try:
+            yield models
+        finally:
+            self._free.put(models)
+
+
+class Network:
+    """One OCR network in OpenVINO (fp32) or ONNX Runtime, called as rapidocr calls its
+    sessions: one array in, a list of outputs back.
+
+    A detection at 1600 px holds a few hundred MB of activations in OpenVINO (ONNX Runtime
+    without its arena, as rapidocr runs it, ~170 MB): inputs over `large_pixels` take turns
+    under `large_lock` (shared by the reader's copies), and the memory is given back after
+    each, so side by side reading adds no second such peak."""
+
+    def __init__(
+        self, engine: str, path: str, threads: int, large_pixels: int, large_lock: threading.Lock
+    ):
+        self._large_pixels, self._large_lock = large_pixels, large_lock
+        self._release: Callable[[], None] = lambda: None
+        if engine == "openvino":
+            import openvino as ov
+
+            # f32 asked for (bf16 units would otherwise be used: other numbers); not pinned to
+            # cores, as two copies of the models run side by side.
+            config = {
+                "INFERENCE_PRECISION_HINT": "f32",
+                "PERFORMANCE_HINT": "LATENCY",
+                "ENABLE_CPU_PINNING": False,
+                **({"INFERENCE_NUM_THREADS": threads} if threads else {}),
+            }
+            compiled = ov.Core().compile_model(path, "CPU", config)
+            request = compiled.create_infer_request()
+            self._run: Callable[[np.ndarray], Any] = lambda array: request.infer({0: array})[0]
+            self._release = compiled.release_memory
+        else:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.enable_cpu_mem_arena = False  # sizes vary photo by photo
+            options.intra_op_num_threads = threads
+            options.log_severity_level = 3
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            name = session.get_inputs()[0].name
+            self._run = lambda array: session.run(None, {name: array})[0]
+
+    def __call__(self, array: np.ndarray) -> list[np.ndarray]:
+        if array[0, 0].size <= self._large_pixels:
+            return [self._run(array)]
+        with self._large_lock:
+            try:
+                return [self._run(array)]
+            finally:
+                self._release()
+
+
+def _onnx_bytes() -> int:
     import rapidocr_onnxruntime
 
     v6 = _v6_models()

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     ocr_box_threshold: Share = 0.4  # a detected text box is kept where its mean score reaches this
     ocr_min_confidence: Share = 0.6  # lines read with less confidence are dropped
     ocr_japanese_min_kana: Count = 2  # kana read in a photo that make it Japanese (its kanji)
+    # What runs the OCR models: OpenVINO (fp32: the same lines for ~0.6 of the CPU) or ONNX Runtime
+    ocr_runtime: Literal["openvino", "onnxruntime"] = "openvino"
+    # Photos read at once (a copy of the models each, the cores shared among them)
+    ocr_readers: Count = 2
+    # A detection on more megapixels than this waits for any other to end, then gives its
+    # memory back (a 1600 px detection holds a few hundred MB in OpenVINO)
+    ocr_large_detection_mp: Positive = 1.0
 
     # --- serving ---
     login_free_failures: Count = 5  # failed logins from one client before each try must wait

@@ -10,7 +10,6 @@ poster.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +50,6 @@ class WordsStage:
         self.reader = reader
         self.settings = settings
         self.decode_size = settings.ocr_image_size
-        # The OCR engine keeps per-call sizes on itself: one photo read at a time, while the
-        # other decode workers decode the next ones.
-        self._lock = threading.Lock()
 
     def begin(self, catalog: Catalog, run: Run) -> set[int] | None:
         """The photos under the folder whose words this reader has not read."""
@@ -62,17 +58,17 @@ class WordsStage:
     def analyze(self, decoded: Decoded) -> tuple[str, list[TextLine]]:
         """(photo hash, its lines of text), read in a decode worker. A video's are those of
         its distinct moments (`videos.distinct`), each line with the `time_s` it was read
-        at, a line read again later kept once."""
-        with self._lock:
-            if not decoded.frames:
-                return decoded.hash, self.reader.read(decoded.image, decoded.scale)
-            lines: dict[str, TextLine] = {}
-            for k in videos.distinct(decoded.frames, self.settings.video_words_change):
-                m = decoded.frames[k]
-                scale = max(decoded.width, decoded.height) / max(m.image.size)
-                for line in self.reader.read(m.image, scale):
-                    lines.setdefault(fold(line["text"]), {**line, "time_s": m.time_s})
-            return decoded.hash, list(lines.values())
+        at, a line read again later kept once. The decode workers read photos side by side
+        (the reader lends each its own copy of the models, `ocr_readers`)."""
+        if not decoded.frames:
+            return decoded.hash, self.reader.read(decoded.image, decoded.scale)
+        lines: dict[str, TextLine] = {}
+        for k in videos.distinct(decoded.frames, self.settings.video_words_change):
+            m = decoded.frames[k]
+            scale = max(decoded.width, decoded.height) / max(m.image.size)
+            for line in self.reader.read(m.image, scale):
+                lines.setdefault(fold(line["text"]), {**line, "time_s": m.time_s})
+        return decoded.hash, list(lines.values())
 
     def batch(self, analysed: list[Any]) -> list[Any]:
         """Nothing more to do for the whole batch: each photo was read in a worker."""

@@ -4,6 +4,8 @@ and the words stage in the catalog (incremental, resumable, forgetting what chan
 from __future__ import annotations
 
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from index import scan
 from index.folding import fold, phrase_query
 from index.library import Library
-from index.ocr import TextReader
+from index.ocr import ModelCopies, TextReader
 from index.ocr_scripts import Reading, in_the_photos_script, written_in_japanese
 from index.settings import Settings
 
@@ -84,6 +86,52 @@ def test_a_photo_with_kana_takes_the_japanese_decoding_and_others_keep_theirs():
 
 def test_a_photo_of_a_flower_has_no_words(reader):
     assert _read(reader, "cyclamen_persicum.jpg") == []
+
+
+def test_openvino_and_onnx_runtime_read_the_same_lines(reader):
+    # OpenVINO (the default) runs the same networks in fp32: the same words, boxes, scores.
+    in_onnxruntime = TextReader(Settings(ocr_runtime="onnxruntime"))
+    assert reader.settings.ocr_runtime == "openvino"
+    ours, theirs = _read(reader, "japanese-shop.jpg"), _read(in_onnxruntime, "japanese-shop.jpg")
+    assert [line["text"] for line in ours] == [line["text"] for line in theirs]
+    for mine, other in zip(ours, theirs, strict=True):
+        assert mine["box"] == pytest.approx(other["box"], abs=1.0)
+        assert mine["confidence"] == pytest.approx(other["confidence"], abs=1e-3)
+
+
+def test_photos_read_side_by_side_read_as_one_at_a_time():
+    reader = TextReader(Settings(ocr_readers=2))
+    alone = _read(reader, "japanese-shop.jpg")
+    with ThreadPoolExecutor(3) as pool:
+        side_by_side = list(pool.map(lambda _: _read(reader, "japanese-shop.jpg"), range(3)))
+    assert side_by_side == [alone] * 3
+    assert reader.models.get().made <= 2  # never more copies than `ocr_readers`
+
+
+def test_each_thread_borrows_a_copy_no_other_uses_and_waits_when_all_are_lent():
+    loaded = []
+    copies = ModelCopies(lambda: loaded.append(object()) or (loaded[-1], None), limit=2)
+    both_lent, in_use = threading.Barrier(2), []
+
+    def hold():
+        with copies.lend() as (model, _):
+            in_use.append(model)
+            both_lent.wait(timeout=10)  # two copies out at once
+
+    first, second = threading.Thread(target=hold), threading.Thread(target=hold)
+    for thread in (first, second):
+        thread.start()
+    for thread in (first, second):
+        thread.join()
+    assert len(loaded) == 2 and in_use[0] is not in_use[1]
+    with copies.lend() as (model, _), copies.lend() as (other, _):
+        assert model is not other and len(loaded) == 2  # given back, lent again
+        waiting = threading.Thread(target=lambda: copies.lend().__enter__())
+        waiting.start()
+        waiting.join(timeout=0.2)
+        assert waiting.is_alive()  # a third borrower waits for one to come back
+    waiting.join(timeout=10)
+    assert not waiting.is_alive() and len(loaded) == 2
 
 
 @pytest.fixture()
