@@ -306,20 +306,24 @@ class Indexer:
         """Worker: read, hash, recognise moves, decode once, thumbnail, run the stages'
         analyses on that one decode."""
         try:
-            reader = readers.reader_for(work.found.path)
-            data, digest = reader.digest(work.found.path)
-            if work.kind == "new":
-                # Popped under a lock: of two new copies of one moved photo, one takes its
-                # catalog row and the other is indexed as a new photo.
-                with self._gone_lock:
-                    moved_from = gone.pop(digest, None)
-                if moved_from is not None:
-                    return _Done(work, digest, moved_from=moved_from)
-            if work.kind == "changed" and digest == work.old_hash:
-                return _Done(work, digest, same_content=True)
             # One decode, at the largest size any stage needs (and the thumbnail's).
             size = max([self.settings.thumb_size, *(s.decode_size for s in work.stages)])
-            decoded = reader.decode(work.found.path, data, self.settings, digest, size)
+            if work.kind == "changed" or (work.kind == "new" and gone):
+                # The hash first: it may say "moved" or "same content", and no decode is due.
+                reader = readers.reader_for(work.found.path)
+                data, digest = reader.digest(work.found.path)
+                if work.kind == "new":
+                    # Popped under a lock: of two new copies of one moved photo, one takes
+                    # its catalog row and the other is indexed as a new photo.
+                    with self._gone_lock:
+                        moved_from = gone.pop(digest, None)
+                    if moved_from is not None:
+                        return _Done(work, digest, moved_from=moved_from)
+                if work.kind == "changed" and digest == work.old_hash:
+                    return _Done(work, digest, same_content=True)
+                decoded = reader.decode(work.found.path, data, self.settings, digest, size)
+            else:  # decoded whatever its hash: while a big file's hash is computed
+                digest, decoded = readers.read_and_decode(work.found.path, self.settings, size)
             if work.kind != "fill":  # a filled photo keeps the row (and date) it has
                 decoded.taken_at, decoded.taken_source = scan.photo_date(
                     work.found.path,

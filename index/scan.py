@@ -370,7 +370,7 @@ def decode(
     taken_at, source = _taken_at(exif, data)
     lat, lon = _gps(exif)
     return Decoded(
-        hash=digest or file_hash(data),
+        hash=file_hash(data) if digest is None else digest,
         width=width,
         height=height,
         taken_at=taken_at,

@@ -12,7 +12,7 @@ import pytest
 import rawpy
 from PIL import Image
 
-from index import raw, scan
+from index import raw, readers, scan
 from index.library import Library
 from index.settings import Settings
 from tests.photo_files import noise_photo
@@ -68,6 +68,20 @@ def test_raw_with_a_large_preview_shows_the_preview_with_the_raws_exif(tmp_path)
     assert decoded.taken_at == TAKEN.isoformat() and decoded.taken_source == "exif"
     assert decoded.lat == pytest.approx(EIFFEL[0], abs=1e-3)
     assert "Paris" in decoded.place
+
+
+def test_a_big_raw_is_hashed_beside_its_decode_to_the_same_hash_and_picture(tmp_path):
+    """A camera RAW (25 MB and more) is hashed by a helper thread while its preview decodes
+    (index/readers.py): the photo carries the file's hash and the picture of a decode done
+    after the hash, one step at a time."""
+    path = write_dng(tmp_path / "IMG_3.dng", picture((2400, 1800)), preview=picture((2400, 1800)))
+    assert path.stat().st_size >= readers.HASH_BESIDE_BYTES  # the helper thread's case
+    digest, decoded = readers.read_and_decode(str(path), SETTINGS, SETTINGS.face_image_size)
+    data, alone = readers.reader_for(str(path)).digest(str(path))
+    assert digest == decoded.hash == alone == scan.file_hash(path.read_bytes())
+    one_by_one = scan.decode(data, SETTINGS, alone, SETTINGS.face_image_size, name=path.name)
+    assert decoded.image.size == one_by_one.image.size
+    assert np.array_equal(np.asarray(decoded.image), np.asarray(one_by_one.image))
 
 
 def test_raw_with_a_small_preview_is_developed_at_half_size(tmp_path):
