@@ -87,9 +87,13 @@ class ClipStage:
         self._dim = 0  # recorded again in the next batch's transaction
 
     def end(self, catalog: Catalog, run: Run) -> None:
-        """Check int8 on what there was (fewer photos than the sample), pass on the notes."""
-        if self._calibration:
+        """Check int8 on what there was (fewer photos than the sample), pass on the notes.
+
+        Too few photos (a folder holding one video: its poster) would calibrate and check int8
+        on a handful of images; fp32 stays until a run brings `clip_calibration_min_photos`."""
+        if len(self._calibration) >= self.settings.clip_calibration_min_photos:
             self._calibrate(catalog)
+        self._calibration = []
         run.notes.extend(self.clip.notes)
         self.clip.notes.clear()
 

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     clip_int8_min_cosine: Share = 0.99  # every calibration photo's int8 vs fp32 cosine must reach
     clip_fp32_min_cosine: Share = 0.9999  # an exported fp32 encoder must match torch this well
     clip_calibration_photos: Count = 64  # the user's photos int8 is checked on (the first indexed)
+    clip_calibration_min_photos: Count = 16  # a run with fewer leaves int8 unchecked (fp32 runs)
     clip_idle_unload_minutes: Weight = 30.0  # drop CLIP weights after this long unused (0: never)
     # Face, OCR and spaCy models too (index/models/lifecycle.py); 0: never.
     model_idle_unload_minutes: Weight = 30.0

@@ -258,6 +258,25 @@ def test_int8_is_checked_while_indexing_the_first_photos(tmp_path, tiny_clip_spe
     assert encoder["int8"] == "passed@0.99" and encoder["why"].startswith("static int8 kept")
 
 
+def test_int8_waits_for_enough_photos_to_be_checked_on(tmp_path, tiny_clip_spec, export_cache):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, im in enumerate(photos(3)):
+        im.save(folder / f"p{i}.jpg")
+    data = tmp_path / "data"
+    shutil.copytree(export_cache, data / "encoders")
+    settings = Settings(clip_backend="onnxruntime", clip_calibration_min_photos=4, model_batch=2)
+    lib = Library(data, clip=tiny_clip_spec, settings=settings, faces=False)
+    lib.index(folder)  # 3 photos: too few to judge int8 on, so fp32 made them all
+    assert lib.catalog.meta(int8_meta_key(lib.clip.spec)) is None
+    assert lib.catalog.vector_backends(lib.clip.spec) == {"onnxruntime-fp32": 3}
+    assert lib.clip.needs_calibration()
+    for i, im in enumerate(photos(5)):
+        im.rotate(90).save(folder / f"q{i}.jpg")
+    lib.index(folder)  # 5 new photos: enough, checked on them
+    assert lib.catalog.meta(int8_meta_key(lib.clip.spec)) == "passed@0.99"
+
+
 def test_vectors_of_an_unchecked_backend_never_join_the_index(tmp_path, tiny_clip_spec):
     folder = tmp_path / "photos"
     folder.mkdir()
