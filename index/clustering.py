@@ -14,7 +14,13 @@ distance, or stay unassigned. Rules Immich lacks:
   anchor their person, so neighbours join it;
 - two existing people are never merged by the clustering (only the user merges);
 - new faces join existing people without re-clustering the library: only the new
-  faces and the unassigned faces in their neighbourhood are (re)considered.
+  faces and the unassigned faces in their neighbourhood are (re)considered;
+- a *weak* face (turned well away from the camera, doubted by the detector, or found
+  without landmarks: `weak_faces`) has a vector the embedder, trained on faces seen from
+  the front, places less surely. It never seeds or links a person, and joins one (in
+  clustering, or when a person is named) only on the evidence a core face needs: that
+  person's faces in `face_core_neighbours` photos within `face_max_distance`, or one
+  within `face_pair_distance`. A lone borderline neighbour is not enough for it.
 
 Nothing here reads the catalog: a FaceSet in, a ClusterResult out, so every rule is
 tested on synthetic vectors. `index/people.py` feeds it from the catalog and writes the
@@ -36,13 +42,15 @@ NO_PERSON = -1
 
 @dataclass(frozen=True)
 class FaceSet:
-    """Faces as aligned arrays: id, photo, vector, current person, and whether it is locked."""
+    """Faces as aligned arrays: id, photo, vector, current person, whether it is locked, and
+    whether it is weak (see `weak_faces`)."""
 
     ids: np.ndarray  # int64 face ids
     photos: np.ndarray  # int64 photo id of each face
     vectors: np.ndarray  # float32 (n, d)
     persons: np.ndarray = field(default=None)  # int64 person id, NO_PERSON when none
     locked: np.ndarray = field(default=None)  # bool: the user assigned or rejected it
+    weak: np.ndarray = field(default=None)  # bool: its vector is less sure (`weak_faces`)
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -50,12 +58,15 @@ class FaceSet:
         vectors = vectors.reshape(n, -1) if n else vectors.reshape(0, vectors.shape[-1] or 0)
         persons = np.full(n, NO_PERSON, np.int64) if self.persons is None else self.persons
         locked = np.zeros(n, bool) if self.locked is None else self.locked
+        weak = np.zeros(n, bool) if self.weak is None else self.weak
         object.__setattr__(self, "ids", np.asarray(self.ids, dtype=np.int64))
         object.__setattr__(self, "photos", np.asarray(self.photos, dtype=np.int64))
         object.__setattr__(self, "vectors", np.ascontiguousarray(vectors))
         object.__setattr__(self, "persons", np.asarray(persons, dtype=np.int64))
         object.__setattr__(self, "locked", np.asarray(locked, dtype=bool))
-        if not (len(self.photos) == len(self.persons) == len(self.locked) == len(vectors) == n):
+        object.__setattr__(self, "weak", np.asarray(weak, dtype=bool))
+        arrays = (self.photos, self.persons, self.locked, self.weak, vectors)
+        if {len(a) for a in arrays} != {n}:
             raise ValueError("FaceSet arrays must all have one entry per face")
 
     def __len__(self) -> int:
@@ -73,6 +84,7 @@ class FaceSet:
             np.concatenate([p.vectors for p in parts]),
             np.concatenate([p.persons for p in parts]),
             np.concatenate([p.locked for p in parts]),
+            np.concatenate([p.weak for p in parts]),
         )
 
     def subset(self, rows: np.ndarray) -> FaceSet:
@@ -83,6 +95,7 @@ class FaceSet:
             self.vectors[rows],
             self.persons[rows],
             self.locked[rows],
+            self.weak[rows],
         )
 
 
@@ -162,7 +175,7 @@ def cluster_all(faces: FaceSet, settings: Settings) -> ClusterResult:
     """
     anchors = faces.persons.copy()
     anchors[~faces.locked] = NO_PERSON
-    pool = FaceSet(faces.ids, faces.photos, faces.vectors, anchors, faces.locked)
+    pool = FaceSet(faces.ids, faces.photos, faces.vectors, anchors, faces.locked, faces.weak)
     pending = np.flatnonzero(~faces.locked)
     return _cluster(pool, pending, settings)
 
@@ -246,7 +259,7 @@ def _cluster(
         near[k] = (rows[~same_photo], dist[~same_photo])
         crowded = len(np.unique(pool.photos[near[k][0]])) >= min_photos
         paired[row] = bool(np.any(near[k][1] <= settings.face_pair_distance))
-        core[row] = not twinned and (crowded or paired[row])
+        core[row] = not twinned and not pool.weak[row] and (crowded or paired[row])
 
     # Existing people involved get one node each, holding all their photos.
     comps = _Components()
@@ -288,11 +301,16 @@ def _cluster(
     loose = [(k, int(row)) for k, row in enumerate(pending) if not core[row]]
     loose.sort(key=lambda kr: float(near[kr[0]][1][0]) if len(near[kr[0]][1]) else np.inf)
     for k, row in loose:
-        for r in near[k][0]:
-            nb = node_of(int(r))
-            if nb is None:
+        rows, dist = near[k]
+        nodes = [node_of(int(r)) for r in rows]
+        roots = [None if nb is None else comps.find(nb) for nb in nodes]
+        for dd, root in zip(dist, roots, strict=True):
+            if root is None:
                 continue
-            root = comps.find(nb)
+            if pool.weak[row]:  # only on a core face's evidence: that person's photos near
+                theirs = pool.photos[rows[[x == root for x in roots]]]
+                if not _sure_enough(dd, theirs, settings):
+                    continue
             if comps.can_take(root, int(pool.photos[row])):
                 comps.photos[root].add(int(pool.photos[row]))
                 joined_to[row] = root
@@ -370,7 +388,8 @@ def _pool_neighbours(
 def absorb(person: FaceSet, candidates: FaceSet, settings: Settings) -> dict[int, float]:
     """Unassigned faces close enough to a (just named) person to join it: face id -> distance.
 
-    Nearest first; at most one face per photo, and none from a photo the person is already in.
+    Nearest first; at most one face per photo, and none from a photo the person is already in;
+    a weak candidate only on the evidence a core face needs (`_sure_enough`).
     """
     if not len(person) or not len(candidates):
         return {}
@@ -378,8 +397,9 @@ def absorb(person: FaceSet, candidates: FaceSet, settings: Settings) -> dict[int
     taken = set(person.photos.tolist())
     options = sorted(
         (float(dist[0]), int(candidates.ids[k]), int(candidates.photos[k]))
-        for k, (_, dist) in enumerate(near)
+        for k, (rows, dist) in enumerate(near)
         if len(dist)
+        and (not candidates.weak[k] or _sure_enough(dist[0], person.photos[rows], settings))
     )
     joined: dict[int, float] = {}
     for dist, face_id, photo in options:
@@ -387,3 +407,31 @@ def absorb(person: FaceSet, candidates: FaceSet, settings: Settings) -> dict[int
             taken.add(photo)
             joined[face_id] = dist
     return joined
+
+
+def _sure_enough(nearest: float, photos: np.ndarray, settings: Settings) -> bool:
+    """Whether a weak face may join a person: its nearest face of that person lies within
+    `face_pair_distance`, or that person's faces within reach (`photos`: their photo ids)
+    come from at least `face_core_neighbours` photos: the evidence a core face needs."""
+    return nearest <= settings.face_pair_distance or (
+        len(np.unique(photos)) >= settings.face_core_neighbours
+    )
+
+
+def weak_faces(scores: np.ndarray, landmarks: np.ndarray, settings: Settings) -> np.ndarray:
+    """Which faces are weak: scored below `face_sure_score` by the detector, found without
+    landmarks (NaN), or turned away from the camera: the nose further than `face_max_turn`
+    eye distances from the eyes' middle along the eye line (about 0.4 at a 35-40 degree turn).
+
+    `scores`: (n,); `landmarks`: (n, 5, 2) in MTCNN's order (eyes, nose, mouth corners).
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    points = np.asarray(landmarks, dtype=np.float64).reshape(len(scores), 5, 2)
+    eyes = points[:, 1] - points[:, 0]
+    eye_dist = np.linalg.norm(eyes, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        along = eyes / eye_dist[:, None]
+        nose = points[:, 2] - (points[:, 0] + points[:, 1]) / 2
+        turn = np.abs((nose * along).sum(axis=1)) / eye_dist
+    unknown = ~np.isfinite(turn)  # no landmarks, or eyes on one point
+    return (scores < settings.face_sure_score) | unknown | (turn > settings.face_max_turn)

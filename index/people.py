@@ -26,6 +26,7 @@ from index.clustering import (
     assign_new_faces,
     cluster_all,
     neighbours,
+    weak_faces,
 )
 from index.errors import Conflict, InvalidInput, NotFound
 from index.faces import DetectedFace, face_model_id
@@ -46,11 +47,14 @@ if TYPE_CHECKING:
 AnalyseFaces = Callable[["Image.Image"], list[DetectedFace]]
 
 
-def catalog_faces(catalog: Any, model: str, around: int | None = None) -> FaceSet:
+def catalog_faces(
+    catalog: Any, model: str, settings: Settings, around: int | None = None
+) -> FaceSet:
     """Every face of `model` in the catalog (with `around`: only that person's and the
-    unassigned ones), as a FaceSet."""
+    unassigned ones), as a FaceSet, the weak ones marked."""
     a = catalog.face_arrays(model, around)
-    return FaceSet(a["ids"], a["photos"], a["vectors"], a["persons"], a["locked"])
+    weak = weak_faces(a["scores"], a["landmarks"], settings)
+    return FaceSet(a["ids"], a["photos"], a["vectors"], a["persons"], a["locked"], weak)
 
 
 def recluster(
@@ -64,7 +68,7 @@ def recluster(
 
     With neither, every unlocked face is re-clustered from scratch.
     """
-    faces = catalog_faces(catalog, model)
+    faces = catalog_faces(catalog, model, settings)
     if face_ids is not None:
         new = np.isin(faces.ids, np.fromiter(face_ids, np.int64)) & ~faces.locked
         result = assign_new_faces(faces.subset(new), faces.subset(~new), settings)
@@ -173,7 +177,7 @@ class People:
         faces = self._analyse(ImageOps.exif_transpose(image))
         if not faces:
             return []
-        known = catalog_faces(self.catalog, self.face_model())
+        known = catalog_faces(self.catalog, self.face_model(), self.settings)
         known = known.subset(known.persons != NO_PERSON)
         vectors = np.stack([f.vector for f in faces])
         near = neighbours(vectors, known.vectors, self.settings.face_max_distance)
@@ -497,7 +501,7 @@ class People:
 
     def gap(self, a: str | int, b: str | int) -> float | None:
         """Distance between the closest faces of two people (None when either has none)."""
-        faces = catalog_faces(self.catalog, self.face_model())
+        faces = catalog_faces(self.catalog, self.face_model(), self.settings)
         pa, pb = self.find(a)["id"], self.find(b)["id"]
         return _closest(faces.vectors[faces.persons == pa], faces.vectors[faces.persons == pb])
 
@@ -514,7 +518,7 @@ class People:
         target = photo_faces[k - 1]
         if target["person_id"] == person["id"]:
             return None
-        faces = catalog_faces(self.catalog, self.face_model())
+        faces = catalog_faces(self.catalog, self.face_model(), self.settings)
         group = faces.ids == target["id"]
         current = self.catalog.person(target["person_id"]) if target["person_id"] else None
         if current is not None and current["name"] is None:
@@ -525,7 +529,7 @@ class People:
         """After naming: unassigned faces near the person join it; then say where it stands."""
         joined = 0
         if absorb_near:
-            faces = catalog_faces(self.catalog, self.face_model(), around=person_id)
+            faces = catalog_faces(self.catalog, self.face_model(), self.settings, person_id)
             mine = faces.subset(faces.persons == person_id)
             free = faces.subset((faces.persons == NO_PERSON) & ~faces.locked)
             near = absorb(mine, free, self.settings)

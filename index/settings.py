@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     face_max_distance: Positive = 0.55  # L2 distance for "same person" (dlib 128-d)
     face_core_neighbours: Whole = 2  # neighbours within distance for a core face
     face_pair_distance: Weight = 0.4  # one neighbour this close also makes a core face
+    # A weak face joins a person only on a core face's evidence (index/clustering.py): one
+    # scored below this by the detector, or turned further than face_max_turn (the nose's
+    # offset from the eyes' middle along the eye line, in eye distances; 0.5: under one eye).
+    face_sure_score: Share = 0.98
+    face_max_turn: Weight = 0.4
     face_embedder: str = "dlib"  # "dlib" or "vggface2"
     face_jitters: Whole = 0  # dlib re-samples per face vector; >1 is slower, barely better
     face_vggface2_path: str = ""  # VGGFace2 checkpoint; "" = torch hub cache, fetched on first use

@@ -28,6 +28,12 @@ def _face_dict(row: sqlite3.Row) -> Face:
     return d
 
 
+def _points(landmarks: str | None) -> list:
+    """A face's 5 stored landmarks as (x, y) pairs; NaN when it was found without them."""
+    points = json.loads(landmarks) if landmarks else []
+    return points if len(points) == 5 else [[np.nan, np.nan]] * 5
+
+
 class FaceQueries(CatalogStore):
     """Faces (found, assigned, rejected), people and their aliases."""
 
@@ -50,15 +56,16 @@ class FaceQueries(CatalogStore):
         return ids
 
     def face_arrays(self, model: str, around: int | None = None) -> dict[str, np.ndarray]:
-        """Every usable face of `model` as aligned arrays: ids, photos, vectors, persons, locked
-        (with `around`, only that person's faces and the unassigned ones).
+        """Every usable face of `model` as aligned arrays: ids, photos, vectors, persons, locked,
+        scores and landmarks (with `around`, only that person's faces and the unassigned ones).
 
         `locked`: the user assigned the face or rejected it from a person (clustering leaves it).
+        `landmarks`: (n, 5, 2), NaN for a face found without them.
         """
         only = "" if around is None else " AND (f.person_id=? OR f.person_id IS NULL)"
         rows = self.conn.execute(
             "SELECT f.id, f.photo_id, f.vector, f.person_id, f.source, "
-            "EXISTS(SELECT 1 FROM face_rejections r WHERE r.face_id=f.id) "
+            "EXISTS(SELECT 1 FROM face_rejections r WHERE r.face_id=f.id), f.score, f.landmarks "
             "FROM faces f JOIN photos p ON p.id=f.photo_id "
             f"WHERE f.model=? AND p.status='ok'{only} ORDER BY f.id",
             (model,) if around is None else (model, around),
@@ -71,6 +78,8 @@ class FaceQueries(CatalogStore):
             "vectors": vectors,
             "persons": np.fromiter((-1 if r[3] is None else r[3] for r in rows), np.int64, n),
             "locked": np.fromiter((r[4] == "user" or bool(r[5]) for r in rows), bool, n),
+            "scores": np.fromiter((r[6] for r in rows), np.float64, n),
+            "landmarks": np.array([_points(r[7]) for r in rows]).reshape(n, 5, 2),
         }
 
     def faces_of_photo(self, photo_id: int) -> list[Face]:
