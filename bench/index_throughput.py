@@ -104,8 +104,11 @@ def compare_backends(spec: str, cache: Path, pixels: list, settings: Settings) -
             import torch
 
             clip.calibrate(torch.stack(pixels[: settings.clip_calibration_photos]))
-        if exported.int8 is not None:
-            runners[f"{engine}-int8"] = lambda b, e=exported: encoders.unit(e.int8(b.numpy()))
+        if exported.int8 is not None:  # the one int8 tower, run by each engine in turn
+            for runner in encoders.RUNTIMES:
+                path = exported.folder / encoders.INT8_FILE
+                tower = encoders.Runtime(runner, path, exported.threads)
+                runners[f"{runner}-int8"] = lambda b, t=tower: encoders.unit(t(b.numpy()))
     speed, vectors = interleaved(runners, pixels, settings.model_batch)
     out = {}
     for name in runners:

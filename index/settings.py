@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # "auto" is the faster of ONNX Runtime and OpenVINO as measured (README); "torch" exports nothing
     clip_backend: Literal["auto", "onnxruntime", "openvino", "torch"] = "auto"
     clip_int8: bool = True  # offer an int8 image encoder, used only if it passes the check below
+    # What runs the int8 tower: "auto" is OpenVINO where installed (faster here), else ORT.
+    clip_int8_engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
     clip_int8_min_cosine: Share = 0.99  # every calibration photo's int8 vs fp32 cosine must reach
     clip_fp32_min_cosine: Share = 0.9999  # an exported fp32 encoder must match torch this well
     clip_calibration_photos: Count = 64  # the user's photos int8 is checked on (the first indexed)

@@ -21,6 +21,7 @@ from index.settings import Settings
 from tests.tiny_models import save_tiny_open_clip
 
 TEXTS = ["a dog on a beach", "Alice's birthday cake", ""]
+INT8 = f"{encoders.int8_engine(Settings())}-int8"  # OpenVINO where installed, else ONNX Runtime
 
 
 def photos(n: int, seed: int = 0) -> list[Image.Image]:
@@ -113,9 +114,9 @@ def test_int8_is_used_only_after_it_passed_on_the_users_photos(
     # Static quantisation, calibrated on the photos, is the first choice and held here.
     assert verdict.method == "static" and verdict.tried["static"] >= 0.99
     assert "static int8 kept" in verdict.reason
-    assert model.image_backend == "onnxruntime-int8" and not model.needs_calibration()
+    assert model.image_backend == INT8 and not model.needs_calibration()
     again = exported(tiny_clip_spec, model.cache_dir)  # the verdict is remembered
-    assert again.image_backend == "onnxruntime-int8" and not again.needs_calibration()
+    assert again.image_backend == INT8 and not again.needs_calibration()
 
 
 def test_with_int8_passed_the_fp32_image_tower_takes_no_memory(
@@ -123,10 +124,10 @@ def test_with_int8_passed_the_fp32_image_tower_takes_no_memory(
 ):
     model = exported(tiny_clip_spec, copy_cache(export_cache, tmp_path))
     model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
-    assert model.image_backend == "onnxruntime-int8"
+    assert model.image_backend == INT8
     assert model._exported._image_fp32 is None  # freed once int8 took over
     again = exported(tiny_clip_spec, model.cache_dir)
-    assert again.image_backend == "onnxruntime-int8" and again._exported._image_fp32 is None
+    assert again.image_backend == INT8 and again._exported._image_fp32 is None
     # Still there when asked (a new check against fp32), started on first use.
     pixels = torch.stack([again.preprocess(p) for p in photos(2)]).numpy()
     assert again._exported.image_fp32(pixels).shape[0] == 2
@@ -226,7 +227,25 @@ def test_when_static_int8_drifts_dynamic_int8_is_tried_next(
     verdict = model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
     assert verdict.passed and verdict.method == "dynamic"
     assert verdict.tried["static"] < 0.99 <= verdict.tried["dynamic"]
-    assert model.image_backend == "onnxruntime-int8"
+    assert model.image_backend == INT8
+
+
+def test_int8_is_checked_again_when_another_engine_is_to_run_it(
+    export_cache, tmp_path, tiny_clip_spec
+):
+    cache = copy_cache(export_cache, tmp_path)
+    pixels = torch.stack([ClipModel(tiny_clip_spec).preprocess(p) for p in photos(8)])
+    by_ort = exported(tiny_clip_spec, cache, clip_int8_engine="onnxruntime")
+    assert by_ort.calibrate(pixels).engine == "onnxruntime"
+    assert by_ort.image_backend == "onnxruntime-int8"
+    by_openvino = exported(tiny_clip_spec, cache, clip_int8_engine="openvino")
+    # Checked as ONNX Runtime ran it: not trusted as OpenVINO runs it until checked so.
+    assert by_openvino.needs_calibration() and by_openvino.image_backend == "onnxruntime-fp32"
+    verdict = by_openvino.calibrate(pixels)
+    assert verdict.passed and verdict.engine == "openvino" and "openvino runs it" in verdict.reason
+    assert by_openvino.image_backend == "openvino-int8"
+    both = by_ort.encode_preprocessed(pixels[:4]), by_openvino.encode_preprocessed(pixels[:4])
+    assert encoders.min_cosine(*both) >= 0.99  # one tower, two engines, the same vectors
 
 
 def test_a_stricter_threshold_asks_again(export_cache, tmp_path, tiny_clip_spec):
@@ -251,7 +270,7 @@ def test_int8_is_checked_while_indexing_the_first_photos(tmp_path, tiny_clip_spe
     made = lib.catalog.vector_backends(lib.clip.spec)
     # The batch before the verdict got fp32 vectors; from the 4th photo on it was settled
     # (checked before that batch ran), so the rest are int8. All share one index.
-    assert made == {"onnxruntime-fp32": 2, "onnxruntime-int8": 4}
+    assert made == {"onnxruntime-fp32": 2, INT8: 4}
     assert len(lib.image_index(fresh=True)) == 6
     # `stats` says which encoder runs and why.
     encoder = lib.stats()["clip_encoder"]
