@@ -433,11 +433,13 @@ def in_batches(tower: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, st
     return np.concatenate([tower(pixels[i : i + step]) for i in range(0, len(pixels), step)])
 
 
-def quantise_static(fp32: Path, dest: Path, photos: np.ndarray) -> None:
+def quantise_static(fp32: Path, dest: Path, photos: np.ndarray, **variant: Any) -> None:
     """int8 tower with activation ranges measured on photos: weights int8 per output channel,
     activations uint8; only the matrix products with weights and the patch convolution are
     quantised, so softmax, layer norms, attention's activation x activation products and the
-    final projection stay fp32 (they are where quantisation error grows)."""
+    final projection stay fp32 (they are where quantisation error grows).
+
+    `variant`: `quantize_static` arguments to use instead (bench/int8_variants.py compares)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -457,19 +459,17 @@ def quantise_static(fp32: Path, dest: Path, photos: np.ndarray) -> None:
             batch = next(self.batches, None)
             return None if batch is None else {name: batch}
 
-    quantize_static(
-        str(fp32),
-        str(dest),
-        Photos(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul", "Conv", "Gemm"],
-        nodes_to_exclude=keep,
-        calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"MatMulConstBOnly": True},
-    )
+    how = {
+        "quant_format": QuantFormat.QDQ,
+        "per_channel": True,
+        "activation_type": QuantType.QUInt8,
+        "weight_type": QuantType.QInt8,
+        "op_types_to_quantize": ["MatMul", "Conv", "Gemm"],
+        "nodes_to_exclude": keep,
+        "calibrate_method": CalibrationMethod.MinMax,
+        "extra_options": {"MatMulConstBOnly": True},
+    }
+    quantize_static(str(fp32), str(dest), Photos(), **{**how, **variant})
 
 
 def quantise_dynamic(fp32: Path, dest: Path, photos: np.ndarray) -> None:
