@@ -256,16 +256,21 @@ def test_a_stricter_threshold_asks_again(export_cache, tmp_path, tiny_clip_spec)
     assert strict.needs_calibration() and strict.image_backend == "onnxruntime-fp32"
 
 
-def test_int8_is_checked_while_indexing_the_first_photos(tmp_path, tiny_clip_spec, export_cache):
+def exported_library(tmp_path: Path, spec: str, cache: Path, n: int, **settings) -> Library:
+    """A library on `n` photos (in tmp_path/photos, not indexed yet) whose encoders are
+    already exported (a copy of `cache`), run by ONNX Runtime two photos a batch."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    for i, im in enumerate(photos(6)):
+    for i, im in enumerate(photos(n)):
         im.save(folder / f"p{i}.jpg")
-    data = tmp_path / "data"
-    shutil.copytree(export_cache, data / "encoders")
-    settings = Settings(clip_backend="onnxruntime", clip_calibration_photos=4, model_batch=2)
-    lib = Library(data, clip=tiny_clip_spec, settings=settings, faces=False)
-    lib.index(folder)
+    shutil.copytree(cache, tmp_path / "data" / "encoders")
+    settings = Settings(clip_backend="onnxruntime", model_batch=2, **settings)
+    return Library(tmp_path / "data", clip=spec, settings=settings, faces=False)
+
+
+def test_int8_is_checked_while_indexing_the_first_photos(tmp_path, tiny_clip_spec, export_cache):
+    lib = exported_library(tmp_path, tiny_clip_spec, export_cache, 6, clip_calibration_photos=4)
+    lib.index(tmp_path / "photos")
     assert lib.catalog.meta(int8_meta_key(lib.clip.spec)) == "passed@0.99"
     made = lib.catalog.vector_backends(lib.clip.spec)
     # The batch before the verdict got fp32 vectors; from the 4th photo on it was settled
@@ -278,14 +283,8 @@ def test_int8_is_checked_while_indexing_the_first_photos(tmp_path, tiny_clip_spe
 
 
 def test_int8_waits_for_enough_photos_to_be_checked_on(tmp_path, tiny_clip_spec, export_cache):
+    lib = exported_library(tmp_path, tiny_clip_spec, export_cache, 3, clip_calibration_min_photos=4)
     folder = tmp_path / "photos"
-    folder.mkdir()
-    for i, im in enumerate(photos(3)):
-        im.save(folder / f"p{i}.jpg")
-    data = tmp_path / "data"
-    shutil.copytree(export_cache, data / "encoders")
-    settings = Settings(clip_backend="onnxruntime", clip_calibration_min_photos=4, model_batch=2)
-    lib = Library(data, clip=tiny_clip_spec, settings=settings, faces=False)
     lib.index(folder)  # 3 photos: too few to judge int8 on, so fp32 made them all
     assert lib.catalog.meta(int8_meta_key(lib.clip.spec)) is None
     assert lib.catalog.vector_backends(lib.clip.spec) == {"onnxruntime-fp32": 3}
