@@ -122,8 +122,9 @@ class Settings(BaseSettings):
     ocr_japanese_min_kana: Count = 2  # kana read in a photo that make it Japanese (its kanji)
     # What runs the OCR models: OpenVINO (fp32: the same lines for ~0.6 of the CPU) or ONNX Runtime
     ocr_runtime: Literal["openvino", "onnxruntime"] = "openvino"
-    # Photos read at once (a copy of the models each, the cores shared among them)
-    ocr_readers: Count = 2
+    # Photos read at once (a copy of the models each, the cores shared among them). 1: two
+    # copies in OpenVINO held ~450 MB more, and their memory grew with the photos read
+    ocr_readers: Count = 1
     # A detection on more megapixels than this waits for any other to end, then gives its
     # memory back (a 1600 px detection holds a few hundred MB in OpenVINO)
     ocr_large_detection_mp: Positive = 1.0
