@@ -14,8 +14,9 @@ detection and the recognition are PP-OCRv6 small (shipped inside the `rapidocr` 
 run by rapidocr-onnxruntime's pipeline). v6 reads more scripts and more words than v4
 (`bench/ocr_quality.py`, README); nothing is downloaded at run time. The networks run in
 OpenVINO in fp32 (`ocr_runtime`): the same lines as ONNX Runtime, for about 0.6 of its
-CPU time (`bench/ocr_cost.py --against ocr_runtime=onnxruntime`). Photos are read side by
-side, each with a copy of the models on its share of the cores (`ocr_readers`).
+CPU time (`bench/ocr_cost.py --against ocr_runtime=onnxruntime`). Up to `ocr_readers`
+photos (1 by default) are read side by side, each with a copy of the models on its share
+of the cores.
 
 The words stage (index/words_stage.py) runs this reader after CLIP and faces, over photos
 whose words were not read yet by it (`MODEL_ID`).
@@ -167,9 +168,9 @@ class TextReader:
 
 
 class ModelCopies:
-    """Up to `limit` copies of the models, each lent to one thread at a time: rapidocr keeps
-    per-call sizes on itself, and two photos read side by side on one core each use the
-    cores better than one photo at a time on both (small convolutions scale poorly)."""
+    """Up to `limit` copies of the models, each lent to one thread at a time (rapidocr keeps
+    per-call sizes on itself). Two photos side by side on one core each read about as fast
+    as one at a time on both, quietly measured, and hold a second copy's memory (README)."""
 
     def __init__(self, load: Callable[[], tuple[Any, Any]], limit: int):
         self._load, self._limit = load, limit

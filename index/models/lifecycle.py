@@ -10,8 +10,9 @@ CLIP, the face detector, the face embedder, OCR and spaCy all live the same way:
   (`python app.py stats --json` shows the list under "loaded_models").
 
 `Lazy` is that lifecycle for one model (`per_thread=True`: one copy per thread, for models
-that keep per-call state on themselves; a new thread takes over the copy of one that ended). A model with a lifecycle of its own (`ClipModel`:
-torch weights plus an exported encoder) uses `watch_idle` and `register` directly.
+that keep per-call state on themselves; a new thread takes over the copy of one that
+ended). A model with a lifecycle of its own (`ClipModel`: torch weights plus an exported
+encoder) uses `watch_idle` and `register` directly.
 """
 
 from __future__ import annotations
