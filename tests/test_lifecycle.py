@@ -22,6 +22,17 @@ def _wait_for(condition, timeout: float = 10.0) -> bool:
     return False
 
 
+def got_in_threads(lazy: Lazy, n: int) -> list:
+    """What `lazy.get()` gave each of `n` threads started at once (they have ended)."""
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(lazy.get())) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
 def test_a_model_loads_once_however_many_threads_ask_at_first():
     loads = []
 
@@ -31,12 +42,7 @@ def test_a_model_loads_once_however_many_threads_ask_at_first():
         return _Weights(10)
 
     lazy = Lazy("test model (once)", load)
-    got = []
-    threads = [threading.Thread(target=lambda: got.append(lazy.get())) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = got_in_threads(lazy, 8)
     assert len(loads) == 1 and len({id(g) for g in got}) == 1
 
 
@@ -86,13 +92,7 @@ def test_the_next_run_s_threads_take_over_the_copies_of_threads_that_ended():
     lazy = Lazy("test model (handed on)", lambda: loads.append(1) or _Weights(1), per_thread=True)
 
     def run() -> list:  # two decode workers, as an indexing run has, ended with it
-        got = []
-        workers = [threading.Thread(target=lambda: got.append(lazy.get())) for _ in range(2)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
-        return got
+        return got_in_threads(lazy, 2)
 
     first = run()
     second = run()
