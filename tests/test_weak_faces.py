@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from face_photos import analyze_eval, eval_faces_dir, person_photos
 
+from index.catalog import Catalog
 from index.clustering import FaceSet, absorb, assign_new_faces, cluster_all, weak_faces
 from index.settings import Settings
 
@@ -108,3 +109,33 @@ def test_a_stranger_turned_from_the_camera_does_not_join_ariel_sharon():
     result = cluster_all(faces(vectors, photos, [False] * n + [True], persons, locked), S)
     assert n + 1 not in result.joined  # Sharon's own photos all stay his
     assert set(result.joined) == set(range(2, n + 1))
+
+
+def test_the_catalog_hands_clustering_every_face_with_its_landmarks_locks_and_vector(tmp_path):
+    catalog = Catalog(tmp_path)
+    with catalog.transaction():
+        photo = catalog.upsert_photo(
+            {"path": "/p/a.jpg", "path_raw": b"/p/a.jpg", "size": 1, "mtime_ns": 1,
+             "width": 100, "height": 100, "status": "ok"}
+        )  # fmt: skip
+        rng = np.random.default_rng(2)
+        vectors = [unit(rng.normal(size=DIM)).astype(np.float32) for _ in range(3)]
+        boxes = [(0.0, 0.0, 10.0, 10.0), (20.0, 0.0, 30.0, 10.0), (40.0, 0.0, 50.0, 10.0)]
+        rows = [
+            {"box": box, "landmarks": marks, "score": 0.99, "vector": vec}
+            for box, marks, vec in zip(boxes, [FRONTAL, [], TURNED], vectors, strict=True)
+        ]
+        first, second, third = catalog.put_faces(photo, "m", rows)
+        person = catalog.add_person("Ann")
+        catalog.assign_faces([(first, person, 0.1)], source="user")
+        catalog.reject_face(third, person)
+    arrays = catalog.face_arrays("m")
+    assert arrays["ids"].tolist() == [first, second, third]
+    assert arrays["persons"].tolist() == [person, -1, -1]
+    assert arrays["locked"].tolist() == [True, False, True]  # named by the user; refused once
+    assert np.array_equal(arrays["vectors"], np.stack(vectors))
+    assert np.allclose(arrays["landmarks"][0], FRONTAL)
+    assert np.isnan(arrays["landmarks"][1]).all()  # found without landmarks
+    assert np.allclose(arrays["landmarks"][2], TURNED)
+    assert weak_faces(arrays["scores"], arrays["landmarks"], S).tolist() == [False, True, True]
+    catalog.close()

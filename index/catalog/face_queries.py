@@ -28,10 +28,22 @@ def _face_dict(row: sqlite3.Row) -> Face:
     return d
 
 
-def _points(landmarks: str | None) -> list:
-    """A face's 5 stored landmarks as (x, y) pairs; NaN when it was found without them."""
-    points = json.loads(landmarks) if landmarks else []
-    return points if len(points) == 5 else [[np.nan, np.nan]] * 5
+def _stacked_vectors(blobs: list[bytes]) -> np.ndarray:
+    """Stored vectors of one model as rows of one float32 array."""
+    if not blobs:
+        return np.zeros((0, 0), np.float32)
+    joined = bytearray(b"".join(blobs))  # writable, as np.stack's copy was
+    return np.frombuffer(joined, dtype=np.float32).reshape(len(blobs), -1)
+
+
+def _landmark_array(stored: list[str | None]) -> np.ndarray:
+    """Faces' stored landmarks as an (n, 5, 2) array; NaN for a face found without them."""
+    points = np.full((len(stored), 5, 2), np.nan)
+    parsed = json.loads("[" + ",".join(s or "[]" for s in stored) + "]")
+    whole = [i for i, p in enumerate(parsed) if len(p) == 5]
+    if whole:
+        points[whole] = np.array([parsed[i] for i in whole], dtype=np.float64)
+    return points
 
 
 class FaceQueries(CatalogStore):
@@ -64,22 +76,27 @@ class FaceQueries(CatalogStore):
         """
         only = "" if around is None else " AND (f.person_id=? OR f.person_id IS NULL)"
         rows = self.conn.execute(
-            "SELECT f.id, f.photo_id, f.vector, f.person_id, f.source, "
-            "EXISTS(SELECT 1 FROM face_rejections r WHERE r.face_id=f.id), f.score, f.landmarks "
-            "FROM faces f JOIN photos p ON p.id=f.photo_id "
+            "SELECT f.id, f.photo_id, f.vector, f.person_id, f.source = 'user', f.score, "
+            "f.landmarks FROM faces f JOIN photos p ON p.id=f.photo_id "
             f"WHERE f.model=? AND p.status='ok'{only} ORDER BY f.id",
             (model,) if around is None else (model, around),
         ).fetchall()
         n = len(rows)
-        vectors = np.stack([blob_to_vec(r[2]) for r in rows]) if n else np.zeros((0, 0), np.float32)
+        ids = np.fromiter((r[0] for r in rows), np.int64, n)
+        rejected = np.fromiter(
+            (r[0] for r in self.conn.execute("SELECT DISTINCT face_id FROM face_rejections")),
+            np.int64,
+        )
+        # Read in bulk (one JSON document, one buffer): this runs after every indexed batch,
+        # over every face of the library.
         return {
-            "ids": np.fromiter((r[0] for r in rows), np.int64, n),
+            "ids": ids,
             "photos": np.fromiter((r[1] for r in rows), np.int64, n),
-            "vectors": vectors,
+            "vectors": _stacked_vectors([r[2] for r in rows]),
             "persons": np.fromiter((-1 if r[3] is None else r[3] for r in rows), np.int64, n),
-            "locked": np.fromiter((r[4] == "user" or bool(r[5]) for r in rows), bool, n),
-            "scores": np.fromiter((r[6] for r in rows), np.float64, n),
-            "landmarks": np.array([_points(r[7]) for r in rows]).reshape(n, 5, 2),
+            "locked": np.fromiter((bool(r[4]) for r in rows), bool, n) | np.isin(ids, rejected),
+            "scores": np.fromiter((r[5] for r in rows), np.float64, n),
+            "landmarks": _landmark_array([r[6] for r in rows]),
         }
 
     def faces_of_photo(self, photo_id: int) -> list[Face]:
