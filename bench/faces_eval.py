@@ -160,10 +160,14 @@ def main() -> None:
     false_hits = sorted(truth[n] for got in hits_by_person.values() for n in got & nofaces)
     nofaces_faces = sum(len(lib.people.photo_faces(n)) for n in nofaces)
     by_folder: dict[str, int] = {}  # faces found, by evaluation folder (people's pooled)
+    by_photo: dict[str, int] = {}  # ... and in each photo of the folders without a person
     for name, rel in truth.items():
         folder = rel.split("/", 1)[0]
         key = folder if folder.startswith("_") else "people folders"
-        by_folder[key] = by_folder.get(key, 0) + len(lib.people.photo_faces(name))
+        found = len(lib.people.photo_faces(name))
+        by_folder[key] = by_folder.get(key, 0) + found
+        if folder.startswith("_"):
+            by_photo[rel] = found
     group_rows = {}
     for file, people in groups.items():
         name = next(n for n, rel in truth.items() if rel == f"_groups/{file}")
@@ -184,6 +188,7 @@ def main() -> None:
         "false_faces_nofaces": nofaces_faces,
         "faces": n_faces,
         "faces_by_folder": dict(sorted(by_folder.items())),
+        "faces_by_photo": dict(sorted(by_photo.items())),
         "second_look": settings.face_second_look,
         "photos": len(truth),
         "index_s": round(t_index, 2),

@@ -15,12 +15,12 @@ distance, or stay unassigned. Rules Immich lacks:
 - two existing people are never merged by the clustering (only the user merges);
 - new faces join existing people without re-clustering the library: only the new
   faces and the unassigned faces in their neighbourhood are (re)considered;
-- a *weak* face (turned well away from the camera, doubted by the detector, or found
-  without landmarks: `weak_faces`) has a vector the embedder, trained on faces seen from
-  the front, places less surely. It never seeds or links a person, and joins one (in
-  clustering, or when a person is named) only on the evidence a core face needs: that
-  person's faces in `face_core_neighbours` photos within `face_max_distance`, or one
-  within `face_pair_distance`. A lone borderline neighbour is not enough for it.
+- a *weak* face (turned well away from the camera, doubted by the detector, found
+  without landmarks, or smaller than `face_min_size`: `weak_faces`) has a vector the
+  embedder, trained on clear faces seen from the front, places less surely. It never
+  seeds or links a person, and joins one (in clustering, or when a person is named) only
+  on the evidence a core face needs: that person's faces in `face_core_neighbours` photos
+  within `face_max_distance`, or one within `face_pair_distance`. A lone borderline neighbour is not enough for it.
 
 Nothing here reads the catalog: a FaceSet in, a ClusterResult out, so every rule is
 tested on synthetic vectors. `index/people.py` feeds it from the catalog and writes the
@@ -418,12 +418,20 @@ def _sure_enough(nearest: float, photos: np.ndarray, settings: Settings) -> bool
     )
 
 
-def weak_faces(scores: np.ndarray, landmarks: np.ndarray, settings: Settings) -> np.ndarray:
+def weak_faces(
+    scores: np.ndarray,
+    landmarks: np.ndarray,
+    settings: Settings,
+    sizes: np.ndarray | None = None,
+) -> np.ndarray:
     """Which faces are weak: scored below `face_sure_score` by the detector, found without
-    landmarks (NaN), or turned away from the camera: the nose further than `face_max_turn`
-    eye distances from the eyes' middle along the eye line (about 0.4 at a 35-40 degree turn).
+    landmarks (NaN), turned away from the camera (the nose further than `face_max_turn`
+    eye distances from the eyes' middle along the eye line; about 0.4 at a 35-40 degree
+    turn), or smaller than `face_min_size` (found by the finer look in a crowd: few pixels
+    make a less sure vector).
 
-    `scores`: (n,); `landmarks`: (n, 5, 2) in MTCNN's order (eyes, nose, mouth corners).
+    `scores`: (n,); `landmarks`: (n, 5, 2) in MTCNN's order (eyes, nose, mouth corners);
+    `sizes`: (n,) the box's shorter side in the photo, px (None: not judged by size).
     """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     points = np.asarray(landmarks, dtype=np.float64).reshape(len(scores), 5, 2)
@@ -434,4 +442,7 @@ def weak_faces(scores: np.ndarray, landmarks: np.ndarray, settings: Settings) ->
         nose = points[:, 2] - (points[:, 0] + points[:, 1]) / 2
         turn = np.abs((nose * along).sum(axis=1)) / eye_dist
     unknown = ~np.isfinite(turn)  # no landmarks, or eyes on one point
-    return (scores < settings.face_sure_score) | unknown | (turn > settings.face_max_turn)
+    small = (
+        np.zeros(len(scores), bool) if sizes is None else np.asarray(sizes) < settings.face_min_size
+    )
+    return (scores < settings.face_sure_score) | unknown | (turn > settings.face_max_turn) | small

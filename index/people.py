@@ -53,7 +53,7 @@ def catalog_faces(
     """Every face of `model` in the catalog (with `around`: only that person's and the
     unassigned ones), as a FaceSet, the weak ones marked."""
     a = catalog.face_arrays(model, around)
-    weak = weak_faces(a["scores"], a["landmarks"], settings)
+    weak = weak_faces(a["scores"], a["landmarks"], settings, a["sizes"])
     return FaceSet(a["ids"], a["photos"], a["vectors"], a["persons"], a["locked"], weak)
 
 

@@ -40,6 +40,15 @@ def test_turned_doubted_and_landmarkless_faces_are_weak_and_a_clear_frontal_face
     assert weak_faces(scores, points, S).tolist() == [False, True, True, True]
 
 
+def test_a_face_smaller_than_the_first_look_takes_is_weak():
+    """Found by the finer look in a crowd: a clear frontal face, but few pixels."""
+    points = np.array([FRONTAL, FRONTAL, FRONTAL])
+    scores = np.array([0.999, 0.999, 0.999])
+    sizes = np.array([S.face_min_size, S.face_min_size - 1, S.face_min_size // 2])
+    assert weak_faces(scores, points, S, sizes).tolist() == [False, True, True]
+    assert weak_faces(scores, points, S).tolist() == [False, False, False]  # size unknown
+
+
 def test_a_weak_face_does_not_join_a_named_person_on_one_borderline_neighbour():
     rng = np.random.default_rng(0)
     alice = unit(rng.normal(size=DIM))
@@ -120,7 +129,7 @@ def test_the_catalog_hands_clustering_every_face_with_its_landmarks_locks_and_ve
         )  # fmt: skip
         rng = np.random.default_rng(2)
         vectors = [unit(rng.normal(size=DIM)).astype(np.float32) for _ in range(3)]
-        boxes = [(0.0, 0.0, 10.0, 10.0), (20.0, 0.0, 30.0, 10.0), (40.0, 0.0, 50.0, 10.0)]
+        boxes = [(0.0, 0.0, 90.0, 100.0), (100.0, 0.0, 190.0, 100.0), (200.0, 0.0, 230.0, 40.0)]
         rows = [
             {"box": box, "landmarks": marks, "score": 0.99, "vector": vec}
             for box, marks, vec in zip(boxes, [FRONTAL, [], TURNED], vectors, strict=True)
@@ -137,5 +146,6 @@ def test_the_catalog_hands_clustering_every_face_with_its_landmarks_locks_and_ve
     assert np.allclose(arrays["landmarks"][0], FRONTAL)
     assert np.isnan(arrays["landmarks"][1]).all()  # found without landmarks
     assert np.allclose(arrays["landmarks"][2], TURNED)
+    assert arrays["sizes"].tolist() == [90.0, 90.0, 30.0]  # each box's shorter side
     assert weak_faces(arrays["scores"], arrays["landmarks"], S).tolist() == [False, True, True]
     catalog.close()

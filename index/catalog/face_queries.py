@@ -69,7 +69,8 @@ class FaceQueries(CatalogStore):
 
     def face_arrays(self, model: str, around: int | None = None) -> dict[str, np.ndarray]:
         """Every usable face of `model` as aligned arrays: ids, photos, vectors, persons, locked,
-        scores and landmarks (with `around`, only that person's faces and the unassigned ones).
+        scores, landmarks and sizes (the box's shorter side, px; with `around`, only that
+        person's faces and the unassigned ones).
 
         `locked`: the user assigned the face or rejected it from a person (clustering leaves it).
         `landmarks`: (n, 5, 2), NaN for a face found without them.
@@ -77,7 +78,8 @@ class FaceQueries(CatalogStore):
         only = "" if around is None else " AND (f.person_id=? OR f.person_id IS NULL)"
         rows = self.conn.execute(
             "SELECT f.id, f.photo_id, f.vector, f.person_id, f.source = 'user', f.score, "
-            "f.landmarks FROM faces f JOIN photos p ON p.id=f.photo_id "
+            "f.landmarks, MIN(f.x2 - f.x1, f.y2 - f.y1) "
+            "FROM faces f JOIN photos p ON p.id=f.photo_id "
             f"WHERE f.model=? AND p.status='ok'{only} ORDER BY f.id",
             (model,) if around is None else (model, around),
         ).fetchall()
@@ -97,6 +99,7 @@ class FaceQueries(CatalogStore):
             "locked": np.fromiter((bool(r[4]) for r in rows), bool, n) | np.isin(ids, rejected),
             "scores": np.fromiter((r[5] for r in rows), np.float64, n),
             "landmarks": _landmark_array([r[6] for r in rows]),
+            "sizes": np.fromiter((r[7] for r in rows), np.float64, n),
         }
 
     def faces_of_photo(self, photo_id: int) -> list[Face]:
