@@ -14,7 +14,6 @@ The face models only: the indexer's face stage is index/face_stage.py, people in
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,7 +251,7 @@ class FaceAnalyzer:
             "face detector (MTCNN)",
             _open_mtcnn,
             settings.model_idle_unload_minutes,
-            torch_bytes,
+            lambda mtcnn: sum(torch_bytes(net) for net in mtcnn.nets()),
             per_thread=True,
         )
         self._second_look = Lazy(
@@ -287,15 +286,8 @@ class FaceAnalyzer:
         # Faces smaller than face_min_size in the original are dropped anyway, so the
         # detector's image pyramid need not look for them (fewer levels, faster).
         min_px = max(s.face_detect_min_px, int(s.face_min_size / scale))
-        mtcnn = self._detector()
-        mtcnn.min_face_size = min_px
-        boxes, probs, points = mtcnn.detect(mtcnn_input(image), landmarks=True)
-        if boxes is None:
-            return []
-        # numpy 2: facenet-pytorch hands back object arrays; make them plain floats.
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        probs = np.asarray(probs, dtype=np.float64).reshape(-1)
-        points = np.asarray(points, dtype=np.float64).reshape(-1, 5, 2)
+        seen = self._detector().detect(np.asarray(image.convert("RGB")), min_px)
+        boxes, probs, points = seen.boxes, seen.scores, seen.landmarks
         found: list[_Candidate] = []
         for box, prob, pts in zip(boxes, probs, points, strict=True):
             side = min(box[2] - box[0], box[3] - box[1]) * scale
@@ -433,103 +425,9 @@ def _open_dlib_cnn() -> Any:
 
 
 def _open_mtcnn() -> Any:
-    from facenet_pytorch import MTCNN
-    from facenet_pytorch.models.utils import detect_face
+    from index.models.mtcnn import Mtcnn
 
-    mtcnn = MTCNN(keep_all=True, device="cpu", select_largest=False)
-    for net in (mtcnn.pnet, mtcnn.rnet, mtcnn.onet):
-        for name, layer in list(net.named_children()):
-            if type(layer).__name__ == "MaxPool2d":
-                setattr(net, name, _ceil_max_pool(layer.kernel_size, layer.stride))
-    # MTCNN's resize of each candidate to 24/48 px for its second and third networks, done
-    # as two small matrix products (the same averages, ~2/3 of the time). The module's own
-    # function is replaced: detect_face looks it up there, per call.
-    detect_face.imresample = area_resize
-    return mtcnn
-
-
-def mtcnn_input(image: Image.Image) -> Any:
-    """`image` as MTCNN takes it (height x width x RGB, float) but laid out channels-first in
-    memory: MTCNN turns it channels-first, and its resizing and networks then run on one
-    contiguous copy (a PIL image becomes a pixel-interleaved one; ~7% slower)."""
-    import torch
-
-    planes = np.asarray(image.convert("RGB"), dtype=np.float32).transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(planes)).permute(1, 2, 0)
-
-
-AREA_MATRIX_MAX = 48  # px: outputs up to this side (MTCNN's candidates) resize by matrices
-
-
-def area_resize(img: Any, size: tuple[int, int]) -> Any:
-    """`torch.nn.functional.interpolate(img, size, mode="area")` (MTCNN's `imresample`) for
-    an (N, C, H, W) batch: each output pixel is the mean of the input window adaptive average
-    pooling gives it. Small outputs are two matrix products with cached averaging matrices,
-    `A_h @ img @ A_w.T` (equal up to float rounding, faster for MTCNN's thousands of
-    candidate crops); larger ones (the image pyramid) go to torch's own kernel."""
-    import torch
-    import torch.nn.functional as F
-
-    out_h, out_w = int(size[0]), int(size[1])
-    if max(out_h, out_w) > AREA_MATRIX_MAX:
-        return F.interpolate(img, size=(out_h, out_w), mode="area")
-    n, c, h, w = img.shape
-    rows = torch.matmul(img.reshape(n * c * h, w), _area_matrix(w, out_w).T)
-    out = torch.matmul(_area_matrix(h, out_h), rows.view(n * c, h, out_w))
-    return out.view(n, c, out_h, out_w)
-
-
-@functools.lru_cache(maxsize=4096)
-def _area_matrix(n_in: int, n_out: int) -> Any:
-    """(n_out, n_in): row i averages the inputs adaptive average pooling gives output i,
-    from floor(i * n_in / n_out) up to ceil((i + 1) * n_in / n_out)."""
-    import torch
-
-    i = torch.arange(n_out)
-    start = (i * n_in) // n_out
-    end = -((-(i + 1) * n_in) // n_out)
-    j = torch.arange(n_in)
-    window = ((j[None, :] >= start[:, None]) & (j[None, :] < end[:, None])).float()
-    return window / window.sum(1, keepdim=True)
-
-
-def _ceil_max_pool(kernel: int, stride: int) -> Any:
-    """MTCNN's max pooling (ceil mode, no padding) as strided maxima: the same numbers as
-    torch's own, whose channels-first CPU kernel took a third of MTCNN's time."""
-    import torch
-
-    class CeilMaxPool(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return ceil_max_pool(x, kernel, stride)
-
-    return CeilMaxPool()
-
-
-def ceil_max_pool(x: Any, kernel: int, stride: int) -> Any:
-    """`torch.nn.functional.max_pool2d(x, kernel, stride, ceil_mode=True)`, several times
-    faster on the CPU: windows running off the edge are padded with -inf, and every window
-    starts inside the input (ceil mode's rule), so padding never wins."""
-    import torch
-    import torch.nn.functional as F
-
-    h, w = x.shape[-2:]
-    out_h, out_w = (_ceil_steps(side, kernel, stride) for side in (h, w))
-    pad_h, pad_w = ((n - 1) * stride + kernel - side for n, side in ((out_h, h), (out_w, w)))
-    if pad_h > 0 or pad_w > 0:
-        x = F.pad(x, (0, max(pad_w, 0), 0, max(pad_h, 0)), value=float("-inf"))
-    rows = x[..., 0 : (out_h - 1) * stride + 1 : stride, :]
-    for i in range(1, kernel):
-        rows = torch.maximum(rows, x[..., i : i + (out_h - 1) * stride + 1 : stride, :])
-    out = rows[..., 0 : (out_w - 1) * stride + 1 : stride]
-    for j in range(1, kernel):
-        out = torch.maximum(out, rows[..., j : j + (out_w - 1) * stride + 1 : stride])
-    return out
-
-
-def _ceil_steps(side: int, kernel: int, stride: int) -> int:
-    """Output length of a ceil-mode pooling window along one side (torch's rule)."""
-    n = -(-(side - kernel) // stride) + 1
-    return n - 1 if (n - 1) * stride >= side else n
+    return Mtcnn()
 
 
 def crop_face(

@@ -20,7 +20,8 @@ from PIL import Image, ImageOps
 
 from index.errors import ModelUnavailable
 from index.face_stage import FaceStage
-from index.faces import FaceAnalyzer, area_resize, ceil_max_pool, plausible_landmarks
+from index.faces import FaceAnalyzer, plausible_landmarks
+from index.models.mtcnn import Mtcnn, area_crops, ceil_max_pool
 from index.scan import decode
 from index.settings import Settings
 
@@ -199,41 +200,52 @@ def test_mtcnn_pooling_gives_torchs_own_numbers(shape, kernel):
 
 
 @pytest.mark.parametrize("out", [(24, 24), (48, 48), (7, 30), (120, 90)])
-@pytest.mark.parametrize("shape", [(1, 3, 61, 47), (1, 3, 24, 24), (2, 3, 13, 200), (1, 3, 500, 9)])
-def test_mtcnn_resize_gives_torchs_area_numbers(shape, out):
+@pytest.mark.parametrize("box", [(3, 4, 50, 65), (0, 0, 24, 24), (7, 2, 207, 15), (1, 0, 10, 500)])
+def test_mtcnn_resizes_give_torchs_area_numbers(box, out):
+    """Every resize of the cascade (pyramid levels, candidate crops, smaller or larger than
+    the output) is read from one summed-area table, with torch's `mode="area"` numbers."""
+    import cv2
     import torch
     import torch.nn.functional as F
 
-    whole = torch.rand(shape[0], shape[2] + 9, shape[3] + 5, shape[1]) * 255  # pixels, HWC
-    for x in (  # laid out as MTCNN's crops are: slices of a bigger picture, either layout
-        whole.permute(0, 3, 1, 2)[:, :, 4 : 4 + shape[2], 3 : 3 + shape[3]],
-        whole.permute(0, 3, 1, 2).contiguous()[:, :, 4 : 4 + shape[2], 3 : 3 + shape[3]],
-    ):
-        want = F.interpolate(x, size=out, mode="area")
-        assert torch.allclose(area_resize(x, out), want, rtol=0, atol=1e-3)
+    rgb = np.random.default_rng(1).integers(0, 256, (510, 220, 3), dtype=np.uint8)
+    x0, y0, x1, y1 = box
+    region = torch.from_numpy(rgb[y0:y1, x0:x1].astype(np.float32)).permute(2, 0, 1)[None]
+    want = F.interpolate(region, size=out, mode="area")[0].permute(1, 2, 0).numpy()
+    for depth in (cv2.CV_32S, cv2.CV_64F):
+        sums = cv2.integral(rgb, sdepth=depth)
+        (got,) = area_crops(sums, np.array([box]), *out)
+        assert np.allclose(got, want, rtol=0, atol=1e-3)
 
 
-def test_mtcnn_finds_the_same_faces_as_facenets_own_code(monkeypatch):
-    """The faster input layout and candidate resize change nothing MTCNN finds (to 0.01 px)."""
-    import torch.nn.functional as F
-    from facenet_pytorch.models.utils import detect_face
+def test_mtcnn_finds_the_same_faces_as_facenets_own_code():
+    """Our cascade (resizes from a summed-area table, numpy bookkeeping) finds what
+    facenet-pytorch's own `detect_face` finds with the same networks, to 0.01 px, every
+    candidate O-net kept, however low its score."""
+    from facenet_pytorch import MTCNN
 
     demo = Path(__file__).resolve().parents[1] / "demo" / "photos"
     found = 0
+    ours = Mtcnn()
     for name in ("portrait.jpg", "mongolels.jpg", "picasa.jpg", "craft-beer.jpg"):
         photo = ImageOps.exif_transpose(Image.open(demo / name)).convert("RGB")
         photo.thumbnail((640, 640))
-        fast = analyzer().detect(photo)
-        with monkeypatch.context() as m:  # facenet's own: PIL input, torch's area resize
-            m.setattr(detect_face, "imresample", lambda x, sz: F.interpolate(x, sz, mode="area"))
-            m.setattr("index.faces.mtcnn_input", lambda image: image)
-            own = analyzer().detect(photo)
-        assert len(fast) == len(own), name
-        for a, b in zip(fast, own, strict=True):
-            assert np.allclose(a.box, b.box, atol=0.01) and abs(a.score - b.score) < 1e-4
-            assert np.allclose(a.landmarks, b.landmarks, atol=0.01)
-        found += len(fast)
-    assert found >= 2  # faces were compared, not only empty lists
+        for min_face in (20, 40):
+            fast = ours.detect(np.asarray(photo), min_face)
+            boxes, scores, points = MTCNN(keep_all=True, min_face_size=min_face).detect(
+                photo, landmarks=True
+            )
+            if boxes is None:
+                assert len(fast.boxes) == 0, name
+                continue
+            assert len(fast.boxes) == len(boxes), name
+            order = np.argsort(fast.boxes[:, 0])
+            own = np.argsort(np.asarray(boxes, float)[:, 0])
+            assert np.allclose(fast.boxes[order], np.asarray(boxes, float)[own], atol=0.01)
+            assert np.allclose(fast.scores[order], np.asarray(scores, float)[own], atol=1e-4)
+            assert np.allclose(fast.landmarks[order], np.asarray(points, float)[own], atol=0.01)
+            found += len(fast.boxes)
+    assert found >= 4  # faces were compared, not only empty lists
 
 
 def test_a_camera_photo_is_searched_small_and_its_faces_taken_from_a_detailed_copy(tmp_path):
