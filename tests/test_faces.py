@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 from index.errors import ModelUnavailable
 from index.face_stage import FaceStage
 from index.faces import FaceAnalyzer, plausible_landmarks
-from index.models.mtcnn import Mtcnn, area_crops, ceil_max_pool
+from index.models.mtcnn import Mtcnn, area_crops, ceil_max_pool, pyramid_scales
 from index.scan import decode
 from index.settings import Settings
 
@@ -216,6 +216,15 @@ def test_mtcnn_resizes_give_torchs_area_numbers(box, out):
         sums = cv2.integral(rgb, sdepth=depth)
         (got,) = area_crops(sums, np.array([box]), *out)
         assert np.allclose(got, want, rtol=0, atol=1e-3)
+
+
+def test_mtcnn_pyramid_looks_for_faces_from_the_smallest_size_up_to_the_largest_asked():
+    every = pyramid_scales(480, 640, 40)
+    assert every[0] == 12 / 40 and min(480, 640) * every[-1] >= 12  # 40 px up to the photo
+    assert len(every) == 8
+    finer = pyramid_scales(480, 640, 20, max_face=40)
+    assert finer[0] == 12 / 20 and all(12 / s <= 40 for s in finer) and len(finer) == 3
+    assert pyramid_scales(480, 640, 40, max_face=30) == []
 
 
 def test_mtcnn_finds_the_same_faces_as_facenets_own_code():

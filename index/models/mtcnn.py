@@ -58,9 +58,10 @@ class Mtcnn:
         """P-net, R-net, O-net (torch modules)."""
         return self.pnet, self.rnet, self.onet
 
-    def detect(self, rgb: np.ndarray, min_face: float) -> Found:
+    def detect(self, rgb: np.ndarray, min_face: float, max_face: float | None = None) -> Found:
         """Faces at least ~`min_face` px across in an (H, W, 3) RGB image, best first as
-        MTCNN's last suppression leaves them."""
+        MTCNN's last suppression leaves them; with `max_face`, only the pyramid levels that
+        look for faces up to about that size (a finer second look)."""
         import cv2
         import torch
 
@@ -70,19 +71,19 @@ class Mtcnn:
         exact = cv2.CV_32S if rgb.size / 3 * 255 < 2**31 else cv2.CV_64F
         sums = cv2.integral(rgb, sdepth=exact)
         with torch.no_grad():
-            boxes = self._propose(sums, min_face)
+            boxes = self._propose(sums, min_face, max_face)
             if len(boxes):
                 boxes = self._refine(sums, boxes)
             if not len(boxes):
                 return NOTHING
             return self._output(sums, boxes)
 
-    def _propose(self, sums: np.ndarray, min_face: float) -> np.ndarray:
+    def _propose(self, sums: np.ndarray, min_face: float, max_face: float | None) -> np.ndarray:
         """P-net over the image pyramid: square candidate boxes (n, 5: box, score)."""
         h, w = sums.shape[0] - 1, sums.shape[1] - 1
         whole = np.array([[0, 0, w, h]])
         found = []
-        for scale in pyramid_scales(h, w, min_face, self.factor):
+        for scale in pyramid_scales(h, w, min_face, self.factor, max_face):
             level = area_crops(sums, whole, int(h * scale + 1), int(w * scale + 1))
             reg, prob = self.pnet(_batch(level).contiguous())
             boxes = proposals(reg[0].numpy(), prob[0, 1].numpy(), scale, self.thresholds[0])
@@ -132,14 +133,17 @@ class Mtcnn:
                      landmarks.astype(np.float64))  # fmt: skip
 
 
-def pyramid_scales(h: int, w: int, min_face: float, factor: float = FACTOR) -> list[float]:
+def pyramid_scales(
+    h: int, w: int, min_face: float, factor: float = FACTOR, max_face: float | None = None
+) -> list[float]:
     """The image pyramid's scales: the first makes a `min_face` face 12 px (P-net's window),
-    each next one `factor` smaller, down to a shorter side of 12 px."""
+    each next one `factor` smaller, down to a shorter side of 12 px, or, with `max_face`,
+    to the last level whose 12 px window is a face no larger than that."""
     m = 12.0 / min_face
     side = min(h, w) * m
     scales = []
     scale = m
-    while side >= 12:
+    while side >= 12 and (max_face is None or 12 / scale <= max_face):
         scales.append(scale)
         scale *= factor
         side *= factor
