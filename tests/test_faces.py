@@ -328,3 +328,40 @@ def test_a_photo_stored_rotated_gives_the_same_faces_in_the_same_places():
     for a, b in zip(upright, rotated, strict=True):
         assert max(abs(p - q) for p, q in zip(a.box, b.box, strict=True)) <= 3
         assert dist(a.vector, b.vector) < MAX_D / 2  # the same face, whichever way it was stored
+
+
+def test_dlibs_face_network_run_by_torch_gives_dlibs_own_vectors():
+    """The same weights and arithmetic as dlib's compute_face_descriptor, on real faces:
+    one portrait, a couple, a selfie of several (a batch of chips)."""
+    import dlib
+
+    from index.models.dlib_resnet import DlibResNet
+
+    embedder = analyzer().embedder
+    shape, resnet = embedder._load()
+    assert isinstance(resnet, DlibResNet)  # the default runs dlib's network in torch
+    own = dlib.face_recognition_model_v1(embedder._files()[1])
+    compared = 0
+    for name in ("angelina/4.jpg", "_groups/df_couple.jpg", "_groups/df_selfie-many-people.jpg"):
+        photo = eval_photo(name)
+        rgb = np.asarray(photo)
+        faces = analyzer().detect(photo)
+        shapes = dlib.full_object_detections()
+        for f in faces:
+            shapes.append(shape(rgb, dlib.rectangle(*(round(v) for v in f.box))))
+        want = np.array([np.array(v) for v in own.compute_face_descriptor(rgb, shapes, 0)])
+        got = embedder.embed(rgb, faces)
+        assert got.shape == want.shape == (len(faces), 128)
+        assert np.abs(got - want).max() < 1e-5, name
+        compared += len(faces)
+    assert compared >= 5
+
+
+def test_a_dlib_weights_file_cut_short_is_refused_by_name(tmp_path):
+    from index.models.dlib_resnet import DlibFormatError, DlibResNet
+
+    whole = Path(analyzer().embedder._files()[1]).read_bytes()
+    cut = tmp_path / "cut.dat"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DlibFormatError):
+        DlibResNet(str(cut))
