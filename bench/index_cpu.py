@@ -1,7 +1,7 @@
 """CPU seconds per photo of a whole `index` run, checkouts taking turns: is it more work?
 
-    python bench/index_cpu.py [--checkout DIR ...] [--photos DIR] [--faces] [--rounds N]
-                              [--out FILE]
+    python bench/index_cpu.py [--checkout DIR ...] [--photos DIR] [--large N] [--faces]
+                              [--rounds N] [--out FILE]
 
 On a machine others share, wall-clock photos/s say more about the load than about the
 code; the CPU time of the indexing process (every thread's, `time.process_time()`) says how
@@ -10,7 +10,11 @@ much work a photo costs. Each `--checkout` (default: this one; e.g. a `git workt
 checkout's code, and the checkouts take turns (A, B, A, B, ...) so that load drifting
 through the run falls on each alike. Models are loaded, and six warm-up photos indexed,
 before the timed run (model loading is not indexing). Wall time is kept beside for a quiet
-machine. Last line: one JSON object (also written to FILE when given).
+machine. `--large N` indexes camera-sized (4000×3000 JPEG) copies of the first N photos
+instead, as `bench/index_throughput.py --large N` does. A checkout given as
+`DIR@PIR_NAME=VALUE,...` runs with those settings (the same code, another setting: e.g.
+`--checkout . --checkout .@PIR_FACE_DETECT_MIN_PX=32`). Last line: one JSON object (also
+written to FILE when given).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
 n = report.embedded
 print(json.dumps({"photos": n, "cpu_ms_per_photo": round(cpu / n * 1000, 1),
                   "wall_ms_per_photo": round(wall / n * 1000, 1),
+                  "photos_with_faces": getattr(report, "found", {}).get("faces", 0),
                   "encoder": lib.clip.image_backend, "load_avg_1m": round(os.getloadavg()[0], 2)}))
 lib.close()
 shutil.rmtree(data, ignore_errors=True)
@@ -79,31 +84,46 @@ def commit_of(checkout: Path) -> str:
     return (head.stdout.strip() or checkout.name) + ("+changes" if dirty else "")
 
 
+def checkout_and_env(arg: str) -> tuple[Path, tuple[tuple[str, str], ...]]:
+    """(checkout folder, the PIR_ settings it runs with) of a `DIR[@PIR_X=V,...]` argument."""
+    folder, _, settings = arg.partition("@")
+    pairs = tuple(tuple(kv.split("=", 1)) for kv in settings.split(",") if kv)
+    for pair in pairs:
+        if len(pair) != 2 or not pair[0].startswith("PIR_"):
+            raise SystemExit(f"--checkout {arg}: give settings as PIR_NAME=VALUE, comma-separated")
+    return Path(folder).resolve(), pairs  # type: ignore[return-value]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkout", action="append", type=Path, help="repeat to compare")
+    ap.add_argument("--checkout", action="append", help="DIR[@PIR_X=V,...]; repeat to compare")
     ap.add_argument("--photos", type=Path, default=eval_dir("captions/images"))
+    ap.add_argument("--large", type=int, default=0, help="camera-sized copies of N photos")
     ap.add_argument("--faces", action="store_true")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    checkouts = [c.resolve() for c in args.checkout or [ROOT]]
-    names = {c: commit_of(c) for c in checkouts}
+    checkouts = [checkout_and_env(c) for c in args.checkout or [str(ROOT)]]
+    names = {c: commit_of(c[0]) + "".join(f" {k}={v}" for k, v in c[1]) for c in checkouts}
     runs: dict[str, list[dict]] = {names[c]: [] for c in checkouts}
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from index_throughput import warm_up_photos
+        from index_throughput import large_copies, warm_up_photos
 
         warm = warm_up_photos(Path(tmp))
+        photos = args.photos
+        if args.large:
+            photos = large_copies(args.photos, Path(tmp) / "large", args.large)
         for r in range(args.rounds):
             for k, checkout in enumerate(checkouts):
                 work = Path(tmp) / f"checkout-{k}"  # its own export (its own int8 build)
                 work.mkdir(exist_ok=True)
-                argv = [sys.executable, "-c", CHILD, str(work), str(args.photos), str(warm)]
-                env = {**os.environ, "PYTHONPATH": str(checkout)}
+                argv = [sys.executable, "-c", CHILD, str(work), str(photos), str(warm)]
+                folder, settings = checkout
+                env = {**os.environ, "PYTHONPATH": str(folder), **dict(settings)}
                 out = subprocess.run(
                     [*argv, "1" if args.faces else "0"],
-                    cwd=checkout,
+                    cwd=folder,
                     env=env,
                     check=True,
                     stdout=subprocess.PIPE,
@@ -114,6 +134,7 @@ def main() -> None:
                 print(f"round {r + 1} {names[checkout]}: {json.dumps(run)}", flush=True)
     figures = {
         "photos": args.photos.name,
+        "large": args.large,
         "faces": args.faces,
         "runs": runs,
         "cpu_ms_per_photo": {
