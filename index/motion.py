@@ -34,14 +34,15 @@ def embedded_clip(data: bytes) -> tuple[int, int] | None:
 def _candidates(data: bytes):
     """Where the clip may start and end, most reliable first (each is checked for an MP4)."""
     size = len(data)
-    for element in CONTAINER_ITEM.findall(data):
+    xmp = _xmp_part(data)
+    for element in CONTAINER_ITEM.findall(xmp):
         item = dict(ATTRIBUTE.findall(element))
         if item.get(b"Semantic") == b"MotionPhoto" and item.get(b"Length", b"").isdigit():
             length = int(item[b"Length"])
             padding = int(item[b"Padding"]) if item.get(b"Padding", b"").isdigit() else 0
             yield size - length, size - padding if padding < length else size
             yield size - length, size
-    found = MICRO_VIDEO_OFFSET.search(data)
+    found = MICRO_VIDEO_OFFSET.search(xmp)
     if found:
         yield size - int(found.group(1)), size
     marker = data.rfind(SAMSUNG_MARKER)
@@ -50,6 +51,26 @@ def _candidates(data: bytes):
     box = _heif_box(data, b"mpvd")
     if box is not None:
         yield box
+
+
+def _xmp_part(data: bytes) -> bytes | memoryview:
+    """Where a motion photo's XMP can be: a JPEG's segments before its picture data (the XMP
+    packet, extended XMP included, is an APP1 segment there), else the whole file. Searching
+    only the header spares a regex pass over every MB of a camera JPEG's picture data."""
+    if data[:2] != b"\xff\xd8":
+        return data
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:  # start of scan: the picture data follows
+            return memoryview(data)[:pos]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+        else:
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return data  # not laid out as expected: search it all
 
 
 def _heif_box(data: bytes, kind: bytes) -> tuple[int, int] | None:

@@ -76,3 +76,25 @@ def test_motion_and_live_photos_are_one_photo_each_whose_clip_plays(tmp_path, ti
         assert lib.servable_file(played)  # the server may hand it out
     plain = lib.resolve_photo("IMG_0002.JPG")
     assert lib.photo_info(plain["id"])["companions"][0]["role"] == "live"
+
+
+def test_a_google_motion_photo_is_found_by_the_container_directory_in_its_xmp(tmp_path):
+    mp4 = write_video(tmp_path / "clip.mp4", scenes(), seconds_each=0.5).read_bytes()
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description>'
+        "<Container:Directory><rdf:Seq>"
+        '<rdf:li><Container:Item Item:Semantic="Primary" Item:Mime="image/jpeg"/></rdf:li>'
+        f'<rdf:li><Container:Item Item:Semantic="MotionPhoto" Item:Mime="video/mp4" '
+        f'Item:Length="{len(mp4)}" Item:Padding="0"/></rdf:li>'
+        "</rdf:Seq></Container:Directory></rdf:Description></rdf:RDF></x:xmpmeta>"
+    ).encode()
+    still = io.BytesIO()
+    Image.open(DEMO / "craft-beer.jpg").save(still, "JPEG", xmp=xmp)
+    data = still.getvalue() + mp4
+    assert motion.embedded_clip(data) == (len(data) - len(mp4), len(data))
+    # Only the photo's header is searched for that XMP: the same words inside the picture
+    # data of a plain photo name no clip.
+    plain = io.BytesIO()
+    Image.open(DEMO / "craft-beer.jpg").save(plain, "JPEG")
+    body = plain.getvalue()
+    assert motion.embedded_clip(body[:-2] + xmp + body[-2:] + mp4) is None
