@@ -115,7 +115,8 @@ class TextReader:
         # The networks themselves run in `ocr_runtime` (rapidocr keeps the steps around them).
         def run(model: Path | str) -> Network:
             big = int(self.settings.ocr_large_detection_mp * 1e6)
-            return Network(self.settings.ocr_runtime, str(model), threads, big, self._large)
+            s = self.settings
+            return Network(s.ocr_runtime, str(model), threads, big, self._large, s.ocr_shape_cache)
 
         gate.infer = run(config["model_path"])
         engine.text_det.infer = run(files.detector or defaults["Det"]["model_path"])
@@ -209,10 +210,17 @@ class Network:
     A detection at 1600 px holds a few hundred MB of activations in OpenVINO (ONNX Runtime
     without its arena, as rapidocr runs it, ~170 MB): inputs over `large_pixels` take turns
     under `large_lock` (shared by the reader's copies), and the memory is given back after
-    each, so side by side reading adds no second such peak."""
+    each, so side by side reading adds no second such peak. OpenVINO keeps what it prepared
+    for an input shape in a cache of `shape_cache` shapes (ONNX Runtime keeps nothing)."""
 
     def __init__(
-        self, engine: str, path: str, threads: int, large_pixels: int, large_lock: threading.Lock
+        self,
+        engine: str,
+        path: str,
+        threads: int,
+        large_pixels: int,
+        large_lock: threading.Lock,
+        shape_cache: int = 0,
     ):
         self._large_pixels, self._large_lock = large_pixels, large_lock
         self._release: Callable[[], None] = lambda: None
@@ -220,9 +228,12 @@ class Network:
             import openvino as ov
 
             # f32 asked for (bf16 units would otherwise be used: other numbers); not pinned to
-            # cores, as two copies of the models run side by side.
+            # cores, as two copies of the models run side by side; photos of new sizes do not
+            # pile up in the per-shape cache (`ocr_shape_cache`, a property the CPU plugin
+            # takes at compile time but does not list).
             config = {
                 "INFERENCE_PRECISION_HINT": "f32",
+                "CPU_RUNTIME_CACHE_CAPACITY": shape_cache,
                 "PERFORMANCE_HINT": "LATENCY",
                 "ENABLE_CPU_PINNING": False,
                 **({"INFERENCE_NUM_THREADS": threads} if threads else {}),

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     # A detection on more megapixels than this waits for any other to end, then gives its
     # memory back (a 1600 px detection holds a few hundred MB in OpenVINO)
     ocr_large_detection_mp: Positive = 1.0
+    # Input shapes whose prepared kernels each OCR network keeps in OpenVINO (its CPU runtime
+    # cache, 5000 by its default). Nearly every photo is a new size, so the cache only grew
+    # (~400 MB over 400 photos) and was seldom hit: 0 keeps none, at no measured cost in CPU
+    ocr_shape_cache: Whole = 0
 
     # --- serving ---
     login_free_failures: Count = 5  # failed logins from one client before each try must wait
