@@ -278,6 +278,11 @@ class FaceAnalyzer:
         """Whether a face model is in memory."""
         return self._detectors.loaded or self.embedder.loaded
 
+    def unload(self) -> None:
+        """Drop every face model now (each loads again at its next use)."""
+        for models in (self._detectors, self._second_look, self.embedder.models):
+            models.unload()
+
     @property
     def embedder_id(self) -> str:
         """The face model's name as recorded in the catalog, e.g. "dlib_resnet_v1"."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index import duplicates, explain, layout, photo_refs, scan, videos
+from index import duplicates, explain, layout, memory, photo_refs, scan, videos
 from index.catalog import CATALOG_NAME, Catalog, library_traces, path_text
 from index.clip_stage import ClipStage
 from index.errors import CatalogError, InvalidInput, PirError
@@ -261,6 +261,8 @@ class Library:
             return WordsReport()
         root = path_text(os.path.realpath(folder)) if folder is not None else None
         with self._lock:
+            if self.catalog.photos_without_text(self.words_reader.model_id, root):
+                self._let_go_of_indexing_models()
             done = Indexer(self.catalog, self.settings, stages).catch_up(root, progress, stop)
         words = WordsStage.name
         return WordsReport(
@@ -268,6 +270,16 @@ class Library:
             with_text=done.found.get(words, 0),
             skipped=done.skipped,
         )
+
+    def _let_go_of_indexing_models(self) -> None:
+        """Before a words pass: drop the models only indexing uses (the face models, CLIP's
+        image tower; ~460 MB with ViT-B-32) and give the memory back, so the OCR networks
+        do not come on top of them. Each loads again at its next use; searches by
+        description keep CLIP's text tower."""
+        self.clip.release_image_tower()
+        if self._faces is not None:
+            self._faces.analyzer.unload()
+        memory.give_back()
 
     def words_pending(self) -> int | None:
         """Photos whose words are not read yet; None when OCR is off."""

@@ -133,6 +133,23 @@ def test_with_int8_passed_the_fp32_image_tower_takes_no_memory(
     assert again._exported.image_fp32(pixels).shape[0] == 2
 
 
+def test_a_released_image_tower_opens_again_at_the_next_image(
+    export_cache, tmp_path, tiny_clip_spec
+):
+    # Before a words pass the library lets go of the image tower (index/library.py); the
+    # text tower stays for searches, and the next image opens the same tower again.
+    model = exported(tiny_clip_spec, copy_cache(export_cache, tmp_path))
+    model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
+    images = photos(3)
+    before = model.encode_images(images)
+    model.release_image_tower()
+    assert model._exported._image is None and model._exported.text is not None
+    assert model.image_backend == INT8 and INT8 in model.name  # told without opening it
+    assert model._exported._image is None
+    assert encoders.min_cosine(model.encode_images(images), before) >= 0.9999
+    assert model._exported._image is not None and model.image_backend == INT8
+
+
 def test_the_static_int8_tower_keeps_the_sensitive_layers_in_fp32(export_cache, tmp_path):
     import onnx
 

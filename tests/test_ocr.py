@@ -198,3 +198,26 @@ def test_ocr_off_reads_nothing(tmp_path):
     with Library(tmp_path / "data", clip="local-dir:/nonexistent", faces=False, ocr=False) as lib:
         lib.index(folder)
         assert lib.read_words(folder).read == 0
+
+
+def test_the_words_pass_lets_go_of_the_models_only_indexing_uses(tmp_path, tiny_clip_spec):
+    # The OCR networks do not come on top of the face models and CLIP's image tower (~460 MB
+    # with ViT-B-32): they are dropped before the words are read, and load again when the
+    # next photo is indexed. CLIP's text tower stays for searches by description.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("craft-beer.jpg", "portrait.jpg"):
+        shutil.copy(DEMO / name, folder / name)
+    exported = Settings(clip_backend="auto")  # the tests' default is torch
+    lib = Library(tmp_path / "data", clip=tiny_clip_spec, settings=exported, faces=True)
+    try:
+        lib.index(folder)
+        faces, towers = lib._face_stage().analyzer, lib.clip._exported
+        assert faces.loaded and towers._image is not None
+        assert lib.read_words(folder).with_text == 1
+        assert not faces.loaded and towers._image is None and towers.text is not None
+        shutil.copy(DEMO / "portrait-orientation-6.jpg", folder / "rotated.jpg")
+        assert lib.index(folder).new == 1
+        assert faces.loaded and towers._image is not None
+    finally:
+        lib.close()

@@ -148,6 +148,14 @@ class ClipModel:
             self._exported = None
         gc.collect()
 
+    def release_image_tower(self) -> None:
+        """Free the exported image tower until the next image is encoded (it opens again
+        then): the words pass after indexing, and searches by description, do not use it."""
+        with self._lock:
+            if self._exported is not None:
+                self._exported.release_image()
+        gc.collect()
+
     def _watch_idle(self) -> None:
         if self._watcher is not None and self._watcher.is_alive():
             return
@@ -164,7 +172,7 @@ class ClipModel:
     def name(self) -> str:
         """What `stats --json` calls this model among the loaded ones."""
         exported = self._exported
-        backend = exported.image.id if exported and exported.image else encoders.TORCH
+        backend = (exported.image_id if exported else None) or encoders.TORCH
         return f"CLIP {self.spec} ({backend})"
 
     def memory_bytes(self) -> int:
@@ -209,7 +217,7 @@ class ClipModel:
         """The backend making image vectors now, as recorded beside each vector."""
         self.load()
         exported = self._exported
-        return exported.image.id if exported and exported.image else encoders.TORCH
+        return (exported.image_id if exported else None) or encoders.TORCH
 
     @property
     def text_backend(self) -> str:

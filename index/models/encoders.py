@@ -170,7 +170,8 @@ class ExportedClip:
     def __init__(self, folder: Path, engine: str, threads: int, settings: Any):
         self.folder, self.engine, self.threads, self.settings = folder, engine, threads, settings
         self.int8_engine = int8_engine(settings)
-        self.image: Runtime | None = None
+        self._image: Runtime | None = None
+        self._image_precision: str | None = None  # which tower `image` is, while released too
         self._image_fp32: Runtime | None = None
         self.text: Runtime | None = None
         self._int8: Runtime | None = None
@@ -205,6 +206,33 @@ class ExportedClip:
             self._image_fp32 = None  # loaded only if the fp32 check just ran: memory back
         else:
             self.image = self.image_fp32
+
+    @property
+    def image(self) -> Runtime | None:
+        """The image tower in use (int8 once it passed its check, else fp32); after
+        `release_image` it opens again here, at the next image encoded."""
+        if self._image is None and self._image_precision is not None:
+            tower = self.int8 if self._image_precision == "int8" else None
+            self.image = tower or self.image_fp32
+        return self._image
+
+    @image.setter
+    def image(self, tower: Runtime | None) -> None:
+        self._image = tower
+        self._image_precision = tower.precision if tower is not None else None
+
+    @property
+    def image_id(self) -> str | None:
+        """The image tower's backend (e.g. "openvino-int8"), without opening it."""
+        if self._image is not None or self._image_precision is None:
+            return self._image.id if self._image is not None else None
+        engine = self.int8_engine if self._image_precision == "int8" else self.engine
+        return f"{engine}-{self._image_precision}"
+
+    def release_image(self) -> None:
+        """Close the image tower until the next image is encoded: searches by description
+        need only the text tower, and the image tower holds ~260 MB (ViT-B-32 int8)."""
+        self._image = self._int8 = self._image_fp32 = None
 
     @property
     def image_fp32(self) -> Runtime:
