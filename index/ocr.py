@@ -220,7 +220,7 @@ class Network:
         threads: int,
         large_pixels: int,
         large_lock: threading.Lock,
-        shape_cache: int = 0,
+        shape_cache: int,
     ):
         self._large_pixels, self._large_lock = large_pixels, large_lock
         self._release: Callable[[], None] = lambda: None

@@ -129,9 +129,9 @@ class Settings(BaseSettings):
     # memory back (a 1600 px detection holds a few hundred MB in OpenVINO)
     ocr_large_detection_mp: Positive = 1.0
     # Input shapes whose prepared kernels each OCR network keeps in OpenVINO (its CPU runtime
-    # cache, 5000 by its default). Nearly every photo is a new size, so the cache only grew
-    # (~400 MB over 400 photos) and was seldom hit: 0 keeps none, at no measured cost in CPU
-    ocr_shape_cache: Whole = 0
+    # cache, 5000 by its default). Photos of many sizes made it grow with every photo read
+    # (~390 MB more over 400 photos); 64 keeps the sizes a camera repeats, with the memory bounded
+    ocr_shape_cache: Whole = 64
 
     # --- serving ---
     login_free_failures: Count = 5  # failed logins from one client before each try must wait
