@@ -3,7 +3,7 @@
     python bench/faces_eval.py [--photos DIR] [--out FILE]   (DIR: the evaluation face
     photos, by default $PIR_EVAL_DIR/faces, see bench/_common.py; FILE: where the JSON goes,
     by default bench/results/faces_eval.json, or faces_eval_second_look.json with
-    PIR_FACE_SECOND_LOOK=1)
+    PIR_FACE_SECOND_LOOK=1; PIR_FACE_FINER_BELOW=0 turns the finer look in crowds off)
 
 
 Copies the photos into one flat folder with neutral names (the tool never sees folder
@@ -189,6 +189,8 @@ def main() -> None:
         "faces": n_faces,
         "faces_by_folder": dict(sorted(by_folder.items())),
         "faces_by_photo": dict(sorted(by_photo.items())),
+        "finer_look_below": settings.face_finer_below,
+        "finer_look_min_size": settings.face_finer_min_size,
         "second_look": settings.face_second_look,
         "photos": len(truth),
         "index_s": round(t_index, 2),

@@ -1,5 +1,7 @@
 """Faces in one photo: MTCNN boxes and landmarks, then a face vector per box.
 
+Where MTCNN's first look finds a small face (a crowd), a finer look runs its finer pyramid
+levels alone for the smaller faces beside it (`finer_look`); elsewhere nothing more runs.
 With `face_second_look`, dlib's CNN face detector (mmod_human_face_detector, shipped in the
 face_recognition_models wheel) looks at the same copy after MTCNN and adds the faces MTCNN's
 frontal cascade passed over, mostly heads in profile; they have no landmarks.
@@ -48,7 +50,7 @@ class DetectedFace:
     @property
     def size(self) -> float:
         """The shorter side of the box, px."""
-        return min(self.box[2] - self.box[0], self.box[3] - self.box[1])
+        return _side(self.box)
 
 
 @dataclass(frozen=True)
@@ -296,18 +298,28 @@ class FaceAnalyzer:
     def _detector(self) -> Any:
         return self._detectors.get()
 
-    def detect(self, image: Image.Image, scale: float = 1.0) -> list[_Candidate]:
-        """MTCNN boxes in `image`'s coordinates that pass the size and score settings."""
+    def detect(
+        self, image: Image.Image, scale: float = 1.0, sizes: tuple[float, float] | None = None
+    ) -> list[_Candidate]:
+        """MTCNN boxes in `image`'s coordinates that pass the size and score settings.
+
+        `sizes`: the (smallest, largest) faces, px in the original photo, the detector's
+        pyramid looks for; by default from face_min_size up, as large as the copy allows.
+        """
         s = self.settings
-        # Faces smaller than face_min_size in the original are dropped anyway, so the
-        # detector's image pyramid need not look for them (fewer levels, faster).
-        min_px = max(s.face_detect_min_px, int(s.face_min_size / scale))
-        seen = self._detector().detect(np.asarray(image.convert("RGB")), min_px)
+        smallest, largest = sizes or (s.face_min_size, None)
+        # Faces smaller than `smallest` in the original are dropped anyway, so the detector's
+        # image pyramid need not look for them (fewer levels, faster).
+        seen = self._detector().detect(
+            np.asarray(image.convert("RGB")),
+            self.pyramid_px(smallest, scale),
+            None if largest is None else largest / scale,
+        )
         boxes, probs, points = seen.boxes, seen.scores, seen.landmarks
         found: list[_Candidate] = []
         for box, prob, pts in zip(boxes, probs, points, strict=True):
-            side = min(box[2] - box[0], box[3] - box[1]) * scale
-            if prob < s.face_min_score or side < s.face_min_size or not plausible_landmarks(pts):
+            side = _side(box) * scale
+            if prob < s.face_min_score or side < smallest or not plausible_landmarks(pts):
                 continue
             found.append(
                 _Candidate(
@@ -317,6 +329,36 @@ class FaceAnalyzer:
                 )
             )
         return found
+
+    def pyramid_px(self, smallest: float, scale: float) -> int:
+        """The smallest face, px in the detector's copy, its pyramid looks for so as to find
+        faces of `smallest` px in the original (never below face_detect_min_px)."""
+        return max(self.settings.face_detect_min_px, int(smallest / scale))
+
+    def looks_finer(self, found: list[_Candidate], scale: float) -> bool:
+        """Whether a photo whose first look `found` these faces gets the finer look: one is
+        smaller than face_finer_below (px in the original; small faces come in crowds, and a
+        photo without one rarely hides one), and the detector's copy leaves finer pyramid
+        levels to search (a camera photo's small copy reached the finest at once)."""
+        s = self.settings
+        return any(_side(c.box) * scale < s.face_finer_below for c in found) and (
+            self.pyramid_px(s.face_finer_min_size, scale) < self.pyramid_px(s.face_min_size, scale)
+        )
+
+    def finer_look(
+        self, image: Image.Image, scale: float, found: list[_Candidate]
+    ) -> list[_Candidate]:
+        """In a crowd, the faces smaller than face_min_size that the first look, which
+        `found` these, passed over (see `looks_finer`; elsewhere nothing runs).
+
+        Only the pyramid levels finer than the first look's are searched, for faces from
+        face_finer_min_size up to where the first look began: part of a look's cost.
+        """
+        if not self.looks_finer(found, scale):
+            return []
+        began = self.pyramid_px(self.settings.face_min_size, scale)  # the first look's finest
+        extra = self.detect(image, scale, (self.settings.face_finer_min_size, began * scale))
+        return [c for c in extra if all(box_iou(c.box, f.box) < 0.3 for f in found)]
 
     def second_look(
         self, image: Image.Image, scale: float, found: list[_Candidate]
@@ -329,7 +371,7 @@ class FaceAnalyzer:
         for hit in cnn(np.ascontiguousarray(np.asarray(image), dtype=np.uint8), 0):
             r = hit.rect
             box = (float(r.left()), float(r.top()), float(r.right()), float(r.bottom()))
-            side = min(box[2] - box[0], box[3] - box[1]) * scale
+            side = _side(box) * scale
             if (
                 hit.confidence >= s.face_second_look_min_score
                 and side >= s.face_min_size
@@ -364,6 +406,7 @@ class FaceAnalyzer:
             size = (round(image.width / shrink), round(image.height / shrink))
             small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
         seen = self.detect(small, scale * shrink)
+        seen += self.finer_look(small, scale * shrink, seen)
         if self.settings.face_second_look:
             seen += self.second_look(small, scale * shrink, seen)
         if not seen:
@@ -426,6 +469,11 @@ class FaceAnalyzer:
         """
         s = self.settings
         return crop_face(image, face.box, size or s.face_crop_size, scale, s.face_crop_margin)
+
+
+def _side(box: Box) -> float:
+    """The shorter side of a box."""
+    return min(box[2] - box[0], box[3] - box[1])
 
 
 def _dlib_cnn_path() -> str:

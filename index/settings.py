@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     face_min_size: Count = 40  # px in the original photo; smaller faces are ignored
     face_detect_min_px: Count = 20  # smallest face MTCNN's pyramid looks for in its copy, px
     face_min_score: Share = 0.90  # MTCNN probability below which a box is dropped
+    # A finer look in crowds: a photo whose first look found a face smaller than
+    # face_finer_below (px in the original; 0: never) is searched again by MTCNN's finer
+    # pyramid levels alone, for faces down to face_finer_min_size. Elsewhere nothing more runs.
+    face_finer_below: Whole = 60
+    face_finer_min_size: Count = 24
     # A second look with dlib's CNN face detector after MTCNN: it finds faces in profile that
     # MTCNN passes over, at ~10x MTCNN's time per photo (README, Faces), so it is opt-in.
     face_second_look: bool = False
