@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 from _common import ROOT, eval_dir
-from index_cpu import commit_of
+from index_cpu import commit_of, cpu_figures, run_child
 
 CHILD = r"""
 import json, os, sys, time
@@ -63,27 +61,10 @@ def main() -> None:
     runs: dict[str, list[dict]] = {names[c]: [] for c in checkouts}
     for r in range(args.rounds):
         for checkout in checkouts:
-            out = subprocess.run(
-                [sys.executable, "-c", CHILD, str(args.photos)],
-                cwd=checkout,
-                env={**os.environ, "PYTHONPATH": str(checkout)},
-                check=True,
-                stdout=subprocess.PIPE,
-                text=True,
-            ).stdout
-            run = json.loads(out.splitlines()[-1])
+            run = run_child([sys.executable, "-c", CHILD, str(args.photos)], checkout)
             runs[names[checkout]].append(run)
             print(f"round {r + 1} {names[checkout]}: {json.dumps(run)}", flush=True)
-    figures = {
-        "photos": args.photos.name,
-        "runs": runs,
-        "cpu_ms_per_photo": {
-            c: round(sum(x["cpu_ms_per_photo"] for x in v) / len(v), 1) for c, v in runs.items()
-        },
-    }
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures))
+    cpu_figures(runs, args.out, photos=args.photos.name)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,28 @@ def commit_of(checkout: Path) -> str:
     return (head.stdout.strip() or checkout.name) + ("+changes" if dirty else "")
 
 
+def run_child(argv: list[str], folder: Path, settings: dict[str, str] | None = None) -> dict:
+    """Run a measuring child with `folder`'s code (and PIR_ `settings`): its last line, as JSON."""
+    out = subprocess.run(
+        argv,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(folder), **(settings or {})},
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def cpu_figures(runs: dict[str, list[dict]], out: Path | None, **about) -> None:
+    """Print (and with `out`, save) the runs and each checkout's mean CPU ms per photo."""
+    mean = {c: round(sum(x["cpu_ms_per_photo"] for x in v) / len(v), 1) for c, v in runs.items()}
+    figures = {**about, "runs": runs, "cpu_ms_per_photo": mean}
+    if out:
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures))
+
+
 def checkout_and_env(arg: str) -> tuple[Path, tuple[tuple[str, str], ...]]:
     """(checkout folder, the PIR_ settings it runs with) of a `DIR[@PIR_X=V,...]` argument."""
     folder, _, settings = arg.partition("@")
@@ -120,30 +142,10 @@ def main() -> None:
                 work.mkdir(exist_ok=True)
                 argv = [sys.executable, "-c", CHILD, str(work), str(photos), str(warm)]
                 folder, settings = checkout
-                env = {**os.environ, "PYTHONPATH": str(folder), **dict(settings)}
-                out = subprocess.run(
-                    [*argv, "1" if args.faces else "0"],
-                    cwd=folder,
-                    env=env,
-                    check=True,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                ).stdout
-                run = json.loads(out.splitlines()[-1])
+                run = run_child([*argv, "1" if args.faces else "0"], folder, dict(settings))
                 runs[names[checkout]].append(run)
                 print(f"round {r + 1} {names[checkout]}: {json.dumps(run)}", flush=True)
-    figures = {
-        "photos": args.photos.name,
-        "large": args.large,
-        "faces": args.faces,
-        "runs": runs,
-        "cpu_ms_per_photo": {
-            c: round(sum(x["cpu_ms_per_photo"] for x in v) / len(v), 1) for c, v in runs.items()
-        },
-    }
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures))
+    cpu_figures(runs, args.out, photos=args.photos.name, large=args.large, faces=args.faces)
 
 
 if __name__ == "__main__":
