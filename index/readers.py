@@ -62,7 +62,19 @@ def _done(value: str) -> Future[str]:
     return done
 
 
-class StillReader:
+class _Reads:
+    """`digest` from a reader's `read`: the same bytes, the hash waited for."""
+
+    def read(self, path: str) -> tuple[bytes, Future[str]]:
+        raise NotImplementedError
+
+    def digest(self, path: str) -> tuple[bytes, str]:
+        """(the bytes `decode` is given, the file's content hash)."""
+        data, hashing = self.read(path)
+        return data, hashing.result()
+
+
+class StillReader(_Reads):
     """Photos (Pillow's formats, camera RAW): read whole once, hashed and decoded from that
     one buffer."""
 
@@ -71,11 +83,6 @@ class StillReader:
         data = scan.read_bytes(path)
         return data, _hashed(data)
 
-    def digest(self, path: str) -> tuple[bytes, str]:
-        """The whole file and its hash."""
-        data, hashing = self.read(path)
-        return data, hashing.result()
-
     def decode(
         self, path: str, data: bytes, settings: Settings, digest: str, size: int
     ) -> scan.Decoded:
@@ -83,16 +90,12 @@ class StillReader:
         return scan.decode(data, settings, digest, size, name=path)
 
 
-class VideoReader:
+class VideoReader(_Reads):
     """Videos: hashed in pieces (never read into memory whole), decoded from the file."""
 
     def read(self, path: str) -> tuple[bytes, Future[str]]:
         """No bytes kept; the hash of the file read in pieces (the decode reads it again)."""
         return b"", _done(videos.file_digest(path))
-
-    def digest(self, path: str) -> tuple[bytes, str]:
-        """No bytes kept; the hash of the file read in pieces."""
-        return b"", videos.file_digest(path)
 
     def decode(
         self, path: str, data: bytes, settings: Settings, digest: str, size: int

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     model_idle_unload_minutes: Weight = 30.0
 
     # --- faces ---
-    face_min_size: Count = 40  # px in the original photo; smaller faces are ignored
+    face_min_size: Count = 40  # px in the original photo; smaller ones only by the finer look
     face_detect_min_px: Count = 20  # smallest face MTCNN's pyramid looks for in its copy, px
     face_min_score: Share = 0.90  # MTCNN probability below which a box is dropped
     # A finer look in crowds: a photo whose first look found a face smaller than

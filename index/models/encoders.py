@@ -224,8 +224,10 @@ class ExportedClip:
     @property
     def image_id(self) -> str | None:
         """The image tower's backend (e.g. "openvino-int8"), without opening it."""
-        if self._image is not None or self._image_precision is None:
-            return self._image.id if self._image is not None else None
+        if self._image is not None:
+            return self._image.id
+        if self._image_precision is None:
+            return None
         engine = self.int8_engine if self._image_precision == "int8" else self.engine
         return f"{engine}-{self._image_precision}"
 
@@ -360,15 +362,15 @@ class ExportedClip:
                 f"({', '.join(f'{m} {c}' for m, c in tried.items())})"
             )
         verdict = Verdict(
-            passed,
-            round(worst, 6),
-            len(pixels),
-            threshold,
-            method,
-            tried,
-            list(QUANTISERS),
-            reason,
-            self.int8_engine,
+            passed=passed,
+            min_cosine=round(worst, 6),
+            photos=len(pixels),
+            threshold=threshold,
+            method=method,
+            tried=tried,
+            methods=list(QUANTISERS),
+            reason=reason,
+            engine=self.int8_engine,
         )
         _write_json(self.folder / "calibration.json", verdict.__dict__)
         self.image = self._int8 if passed else self.image_fp32
