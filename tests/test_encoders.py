@@ -63,6 +63,31 @@ def test_fp32_backends_match_torch(engine, export_cache, tmp_path, tiny_clip_spe
     assert encoders.min_cosine(model.encode_texts(TEXTS), reference.encode_texts(TEXTS)) >= 0.9999
 
 
+def test_openvino_runs_the_image_tower_at_one_batch_size_whatever_the_photos(
+    export_cache, tmp_path, tiny_clip_spec
+):
+    # OpenVINO prepares every new batch size it meets (~5 ms a photo here): each run takes
+    # `clip_run_batch` photos, the last one filled up, and each photo keeps its own vector.
+    model = exported(
+        tiny_clip_spec, copy_cache(export_cache, tmp_path), "openvino", clip_run_batch=4
+    )
+    tower = model._exported.image
+    sizes = []
+    run = tower._run
+    tower._run = lambda feed: sizes.append(len(next(iter(feed.values())))) or run(feed)
+    images = photos(11)
+    together = model.encode_images(images)
+    assert sizes == [4, 4, 4]
+    alone = np.concatenate([model.encode_images([image]) for image in images])
+    assert together.shape == alone.shape == (11, model.dim)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    reference = ClipModel(tiny_clip_spec, threads=1).encode_images(images)
+    assert encoders.min_cosine(together, reference) >= 0.9999
+    # ONNX Runtime prepares nothing per shape: it runs the photos as given.
+    by_ort = exported(tiny_clip_spec, copy_cache(export_cache, tmp_path / "ort"))
+    assert by_ort._exported.image.batch is None
+
+
 def test_torch_weights_are_freed_once_both_towers_run_exported(
     export_cache, tmp_path, tiny_clip_spec
 ):
