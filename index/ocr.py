@@ -225,20 +225,11 @@ class Network:
         self._large_pixels, self._large_lock = large_pixels, large_lock
         self._release: Callable[[], None] = lambda: None
         if engine == "openvino":
-            import openvino as ov
+            from index.models.openvino_cpu import compile_for_cpu
 
-            # f32 asked for (bf16 units would otherwise be used: other numbers); not pinned to
-            # cores, as two copies of the models run side by side; photos of new sizes do not
-            # pile up in the per-shape cache (`ocr_shape_cache`, a property the CPU plugin
-            # takes at compile time but does not list).
-            config = {
-                "INFERENCE_PRECISION_HINT": "f32",
-                "CPU_RUNTIME_CACHE_CAPACITY": shape_cache,
-                "PERFORMANCE_HINT": "LATENCY",
-                "ENABLE_CPU_PINNING": False,
-                **({"INFERENCE_NUM_THREADS": threads} if threads else {}),
-            }
-            compiled = ov.Core().compile_model(path, "CPU", config)
+            # Photos of new sizes do not pile up in the per-shape cache (`ocr_shape_cache`, a
+            # property the CPU plugin takes at compile time but does not list).
+            compiled = compile_for_cpu(path, threads, CPU_RUNTIME_CACHE_CAPACITY=shape_cache)
             request = compiled.create_infer_request()
             self._run: Callable[[np.ndarray], Any] = lambda array: request.infer({0: array})[0]
             self._release = compiled.release_memory

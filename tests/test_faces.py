@@ -227,15 +227,17 @@ def test_mtcnn_pyramid_looks_for_faces_from_the_smallest_size_up_to_the_largest_
     assert pyramid_scales(480, 640, 40, max_face=30) == []
 
 
-def test_mtcnn_finds_the_same_faces_as_facenets_own_code():
-    """Our cascade (resizes from a summed-area table, numpy bookkeeping) finds what
-    facenet-pytorch's own `detect_face` finds with the same networks, to 0.01 px, every
-    candidate O-net kept, however low its score."""
+@pytest.mark.parametrize("engine", ["torch", "openvino"])
+def test_mtcnn_finds_the_same_faces_as_facenets_own_code(engine):
+    """Our cascade (resizes from a summed-area table, numpy bookkeeping; R-net and O-net
+    in torch or OpenVINO) finds what facenet-pytorch's own `detect_face` finds with the same
+    networks, to 0.01 px, every candidate O-net kept, however low its score."""
     from facenet_pytorch import MTCNN
 
     demo = Path(__file__).resolve().parents[1] / "demo" / "photos"
     found = 0
-    ours = Mtcnn()
+    ours = Mtcnn(engine=engine)
+    assert ours.engine == engine
     for name in ("portrait.jpg", "mongolels.jpg", "picasa.jpg", "craft-beer.jpg"):
         photo = ImageOps.exif_transpose(Image.open(demo / name)).convert("RGB")
         photo.thumbnail((640, 640))

@@ -27,12 +27,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from index.models.openvino_cpu import compile_for_cpu, in_fixed_batches
 
 if TYPE_CHECKING:
     from index.models.torch_clip import TorchClip
@@ -127,12 +129,9 @@ def int8_engine(settings: Any) -> str:
 class Runtime:
     """One exported tower running in ONNX Runtime or OpenVINO: arrays in, features out.
 
-    With `batch`, OpenVINO runs the tower at that one batch size: it prepares every input
-    shape it meets for the first time (~4-6 ms a photo on top of the run, measured on
-    ViT-B-32 int8), so an indexing run's first batch of 16 and its last, shorter one each
-    paid that once (~160 ms of a 24-photo run). Inputs are then cut into runs of `batch` rows, the last filled up with
-    copies of its own last row (which leaves dynamically quantised ranges as they were) and
-    the copies' features dropped. ONNX Runtime pays nothing per new shape and runs as given.
+    With `batch`, OpenVINO runs the tower at that one batch size (index/models/openvino_cpu.py:
+    each new batch size cost it ~5 ms a photo to prepare, ~160 ms of a 24-photo run). ONNX
+    Runtime prepares nothing per shape and runs the inputs as given.
     """
 
     def __init__(self, engine: str, path: Path, threads: int, batch: int | None = None):
@@ -153,20 +152,7 @@ class Runtime:
             self.inputs = [i.name for i in session.get_inputs()]
             self._run = lambda feed: session.run(None, feed)[0]
         elif engine == "openvino":
-            import openvino as ov
-
-            # f32 asked for explicitly: on CPUs with bf16 units OpenVINO would otherwise
-            # compute in bf16, which is not the fp32 backend this claims to be.
-            config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-            if threads:
-                config["INFERENCE_NUM_THREADS"] = threads
-            core = ov.Core()
-            model = core.read_model(str(path))
-            if self.batch:
-                shape = model.input(0).get_partial_shape()
-                shape[0] = self.batch
-                model.reshape({model.input(0): shape})
-            compiled = core.compile_model(model, "CPU", config)
+            compiled = compile_for_cpu(path, threads, self.batch)
             self.inputs = [p.get_any_name() for p in compiled.inputs]
             request = compiled.create_infer_request()
             self._run = lambda feed: request.infer(feed)[0]
@@ -177,17 +163,9 @@ class Runtime:
         """Features for the inputs, in the order the tower was exported with."""
         if self.batch is None:
             return self._features(arrays)
-        n, step = len(arrays[0]), self.batch
-        runs = []
-        for start in range(0, n, step):
-            part = [a[start : start + step] for a in arrays]
-            rows = len(part[0])
-            if rows < step:
-                part = [np.concatenate([a, np.repeat(a[-1:], step - rows, axis=0)]) for a in part]
-            runs.append(self._features(part)[:rows])
-        return np.concatenate(runs) if runs else np.zeros((0, 0), np.float32)
+        return in_fixed_batches(lambda part: [self._features(part)], arrays, self.batch)[0]
 
-    def _features(self, arrays) -> np.ndarray:
+    def _features(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         feed = dict(zip(self.inputs, arrays, strict=True))
         return np.asarray(self._run(feed), dtype=np.float32)
 
