@@ -153,6 +153,12 @@ def test_with_int8_passed_the_fp32_image_tower_takes_no_memory(
     assert model._exported._image_fp32 is None  # freed once int8 took over
     again = exported(tiny_clip_spec, model.cache_dir)
     assert again.image_backend == INT8 and again._exported._image_fp32 is None
+    # Nor is the int8 tower opened beside torch's weights while loading: it opens at the
+    # first image, once they are let go.
+    assert again._exported._image is None
+    assert all(p.device.type == "meta" for p in again._torch.model.parameters())
+    again.encode_images(photos(1))
+    assert again._exported._image is not None
     # Still there when asked (a new check against fp32), started on first use.
     pixels = torch.stack([again.preprocess(p) for p in photos(2)]).numpy()
     assert again._exported.image_fp32(pixels).shape[0] == 2

@@ -96,7 +96,7 @@ class ClipModel:
             if self.backend_wanted != encoders.TORCH:
                 self._exported = self._open_export(self._torch, threads)
                 exported = self._exported
-                if exported is not None and exported.image and exported.text:
+                if exported is not None and exported.image_id and exported.text:
                     # Both towers run exported and checked: torch's copy of the weights is
                     # dead weight (~600 MB for ViT-B-32). Unloading frees the rest.
                     self._torch.release_weights()

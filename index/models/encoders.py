@@ -206,9 +206,10 @@ class ExportedClip:
                 f"the {self.engine} export differs from torch (cosine {checked:.6f} < "
                 f"{self.settings.clip_fp32_min_cosine})"
             )
-        verdict = self.verdict()
-        if verdict is not None and verdict.passed and self.int8 is not None:
-            self.image = self.int8
+        if self._int8_ready():
+            # Opened at the first image encoded (`image`): by then torch's copy of the weights
+            # is let go (ClipModel.load), and the two are never in memory together.
+            self._image_precision = "int8"
             self._image_fp32 = None  # loaded only if the fp32 check just ran: memory back
         else:
             self.image = self.image_fp32
@@ -299,12 +300,14 @@ class ExportedClip:
     @property
     def int8(self) -> Runtime | None:
         """The quantised image tower that passed its check on this library's photos, or None."""
-        if self._int8 is None and self.offers_int8():
-            path = self.folder / INT8_FILE
-            verdict = self.verdict()
-            if path.is_file() and verdict is not None and verdict.passed:
-                self._int8 = self._image_tower(self.int8_engine, path)
+        if self._int8 is None and self._int8_ready():
+            self._int8 = self._image_tower(self.int8_engine, self.folder / INT8_FILE)
         return self._int8
+
+    def _int8_ready(self) -> bool:
+        """Whether an int8 tower is on offer, built, and passed its check as it now stands."""
+        verdict = self.verdict() if self.offers_int8() else None
+        return verdict is not None and verdict.passed and (self.folder / INT8_FILE).is_file()
 
     def verdict(self) -> Verdict | None:
         """The stored int8 self-check at the current threshold, methods and engine (None: not
