@@ -53,18 +53,17 @@ def portrait_candidates(settings: Settings) -> dict:
     """Boxes (original pixels) and scores each candidate finds on the portrait."""
     import dlib
     import face_recognition_models as frm
-    from facenet_pytorch import MTCNN
+
+    from index.models.mtcnn import Mtcnn
 
     photo = upright(PORTRAIT)
     small, k = shrunk(photo, settings.face_detect_size)
     cnn = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
     hog = dlib.get_frontal_face_detector()
 
-    def mtcnn(thresholds):
-        boxes, probs = MTCNN(keep_all=True, device="cpu", thresholds=thresholds).detect(small)
-        if boxes is None:
-            return []
-        return [(np.asarray(b, float) * k, float(p)) for b, p in zip(boxes, probs, strict=True)]
+    def mtcnn(thresholds):  # indexing's cascade; faces from 20 px in the copy, as facenet's
+        found = Mtcnn(tuple(thresholds)).detect(np.asarray(small), 20)
+        return [(b * k, float(p)) for b, p in zip(found.boxes, found.scores, strict=True)]
 
     def dlib_cnn(side):
         copy, kk = shrunk(photo, side)

@@ -431,7 +431,10 @@ def main() -> None:
     )
     ap.add_argument("--video", action="store_true", help="index a 60 s 1080p video, faces on")
     ap.add_argument(
-        "--out", type=Path, help="JSON file (default: bench/results/index_throughput[_video].json)"
+        "--out",
+        type=Path,
+        help="JSON file (default: bench/results/index_throughput.json, _video.json with "
+        "--video, ocr_throughput.json with --ocr-only)",
     )
     ap.add_argument("--compare", nargs=2, metavar=("TMP", "SPEC"), help=argparse.SUPPRESS)
     ap.add_argument("--pipeline", nargs=4, help=argparse.SUPPRESS)  # TMP SPEC NAME FOLDER
@@ -462,7 +465,9 @@ def main() -> None:
         pixels = clip_inputs(reference, args.photos)
         n = len(pixels)
         if args.ocr_only:
-            print(json.dumps(words_stage_only(tmp, spec, pixels, args.photos)))
+            line = json.dumps(words_stage_only(tmp, spec, pixels, args.photos))
+            (args.out or RESULTS / "ocr_throughput.json").write_text(line + "\n")
+            print(line)
             return
         print(f"{n} photos from {args.photos}; encoders, same batches, taking turns:")
         backends = compare_in_child(tmp, spec, args.photos)

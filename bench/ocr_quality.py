@@ -1,7 +1,7 @@
 """Words in photos: found / expected words on the demo photos and on photos of signs.
 
     python bench/ocr_quality.py [--captions DIR]
-        [--ppocrv4 | --detector ONNX --recognizer ONNX [--keys TXT]] [--label TEXT]
+        [--ppocrv4 | --detector ONNX --recognizer ONNX [--keys TXT]] [--label TEXT] [--out JSON]
 
 The expected words were written down by a person looking at each photo. A word counts as
 found when a search for it would find the photo: its folded form (index/words.py) is one of
@@ -9,7 +9,8 @@ the tokens read. Each photo is read twice, with the gate (the settings' sizes) a
 it (detection straight at `ocr_detect_size`), to show what the gate costs in words and
 saves in time. `--detector/--recognizer/--keys` read with other PP-OCR model files (e.g. from
 another wheel) in the same pipeline, to compare candidates on the same photos and counting.
-The last line printed is one JSON object with the figures.
+The last line printed is one JSON object with the figures, also written to --out
+(default bench/results/ocr_quality.json).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import time
 from pathlib import Path
 
-from _common import ROOT, eval_dir
+from _common import RESULTS, ROOT, eval_dir
 
 from index import scan
 from index.folding import fold
@@ -60,6 +61,9 @@ def main() -> None:
         "--ppocrv4", action="store_true", help="the models before: rapidocr-onnxruntime's PP-OCRv4"
     )
     ap.add_argument("--label", default="", help="what the candidate is (kept in the JSON)")
+    ap.add_argument(
+        "--out", type=Path, default=RESULTS / "ocr_quality.json", help="where the JSON goes"
+    )
     args = ap.parse_args()
     settings = Settings.from_env()
     models = None
@@ -119,7 +123,9 @@ def main() -> None:
         "photos": photos,
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
-    print(json.dumps(figures, ensure_ascii=False))
+    line = json.dumps(figures, ensure_ascii=False)
+    args.out.write_text(line + "\n", encoding="utf-8")
+    print(line)
 
 
 if __name__ == "__main__":
