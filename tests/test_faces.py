@@ -259,6 +259,20 @@ def test_mtcnn_finds_the_same_faces_as_facenets_own_code(engine):
     assert found >= 4  # faces were compared, not only empty lists
 
 
+def test_mtcnn_falls_back_to_torch_when_openvino_cannot_run_its_networks(monkeypatch):
+    from index.models import mtcnn
+
+    def broken(*args):
+        raise RuntimeError("no CPU plugin")
+
+    monkeypatch.setattr(mtcnn, "_openvino_net", broken)
+    detector = Mtcnn(engine="openvino")
+    assert detector.engine == "torch"
+    photo = ImageOps.exif_transpose(Image.open(DEMO / "portrait.jpg")).convert("RGB")
+    photo.thumbnail((640, 640))
+    assert len(detector.detect(np.asarray(photo), 40).boxes) >= 1
+
+
 def test_a_camera_photo_is_searched_small_and_its_faces_taken_from_a_detailed_copy(tmp_path):
     photo = eval_photo("kit_harington/3.jpg")
     big = photo.resize((photo.width * 4, photo.height * 4), Image.Resampling.BICUBIC)

@@ -17,6 +17,7 @@ The face models' front door is index/faces.py.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 import warnings
 from collections.abc import Callable
@@ -41,12 +42,14 @@ class Found:
     landmarks: np.ndarray
 
 
+log = logging.getLogger(__name__)
+
 NOTHING = Found(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
 
 
 class Mtcnn:
-    """The detector: `detect(rgb, min_face)`; thread-safe for torch's part, so one per thread
-    only to keep torch's buffers apart."""
+    """The detector: `detect(rgb, min_face)`; one per thread (an OpenVINO request runs one
+    call at a time, and torch's buffers stay apart)."""
 
     def __init__(
         self,
@@ -73,11 +76,15 @@ class Mtcnn:
         # own pooling is several times faster; the crops are cut channels-last already.
         self.rnet.to(memory_format=torch.channels_last)
         self.onet.to(memory_format=torch.channels_last)
+        self._rnet, self._onet = _torch_net(self.rnet), _torch_net(self.onet)
         if engine == "openvino":
-            self._rnet = _openvino_net("rnet", self.rnet, 24, RNET_BATCH)
-            self._onet = _openvino_net("onet", self.onet, 48, ONET_BATCH)
-        else:
-            self._rnet, self._onet = _torch_net(self.rnet), _torch_net(self.onet)
+            try:
+                self._rnet = _openvino_net("rnet", self.rnet, 24, RNET_BATCH)
+                self._onet = _openvino_net("onet", self.onet, 48, ONET_BATCH)
+            except Exception as err:  # noqa: BLE001 - any failure of the runtime: torch runs them
+                log.warning("OpenVINO could not run MTCNN's R-net and O-net, torch does: %s", err)
+                self.engine = "torch"
+                self._rnet, self._onet = _torch_net(self.rnet), _torch_net(self.onet)
 
     def nets(self) -> tuple[Any, Any, Any]:
         """P-net, R-net, O-net (torch modules)."""
