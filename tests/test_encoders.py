@@ -145,20 +145,31 @@ def test_int8_is_used_only_after_it_passed_on_the_users_photos(
 
 
 def test_with_int8_passed_the_fp32_image_tower_takes_no_memory(
-    export_cache, tmp_path, tiny_clip_spec
+    export_cache, tmp_path, tiny_clip_spec, monkeypatch
 ):
     model = exported(tiny_clip_spec, copy_cache(export_cache, tmp_path))
     model.calibrate(torch.stack([model.preprocess(p) for p in photos(8)]))
     assert model.image_backend == INT8
     assert model._exported._image_fp32 is None  # freed once int8 took over
-    again = exported(tiny_clip_spec, model.cache_dir)
+    # Nor is the int8 tower opened beside torch's weights while loading: once they are let go.
+    opened = []
+    tower = encoders.ExportedClip._image_tower
+
+    def opening(exported, engine, path):
+        opened.append(all(p.device.type == "meta" for p in again._torch.model.parameters()))
+        return tower(exported, engine, path)
+
+    monkeypatch.setattr(encoders.ExportedClip, "_image_tower", opening)
+    again = ClipModel(
+        tiny_clip_spec,
+        threads=1,
+        backend="onnxruntime",
+        cache_dir=model.cache_dir,
+        settings=Settings(),
+    )
+    again.load()
     assert again.image_backend == INT8 and again._exported._image_fp32 is None
-    # Nor is the int8 tower opened beside torch's weights while loading: it opens at the
-    # first image, once they are let go.
-    assert again._exported._image is None
-    assert all(p.device.type == "meta" for p in again._torch.model.parameters())
-    again.encode_images(photos(1))
-    assert again._exported._image is not None
+    assert opened == [True] and again._exported._image is not None
     # Still there when asked (a new check against fp32), started on first use.
     pixels = torch.stack([again.preprocess(p) for p in photos(2)]).numpy()
     assert again._exported.image_fp32(pixels).shape[0] == 2

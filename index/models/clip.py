@@ -101,6 +101,8 @@ class ClipModel:
                     # dead weight (~600 MB for ViT-B-32). Unloading frees the rest.
                     self._torch.release_weights()
                     gc.collect()
+                if exported is not None:
+                    exported.image  # noqa: B018 - the int8 tower opens now, not beside torch's weights
             self._watch_idle()
 
     def _open_export(self, model: TorchClip, threads: int) -> encoders.ExportedClip | None:

@@ -207,8 +207,8 @@ class ExportedClip:
                 f"{self.settings.clip_fp32_min_cosine})"
             )
         if self._int8_ready():
-            # Opened at the first image encoded (`image`): by then torch's copy of the weights
-            # is let go (ClipModel.load), and the two are never in memory together.
+            # Opened by `image`, once torch's copy of the weights is let go (ClipModel.load):
+            # the two are never in memory together.
             self._image_precision = "int8"
             self._image_fp32 = None  # loaded only if the fp32 check just ran: memory back
         else:
