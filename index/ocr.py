@@ -114,8 +114,8 @@ class TextReader:
 
         # The networks themselves run in `ocr_runtime` (rapidocr keeps the steps around them).
         def run(model: Path | str) -> Network:
-            big = int(self.settings.ocr_large_detection_mp * 1e6)
             s = self.settings
+            big = int(s.ocr_large_detection_mp * 1e6)
             return Network(s.ocr_runtime, str(model), threads, big, self._large, s.ocr_shape_cache)
 
         gate.infer = run(config["model_path"])

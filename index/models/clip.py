@@ -101,8 +101,8 @@ class ClipModel:
                     # dead weight (~600 MB for ViT-B-32). Unloading frees the rest.
                     self._torch.release_weights()
                     gc.collect()
-                if exported is not None:
-                    exported.image  # noqa: B018 - the int8 tower opens now, not beside torch's weights
+                if exported is not None:  # int8 opens now, never beside torch's weights
+                    exported.open_image()
             self._watch_idle()
 
     def _open_export(self, model: TorchClip, threads: int) -> encoders.ExportedClip | None:

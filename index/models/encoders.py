@@ -216,8 +216,13 @@ class ExportedClip:
 
     @property
     def image(self) -> Runtime | None:
-        """The image tower in use (int8 once it passed its check, else fp32); after
-        `release_image` it opens again here, at the next image encoded."""
+        """The image tower in use (int8 once it passed its check, else fp32), opened at
+        first use: after `open`, which leaves int8 to be opened once torch's weights are let
+        go, and after `release_image`."""
+        return self.open_image()
+
+    def open_image(self) -> Runtime | None:
+        """`image`, opened now if it is not open yet."""
         if self._image is None and self._image_precision is not None:
             tower = self.int8 if self._image_precision == "int8" else None
             self.image = tower or self.image_fp32

@@ -79,12 +79,13 @@ class Mtcnn:
         self._rnet, self._onet = _torch_net(self.rnet), _torch_net(self.onet)
         if engine == "openvino":
             try:
-                self._rnet = _openvino_net("rnet", self.rnet, 24, RNET_BATCH)
-                self._onet = _openvino_net("onet", self.onet, 48, ONET_BATCH)
+                rnet = _openvino_net("rnet", self.rnet, 24, RNET_BATCH)
+                onet = _openvino_net("onet", self.onet, 48, ONET_BATCH)
             except Exception as err:  # noqa: BLE001 - any failure of the runtime: torch runs them
                 log.warning("OpenVINO could not run MTCNN's R-net and O-net, torch does: %s", err)
                 self.engine = "torch"
-                self._rnet, self._onet = _torch_net(self.rnet), _torch_net(self.onet)
+            else:
+                self._rnet, self._onet = rnet, onet
 
     def nets(self) -> tuple[Any, Any, Any]:
         """P-net, R-net, O-net (torch modules)."""
